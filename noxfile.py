@@ -1,0 +1,44 @@
+"""Sessions: tests (every Python 3.10-3.13 found), lint, typecheck, codegen, bench."""
+
+from __future__ import annotations
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+nox.options.sessions = ["lint", "typecheck", "codegen", "tests"]
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite against the real local engine."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "codegen", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "codegen", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[test]", "mypy>=1.11")
+    session.run("mypy")
+
+
+@nox.session
+def codegen(session: nox.Session) -> None:
+    """Fails when src/vectorshift_sessions/_sync/ is stale or was edited by hand."""
+    session.install("unasync>=0.6,<0.7", "setuptools")
+    session.run("python", "codegen/generate.py", "--check")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark harness: ours side by side with the official client and the raw floors."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,84 @@
+"""vectorshift-sessions: real-time sessions with VectorShift conversational agents and chatbots.
+
+``AsyncSession`` for asyncio, ``Session`` for blocking code, one surface; a local engine
+(``vectorshift_sessions.engine``) serves the same protocol with no account and no network.
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    ActionRequiredError,
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CodecError,
+    ContentTooLargeError,
+    HandshakeError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    PostError,
+    RateLimitError,
+    ReconnectFailedError,
+    SessionAuthenticationError,
+    SessionDisconnectedError,
+    SessionError,
+    SessionNotFoundError,
+    SessionTimeoutError,
+    UnprocessableEntityError,
+    VectorShiftError,
+)
+from ._types import (
+    ApprovalResponse,
+    MessageSender,
+    ParticipantStatus,
+    SendManyItem,
+    SessionEvent,
+    SessionEventType,
+    SessionMessage,
+    SessionMessageRole,
+    SessionMessageStatus,
+    UserSessionMessage,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "ActionRequiredError",
+    "ApprovalResponse",
+    "AuthenticationError",
+    "BadRequestError",
+    "CodecError",
+    "ContentTooLargeError",
+    "HandshakeError",
+    "InternalServerError",
+    "MessageSender",
+    "NotFoundError",
+    "ParticipantStatus",
+    "PermissionDeniedError",
+    "PostError",
+    "RateLimitError",
+    "ReconnectFailedError",
+    "SendManyItem",
+    "SessionAuthenticationError",
+    "SessionDisconnectedError",
+    "SessionError",
+    "SessionEvent",
+    "SessionEventType",
+    "SessionMessage",
+    "SessionMessageRole",
+    "SessionMessageStatus",
+    "SessionNotFoundError",
+    "SessionTimeoutError",
+    "UnprocessableEntityError",
+    "UserSessionMessage",
+    "VectorShiftError",
+    "__version__",
+]

@@ -1,0 +1,741 @@
+"""The wire codec: sans-I/O, the one place that knows the protocol's frames.
+
+Client side: typed client frames -> JSON text (``encode_client_frame``), and engine frames ->
+``SessionEvent`` / ``HistoryAnswer`` / ``None`` (``decode_engine_frame``, the hot path).
+Engine side: JSON text -> typed client frames (``decode_client_frame``), and the builders of
+engine frames (``session_created`` ... ``error_frame``) and of stored messages and their content.
+
+Malformed input raises :class:`CodecError` naming the frame type and the field, never a bare
+``KeyError`` / ``TypeError`` / ``AttributeError``. Unknown frame types are dropped with a debug log
+and unknown content types fall back to ``MESSAGE_STREAMING``, as the protocol asks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Union
+
+import attrs
+import cattrs
+
+from ._content import WireContent
+from ._errors import CodecError
+from ._types import (
+    MessageSender,
+    ParticipantStatus,
+    SessionEvent,
+    SessionEventType,
+    SessionMessage,
+    SessionMessageRole,
+    SessionMessageStatus,
+)
+
+__all__ = [
+    "ClientFrame",
+    "ConnectSession",
+    "CreateSession",
+    "DisconnectSession",
+    "GetMessages",
+    "HistoryAnswer",
+    "PingSession",
+    "PostMessage",
+    "PostMessages",
+    "TerminateSession",
+    "approval_content",
+    "connect_ack",
+    "converter",
+    "decode_client_frame",
+    "decode_engine_frame",
+    "decode_stored_message",
+    "disconnect_ack",
+    "dumps",
+    "encode_client_frame",
+    "error_frame",
+    "history",
+    "message_delta",
+    "message_notification",
+    "participant_status",
+    "pong",
+    "post_ack",
+    "session_created",
+    "stored_message",
+    "terminate_ack",
+]
+
+logger = logging.getLogger(__name__)
+
+ET = SessionEventType
+
+#: ``deny`` reason sent when the user gives none (as the official client does).
+DEFAULT_DENY_REASON = "User denied tool call."
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def dumps(frame: Mapping[str, Any]) -> str:
+    """One frame as compact JSON text."""
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads(text: str | bytes | bytearray, frame_kind: str) -> dict[str, Any]:
+    try:
+        frame = json.loads(text)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
+        raise CodecError(f"{frame_kind} is not valid JSON: {exc}") from None
+    if type(frame) is not dict:
+        raise CodecError(f"{frame_kind} must be a JSON object, got {_json_type(frame)}")
+    return frame
+
+
+# --- field readers: each names the frame type and the field when the value is wrong ---------
+
+
+def _str(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") -> str:
+    value = obj.get(key)
+    if type(value) is str:
+        return value
+    what = "missing" if value is None else f"expected a string, got {_json_type(value)}"
+    raise CodecError(what, frame_type=frame_type, field=path + key)
+
+
+def _opt_str(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") -> str | None:
+    value = obj.get(key)
+    if value is None or type(value) is str:
+        return value
+    raise CodecError(
+        f"expected a string, got {_json_type(value)}", frame_type=frame_type, field=path + key
+    )
+
+
+def _opt_obj(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") -> dict[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if type(value) is dict:
+        return value
+    raise CodecError(
+        f"expected an object, got {_json_type(value)}", frame_type=frame_type, field=path + key
+    )
+
+
+def _obj(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") -> dict[str, Any]:
+    value = obj.get(key)
+    if type(value) is dict:
+        return value
+    what = "missing" if value is None else f"expected an object, got {_json_type(value)}"
+    raise CodecError(what, frame_type=frame_type, field=path + key)
+
+
+def _opt_bool(obj: Mapping[str, Any], key: str, frame_type: str) -> bool | None:
+    value = obj.get(key)
+    if value is None or type(value) is bool:
+        return value
+    raise CodecError(
+        f"expected a boolean, got {_json_type(value)}", frame_type=frame_type, field=key
+    )
+
+
+# --- client frames (client -> engine) -----------------------------------------------------
+
+
+@attrs.frozen
+class CreateSession:
+    TYPE: ClassVar[str] = "create_session"
+    object_type: str
+    object_id: str
+
+
+@attrs.frozen
+class ConnectSession:
+    TYPE: ClassVar[str] = "connect_session"
+    session_id: str
+
+
+@attrs.frozen
+class PostMessage:
+    """One user turn, or (with ``parent_message_id``) an answer to an approval request."""
+
+    TYPE: ClassVar[str] = "post_message"
+    session_id: str
+    content: WireContent
+    parent_message_id: str | None = None
+
+
+@attrs.frozen
+class PostMessages:
+    """A batch of content posted as one turn."""
+
+    TYPE: ClassVar[str] = "post_messages"
+    session_id: str
+    messages: list[WireContent]
+
+
+@attrs.frozen
+class GetMessages:
+    TYPE: ClassVar[str] = "get_messages"
+    session_id: str
+
+
+@attrs.frozen
+class PingSession:
+    TYPE: ClassVar[str] = "ping_session"
+    session_id: str
+
+
+@attrs.frozen
+class DisconnectSession:
+    TYPE: ClassVar[str] = "disconnect_session"
+    session_id: str
+
+
+@attrs.frozen
+class TerminateSession:
+    TYPE: ClassVar[str] = "terminate_session"
+    session_id: str
+
+
+ClientFrame = Union[
+    CreateSession,
+    ConnectSession,
+    PostMessage,
+    PostMessages,
+    GetMessages,
+    PingSession,
+    DisconnectSession,
+    TerminateSession,
+]
+_CLIENT_FRAMES: dict[str, type[Any]] = {
+    cls.TYPE: cls
+    for cls in (
+        CreateSession,
+        ConnectSession,
+        PostMessage,
+        PostMessages,
+        GetMessages,
+        PingSession,
+        DisconnectSession,
+        TerminateSession,
+    )
+}
+
+
+def approval_content(
+    approved: bool, confirm: Mapping[str, Any] | None = None, deny_reason: str | None = None
+) -> dict[str, Any]:
+    """The ``response_message`` content that answers a tool-call approval request."""
+    answer: dict[str, Any] = (
+        {"confirm": dict(confirm or {})}
+        if approved
+        else {"deny": deny_reason or DEFAULT_DENY_REASON}
+    )
+    return {"type_string": "response_message", "value": {"tool_call_approval": answer}}
+
+
+# --- the one converter: client frames and public types <-> plain JSON values ---------------
+
+converter = cattrs.Converter()
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {_json_type(value)}")
+    return value
+
+
+def _wire_content(value: Any, _: Any) -> WireContent:
+    if type(value) is str or type(value) is dict:
+        return value
+    raise TypeError(f"expected a string or an object, got {_json_type(value)}")
+
+
+def _wire_content_list(value: Any, _: Any) -> list[WireContent]:
+    if type(value) is not list:
+        raise TypeError(f"expected an array, got {_json_type(value)}")
+    return [_wire_content(item, None) for item in value]
+
+
+converter.register_structure_hook(str, _strict_str)
+converter.register_structure_hook_func(lambda t: t == WireContent, _wire_content)
+converter.register_structure_hook_func(lambda t: t == list[WireContent], _wire_content_list)
+
+
+def _unstructure_client_frame(frame: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": frame.TYPE}
+    for field in attrs.fields(type(frame)):
+        value = getattr(frame, field.name)
+        if value is not None:
+            out[field.name] = value
+    return out
+
+
+for _cls in _CLIENT_FRAMES.values():
+    converter.register_unstructure_hook(_cls, _unstructure_client_frame)
+
+converter.register_unstructure_hook(
+    SessionEvent,
+    lambda e: {
+        "type": e.type.value,
+        "session_id": e.session_id,
+        "message_id": e.message_id,
+        "data": e.data,
+    },
+)
+converter.register_structure_hook(
+    SessionEvent,
+    lambda d, _: SessionEvent(
+        SessionEventType(d["type"]), d["session_id"], d.get("message_id"), dict(d.get("data") or {})
+    ),
+)
+converter.register_unstructure_hook(SessionMessage, lambda m: m.raw)
+converter.register_structure_hook(SessionMessage, lambda d, _: decode_stored_message(d))
+
+
+def encode_client_frame(frame: ClientFrame) -> str:
+    """A client frame as JSON text, ready to send."""
+    return dumps(converter.unstructure(frame))
+
+
+def _field_of(exc: BaseException) -> tuple[str | None, str]:
+    """The failing attribute and the reason, out of cattrs' detailed validation error."""
+    if isinstance(exc, cattrs.ClassValidationError):
+        for sub in exc.exceptions:
+            notes = getattr(sub, "__notes__", [])
+            for note in notes:
+                if note.startswith("Structuring class") and "@ attribute" in note:
+                    name = note.rsplit("@ attribute ", 1)[1].split(" ", 1)[0].strip()
+                    if isinstance(sub, KeyError):
+                        return name, "missing"
+                    inner_field, reason = _field_of(sub)
+                    return name if inner_field is None else f"{name}.{inner_field}", reason
+        return None, str(exc.exceptions[0]) if exc.exceptions else str(exc)
+    if isinstance(exc, cattrs.IterableValidationError):
+        return None, str(exc.exceptions[0]) if exc.exceptions else str(exc)
+    return None, str(exc)
+
+
+def decode_client_frame(text: str | bytes | bytearray | Mapping[str, Any]) -> ClientFrame:
+    """Engine side: a client frame (JSON text, or an already parsed object) -> its typed frame."""
+    frame = text if isinstance(text, Mapping) else _loads(text, "client frame")
+    frame_type = frame.get("type")
+    if type(frame_type) is not str:
+        what = (
+            "missing" if frame_type is None else f"expected a string, got {_json_type(frame_type)}"
+        )
+        raise CodecError(what, field="type")
+    cls = _CLIENT_FRAMES.get(frame_type)
+    if cls is None:
+        raise CodecError(
+            f"unknown client frame type; expected one of {', '.join(sorted(_CLIENT_FRAMES))}",
+            frame_type=frame_type,
+            field="type",
+        )
+    try:
+        result: ClientFrame = converter.structure(frame, cls)
+    except Exception as exc:  # cattrs wraps whatever a hook raised
+        field, reason = _field_of(exc)
+        raise CodecError(reason, frame_type=frame_type, field=field) from None
+    return result
+
+
+# --- stored messages ------------------------------------------------------------------------
+
+
+def _sender(raw: dict[str, Any], frame_type: str, path: str) -> MessageSender:
+    if not raw:
+        return MessageSender(role=SessionMessageRole.UNKNOWN)
+    if "user_id" in raw:
+        return MessageSender(
+            role=SessionMessageRole.USER, user_id=_opt_str(raw, "user_id", frame_type, path)
+        )
+    if "object_id" in raw:
+        return MessageSender(
+            role=SessionMessageRole.OBJECT,
+            object_id=_opt_str(raw, "object_id", frame_type, path),
+            object_type=_opt_str(raw, "object_type", frame_type, path),
+        )
+    return MessageSender(role=SessionMessageRole.UNKNOWN)
+
+
+def decode_stored_message(
+    message: Any, frame_type: str = "get_messages", path: str = "messages[]."
+) -> SessionMessage:
+    """A stored message (history item, or the ``message`` of a notification) -> ``SessionMessage``."""
+    if type(message) is not dict:
+        raise CodecError(
+            f"a stored message must be an object, got {_json_type(message)}",
+            frame_type=frame_type,
+            field=path.rstrip(".") or None,
+        )
+    content = _opt_obj(message, "content", frame_type, path)
+    content_type = _opt_str(content, "type", frame_type, path + "content.") or ""
+    text: str | None = None
+    status: SessionMessageStatus | None = None
+    if content_type == "data_type_message":
+        value = content.get("value")
+        text = None if value is None else str(value)
+        raw_status = _opt_str(content, "status", frame_type, path + "content.")
+        if raw_status:
+            try:
+                status = SessionMessageStatus(raw_status.lower())
+            except ValueError:
+                status = None
+    elif content_type == "error_message":
+        text = _opt_str(content, "error", frame_type, path + "content.")
+    elif content_type in ("thinking", "tool_call", "agent_task", "tool_result"):
+        found = content.get("content") or content.get("tool_name")
+        text = str(found) if found else None
+    return SessionMessage(
+        id=_opt_str(message, "id", frame_type, path) or "",
+        session_id=_opt_str(message, "session_id", frame_type, path) or "",
+        sender=_sender(_opt_obj(message, "sender", frame_type, path), frame_type, path + "sender."),
+        content_type=content_type,
+        text=text,
+        status=status,
+        raw=message,
+    )
+
+
+# --- engine frames -> events (client side; the hot path) ------------------------------------
+
+
+@attrs.frozen
+class HistoryAnswer:
+    """The answer to ``get_messages``: not an event, it goes to the one caller that asked."""
+
+    session_id: str
+    messages: list[SessionMessage]
+
+
+Decoded = Union[SessionEvent, HistoryAnswer, None]
+
+
+def _ack(event_type: SessionEventType) -> Callable[[dict[str, Any], str], SessionEvent]:
+    def decode(frame: dict[str, Any], session_id: str) -> SessionEvent:
+        frame_type = frame["type"]
+        if _opt_bool(frame, "success", frame_type) is False:
+            error = _opt_str(frame, "error", frame_type)
+            return SessionEvent(
+                ET.ERROR,
+                session_id,
+                None,
+                {"error": error or f"{frame_type} failed", "request_type": frame_type},
+            )
+        return SessionEvent(event_type, session_id, None, frame)
+
+    return decode
+
+
+def _session_created(frame: dict[str, Any], session_id: str) -> SessionEvent:
+    return SessionEvent(
+        ET.SESSION_CREATED, _str(frame, "session_id", "session_created"), None, frame
+    )
+
+
+def _message_delta(frame: dict[str, Any], session_id: str) -> SessionEvent:
+    value = frame.get("value")
+    if type(value) is not str:
+        _str(frame, "value", "message_delta")  # raises, naming the field
+    index = frame.get("index")
+    if index is not None and type(index) is not int:
+        raise CodecError(
+            f"expected an integer, got {_json_type(index)}",
+            frame_type="message_delta",
+            field="index",
+        )
+    message_id = frame.get("message_id")
+    if message_id is not None and type(message_id) is not str:
+        _opt_str(frame, "message_id", "message_delta")
+    return SessionEvent(ET.MESSAGE_DELTA, session_id, message_id, {"delta": value, "index": index})
+
+
+def _text_of(content: dict[str, Any]) -> dict[str, Any]:
+    return {"text": content.get("value") or content.get("content")}
+
+
+def _notification(frame: dict[str, Any], session_id: str) -> SessionEvent:
+    ft = "message_notification"
+    message = _obj(frame, "message", ft)
+    message_id = _opt_str(message, "id", ft, "message.")
+    content = _opt_obj(message, "content", ft, "message.")
+    content_type = _opt_str(content, "type", ft, "message.content.")
+    if content_type == "data_type_message":
+        status = _opt_str(content, "status", ft, "message.content.")
+        if status == "Complete":
+            return SessionEvent(
+                ET.MESSAGE_COMPLETE,
+                session_id,
+                message_id,
+                {"text": content.get("value"), "status": "complete"},
+            )
+        return SessionEvent(
+            ET.MESSAGE_STREAMING,
+            session_id,
+            message_id,
+            {"text": content.get("value"), "status": "streaming"},
+        )
+    if content_type == "error_message":
+        error = _opt_str(content, "error", ft, "message.content.")
+        return SessionEvent(ET.ERROR, session_id, message_id, {"error": error or "Unknown error"})
+    if content_type == "tool_call":
+        data = {k: content.get(k) for k in ("tool_name", "tool_id", "status")}
+        return SessionEvent(ET.TOOL_CALL, session_id, message_id, data)
+    if content_type == "tool_result":
+        data = {k: content.get(k) for k in ("tool_name", "tool_id", "status", "output")}
+        return SessionEvent(ET.TOOL_RESULT, session_id, message_id, data)
+    if content_type == "thinking":
+        data = {"content": content.get("content"), "summary": content.get("summary")}
+        return SessionEvent(ET.THINKING, session_id, message_id, data)
+    if content_type == "reasoning":
+        return SessionEvent(ET.THINKING, session_id, message_id, _text_of(content))
+    event_type = _CONTENT_AS_IS.get(content_type or "")
+    if event_type is not None:
+        return SessionEvent(event_type, session_id, message_id, content)
+    if content_type == "agent_task":
+        return SessionEvent(ET.MESSAGE_STREAMING, session_id, message_id, _text_of(content))
+    return SessionEvent(ET.MESSAGE_STREAMING, session_id, message_id, content)
+
+
+_CONTENT_AS_IS = {
+    "tool_call_approval": ET.APPROVAL_REQUEST,
+    "reauthorization_request": ET.REAUTH_REQUEST,
+    "search_message": ET.SEARCH_RESULT,
+}
+
+
+def _participant_status(frame: dict[str, Any], session_id: str) -> SessionEvent:
+    message = _obj(frame, "message", "participant_status")
+    return SessionEvent(ET.PARTICIPANT_STATUS, session_id, None, message)
+
+
+def _history(frame: dict[str, Any], session_id: str) -> HistoryAnswer:
+    messages = frame.get("messages")
+    if messages is None:
+        messages = []
+    elif type(messages) is not list:
+        raise CodecError(
+            f"expected an array, got {_json_type(messages)}",
+            frame_type="get_messages",
+            field="messages",
+        )
+    return HistoryAnswer(session_id, [decode_stored_message(m) for m in messages])
+
+
+def _pong(frame: dict[str, Any], session_id: str) -> SessionEvent:
+    return SessionEvent(ET.PONG, session_id, None, frame)
+
+
+def _error(frame: dict[str, Any], session_id: str) -> SessionEvent:
+    error = _opt_str(frame, "error", "error")
+    request_type = _opt_str(frame, "request_type", "error")
+    return SessionEvent(
+        ET.ERROR,
+        session_id,
+        None,
+        {"error": error or "Unknown error", "request_type": request_type},
+    )
+
+
+def _no_event(frame: dict[str, Any], session_id: str) -> None:
+    return None
+
+
+_ENGINE_DECODERS: dict[str, Callable[[dict[str, Any], str], Decoded]] = {
+    "message_delta": _message_delta,
+    "message_notification": _notification,
+    "participant_status": _participant_status,
+    "session_created": _session_created,
+    "connect_session": _ack(ET.SESSION_CONNECTED),
+    "post_message": _ack(ET.MESSAGE_POSTED),
+    "post_messages": _ack(ET.MESSAGES_POSTED),
+    "get_messages": _history,
+    "pong": _pong,
+    "error": _error,
+    "disconnect_session": _no_event,
+    "terminate_session": _no_event,
+}
+
+
+def decode_engine_frame(text: str | bytes | bytearray, session_id: str = "") -> Decoded:
+    """Client side: one engine frame -> its event, the history answer, or ``None`` (no event).
+
+    ``session_id`` is used for frames that do not name their session.
+    """
+    try:
+        frame = json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise CodecError(f"engine frame is not valid JSON: {exc}") from None
+    if type(frame) is not dict:
+        raise CodecError(f"engine frame must be a JSON object, got {_json_type(frame)}")
+    frame_type = frame.get("type")
+    decoder = _ENGINE_DECODERS.get(frame_type) if type(frame_type) is str else None
+    if decoder is None:
+        if type(frame_type) is not str:
+            what = (
+                "missing"
+                if frame_type is None
+                else f"expected a string, got {_json_type(frame_type)}"
+            )
+            raise CodecError(what, field="type")
+        logger.debug("dropping engine frame of unknown type %r", frame_type)
+        return None
+    sid = frame.get("session_id", session_id)
+    if type(sid) is not str:
+        if sid is not None:
+            raise CodecError(
+                f"expected a string, got {_json_type(sid)}",
+                frame_type=frame_type,
+                field="session_id",
+            )
+        sid = session_id
+    return decoder(frame, sid)
+
+
+# --- engine frames (engine side builders) ---------------------------------------------------
+
+
+def session_created(session_id: str) -> dict[str, Any]:
+    return {"type": "session_created", "session_id": session_id}
+
+
+def connect_ack(session_id: str, success: bool = True, error: str | None = None) -> dict[str, Any]:
+    return {"type": "connect_session", "session_id": session_id, "success": success, "error": error}
+
+
+def post_ack(
+    request_type: str, session_id: str, success: bool = True, error: str | None = None
+) -> dict[str, Any]:
+    """The ack of ``post_message`` or ``post_messages`` (``request_type``)."""
+    return {"type": request_type, "session_id": session_id, "success": success, "error": error}
+
+
+def message_delta(session_id: str, message_id: str, value: str, index: int) -> dict[str, Any]:
+    return {
+        "type": "message_delta",
+        "session_id": session_id,
+        "message_id": message_id,
+        "value": value,
+        "index": index,
+    }
+
+
+def message_notification(message: Mapping[str, Any]) -> dict[str, Any]:
+    """Notify a stored message (built with :func:`stored_message`)."""
+    return {
+        "type": "message_notification",
+        "session_id": message["session_id"],
+        "message": dict(message),
+    }
+
+
+def participant_status(session_id: str, status: ParticipantStatus | str) -> dict[str, Any]:
+    return {
+        "type": "participant_status",
+        "session_id": session_id,
+        "message": {"status": str(status)},
+    }
+
+
+def history(session_id: str, messages: list[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"type": "get_messages", "session_id": session_id, "messages": list(messages)}
+
+
+def pong(session_id: str) -> dict[str, Any]:
+    return {"type": "pong", "session_id": session_id}
+
+
+def error_frame(
+    error: str, request_type: str | None = None, session_id: str | None = None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "error": error, "request_type": request_type}
+    if session_id is not None:
+        frame["session_id"] = session_id
+    return frame
+
+
+def disconnect_ack(session_id: str) -> dict[str, Any]:
+    return {"type": "disconnect_session", "session_id": session_id}
+
+
+def terminate_ack(session_id: str) -> dict[str, Any]:
+    return {"type": "terminate_session", "session_id": session_id}
+
+
+def user_sender(user_id: str) -> dict[str, Any]:
+    return {"user_id": user_id}
+
+
+def object_sender(object_id: str, object_type: str) -> dict[str, Any]:
+    return {"object_id": object_id, "object_type": object_type}
+
+
+def stored_message(
+    message_id: str, session_id: str, sender: Mapping[str, Any], content: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A stored message, as history holds it and notifications carry it.
+
+    ``content`` is one of the content builders below (``text_content`` ...).
+    """
+    return {
+        "id": message_id,
+        "session_id": session_id,
+        "sender": dict(sender),
+        "content": dict(content),
+    }
+
+
+def text_content(value: Any, status: str = "Complete") -> dict[str, Any]:
+    """``data_type_message`` content; ``status`` is ``"Complete"`` or ``"Streaming"``."""
+    return {"type": "data_type_message", "value": value, "status": status}
+
+
+def error_content(error: str) -> dict[str, Any]:
+    return {"type": "error_message", "error": error}
+
+
+def tool_call_content(tool_name: str, tool_id: str, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "tool_call",
+        "tool_name": tool_name,
+        "tool_id": tool_id,
+        "status": status,
+        **extra,
+    }
+
+
+def tool_result_content(tool_name: str, tool_id: str, status: str, output: Any) -> dict[str, Any]:
+    return {
+        "type": "tool_result",
+        "tool_name": tool_name,
+        "tool_id": tool_id,
+        "status": status,
+        "output": output,
+    }
+
+
+def thinking_content(content: str, summary: str | None = None) -> dict[str, Any]:
+    return {"type": "thinking", "content": content, "summary": summary}
+
+
+def approval_request_content(tool_name: str, tool_id: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "tool_call_approval", "tool_name": tool_name, "tool_id": tool_id, **extra}
+
+
+def reauth_content(provider: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "reauthorization_request", "provider": provider, **extra}
+
+
+def search_content(query: str, results: list[Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "search_message", "query": query, "results": results, **extra}

@@ -1,0 +1,195 @@
+"""Content encoding: what users pass to ``send()`` / ``send_many()`` -> the wire's content values.
+
+Everything is checked and read here, before a frame is built, so bad input never reaches the
+engine and never leaves half a batch sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+from ._errors import ContentTooLargeError
+from ._types import SessionMessage, UserSessionMessage
+
+__all__ = [
+    "DEFAULT_MAX_CONTENT_BYTES",
+    "WireContent",
+    "encode_attachments",
+    "encode_batch",
+    "encode_content",
+]
+
+#: A content value on the wire: a bare string or a typed object.
+WireContent = Union[str, dict[str, Any]]
+
+#: Default limit for one piece of content (a file, or a text), in bytes before base64.
+DEFAULT_MAX_CONTENT_BYTES = 16 * 1024 * 1024
+
+_ACCEPTED = "str, pathlib.Path, bytes, bytearray, or a file object opened for reading"
+_ACCEPTED_ITEMS = f"{_ACCEPTED}, UserSessionMessage or SessionMessage"
+_OCTET_STREAM = "application/octet-stream"
+
+
+def _describe(value: object) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+
+
+def _check_size(what: str, size: int, limit: int | None) -> None:
+    if limit is not None and size > limit:
+        raise ContentTooLargeError(what, size, limit)
+
+
+def _guess_mime(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or _OCTET_STREAM
+
+
+def _read_path(path: Path, limit: int | None) -> bytes:
+    if not path.exists():
+        raise FileNotFoundError(2, "cannot attach a file that does not exist", str(path))
+    if path.is_dir():
+        raise IsADirectoryError(21, "cannot attach a directory; attach the files in it", str(path))
+    _check_size(f"file {str(path)!r}", path.stat().st_size, limit)
+    try:
+        return path.read_bytes()
+    except PermissionError as exc:
+        raise PermissionError(exc.errno, "cannot read the file to attach", str(path)) from exc
+
+
+def _read_file_object(obj: Any, limit: int | None) -> bytes:
+    if getattr(obj, "closed", False):
+        raise ValueError(f"cannot attach a closed file object ({_describe(obj)}); open it again")
+    readable = getattr(obj, "readable", None)
+    if callable(readable) and not readable():
+        raise ValueError(f"cannot attach a file object not opened for reading ({_describe(obj)})")
+    # Read one byte past the limit: enough to know it is too large without reading it all.
+    raw = obj.read() if limit is None else obj.read(limit + 1)
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    if not isinstance(raw, (bytes, bytearray)):
+        raise TypeError(
+            f"file object {_describe(obj)}.read() returned {_describe(raw)}; expected bytes or str"
+        )
+    _check_size(f"file object {_file_name(obj) or _describe(obj)!r}", len(raw), limit)
+    return bytes(raw)
+
+
+def _file_name(obj: Any) -> str | None:
+    name = getattr(obj, "name", None)
+    if isinstance(name, (str, Path)) and str(name):
+        return Path(name).name
+    return None  # file descriptors (int) and nameless buffers
+
+
+def _is_file_object(value: object) -> bool:
+    return callable(getattr(value, "read", None))
+
+
+def encode_content(
+    content: Any,
+    *,
+    mime_type: str | None = None,
+    filename: str | None = None,
+    max_bytes: int | None = DEFAULT_MAX_CONTENT_BYTES,
+) -> WireContent:
+    """Encode one piece of content as the protocol says.
+
+    ``str`` stays a bare string (or ``{"type_string": mime, "value": str}`` with ``mime_type``);
+    a ``Path``, ``bytes``/``bytearray`` or file object becomes a ``file`` object with base64 bytes,
+    a name (``filename``, else the path's or file's name, else ``"file"``) and a MIME type
+    (``mime_type``, else guessed from the name, else ``application/octet-stream``).
+    """
+    if isinstance(content, str):
+        _check_size("text", len(content), max_bytes)
+        if mime_type is None:
+            return content
+        return {"type_string": mime_type, "value": content}
+    if isinstance(content, bool) or content is None:
+        raise TypeError(f"cannot send {content!r}; content must be {_ACCEPTED}")
+    if isinstance(content, Path):
+        data = _read_path(content, max_bytes)
+        name = filename or content.name or "file"
+    elif isinstance(content, (bytes, bytearray, memoryview)):
+        data = bytes(content)
+        _check_size("bytes content", len(data), max_bytes)
+        name = filename or "file"
+    elif _is_file_object(content):
+        data = _read_file_object(content, max_bytes)
+        name = filename or _file_name(content) or "file"
+    else:
+        raise TypeError(f"cannot send a {_describe(content)}; content must be {_ACCEPTED}")
+    return {
+        "type_string": "file",
+        "value": {
+            "raw_bytes": base64.b64encode(data).decode("ascii"),
+            "metadata": {"name": name, "mime_type": mime_type or _guess_mime(name)},
+        },
+    }
+
+
+def encode_attachments(
+    files: Iterable[Any] | None, max_bytes: int | None = DEFAULT_MAX_CONTENT_BYTES
+) -> list[WireContent]:
+    """Encode ``send(..., files=[...])`` attachments; text is not an attachment."""
+    if files is None:
+        return []
+    if isinstance(files, (str, bytes, bytearray, Path)) or _is_file_object(files):
+        raise TypeError(
+            f"files must be a list of attachments, got a single {_describe(files)}; "
+            f"wrap it in a list: files=[...]"
+        )
+    encoded = []
+    for item in files:
+        if isinstance(item, str):
+            raise TypeError(
+                f"attachment {item[:40]!r} is a str; attach pathlib.Path(...) for a file on disk, "
+                f"or send text as the content"
+            )
+        encoded.append(encode_content(item, max_bytes=max_bytes))
+    return encoded
+
+
+def encode_batch(
+    items: Sequence[Any], max_bytes: int | None = DEFAULT_MAX_CONTENT_BYTES
+) -> list[WireContent]:
+    """Encode ``send_many(items)`` as the ``messages`` of one ``post_messages`` frame."""
+    if isinstance(items, (str, bytes, bytearray, Path, UserSessionMessage, SessionMessage)) or (
+        _is_file_object(items) or isinstance(items, Mapping)
+    ):
+        raise TypeError(
+            f"send_many() takes a list of items, got a single {_describe(items)}; "
+            f"use send() for one message, or wrap it in a list"
+        )
+    encoded: list[WireContent] = []
+    for item in items:
+        if isinstance(item, UserSessionMessage):
+            if item.content is not None:
+                encoded.append(
+                    encode_content(
+                        item.content,
+                        mime_type=item.mime_type,
+                        filename=item.filename,
+                        max_bytes=max_bytes,
+                    )
+                )
+            encoded.extend(encode_attachments(item.files, max_bytes))
+        elif isinstance(item, SessionMessage):
+            if item.text:
+                encoded.append(encode_content(item.text, max_bytes=max_bytes))
+        else:
+            try:
+                encoded.append(encode_content(item, max_bytes=max_bytes))
+            except TypeError:
+                raise TypeError(
+                    f"cannot send a {_describe(item)} in send_many(); each item must be "
+                    f"{_ACCEPTED_ITEMS}"
+                ) from None
+    if not encoded:
+        raise ValueError(
+            "send_many() got nothing to send: the batch is empty (or its messages have no "
+            "content and no files); pass at least one item"
+        )
+    return encoded

@@ -1,0 +1,250 @@
+"""Every error this package raises, in one tree.
+
+::
+
+    VectorShiftError
+    ├── CodecError                      malformed frame or stored message (names type and field)
+    ├── ContentTooLargeError            content over the configured size limit (also a ValueError)
+    ├── SessionError                    a session operation failed
+    │   ├── HandshakeError              the engine refused the WebSocket handshake
+    │   │   └── SessionAuthenticationError   ... because the API key is missing or wrong
+    │   ├── SessionNotFoundError        unknown, foreign or terminated session id
+    │   ├── PostError                   the engine refused a posted message
+    │   ├── SessionTimeoutError         no answer in time (also a TimeoutError)
+    │   ├── SessionDisconnectedError    used while closed, or the connection dropped
+    │   │   └── ReconnectFailedError    automatic recovery gave up
+    │   └── ActionRequiredError         a one-shot run stopped on an approval / re-auth request
+    └── APIError                        a REST call failed
+        ├── APIConnectionError          ... before any answer (also APITimeoutError)
+        └── APIStatusError              ... with an HTTP error status
+            ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
+            ├── NotFoundError 404, UnprocessableEntityError 422, RateLimitError 429
+            └── InternalServerError 5xx
+
+Content that cannot be encoded raises the builtin ``TypeError`` / ``FileNotFoundError`` /
+``IsADirectoryError`` / ``PermissionError`` / ``ValueError`` with a message that says what was
+given and what is accepted. No message here ever contains an API key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._types import SessionEvent
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "ActionRequiredError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CodecError",
+    "ContentTooLargeError",
+    "HandshakeError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PostError",
+    "RateLimitError",
+    "ReconnectFailedError",
+    "SessionAuthenticationError",
+    "SessionDisconnectedError",
+    "SessionError",
+    "SessionNotFoundError",
+    "SessionTimeoutError",
+    "UnprocessableEntityError",
+    "VectorShiftError",
+    "status_error_class",
+]
+
+
+class VectorShiftError(Exception):
+    """Base of every error raised by vectorshift-sessions."""
+
+
+class CodecError(VectorShiftError):
+    """A frame or stored message could not be decoded or encoded.
+
+    ``frame_type`` is the frame's ``type`` when it was readable, ``field`` the offending field.
+    """
+
+    def __init__(self, message: str, *, frame_type: str | None = None, field: str | None = None):
+        where = []
+        if frame_type is not None:
+            where.append(f"frame {frame_type!r}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+        self.frame_type = frame_type
+        self.field = field
+
+
+class ContentTooLargeError(VectorShiftError, ValueError):
+    """Content is larger than the configured ``max_content_bytes``."""
+
+    def __init__(self, what: str, size: int, limit: int):
+        super().__init__(
+            f"{what} is {size:,} bytes, over the limit of {limit:,} bytes; send a smaller file "
+            f"or raise max_content_bytes"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class SessionError(VectorShiftError):
+    """A session operation failed."""
+
+
+class HandshakeError(SessionError):
+    """The engine refused the WebSocket handshake (``status_code`` when it answered HTTP)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class SessionAuthenticationError(HandshakeError):
+    """The handshake was refused because the API key is missing or wrong."""
+
+
+class SessionNotFoundError(SessionError):
+    """The engine does not know the session id (unknown, another key's, or terminated)."""
+
+    def __init__(self, message: str, *, session_id: str | None = None):
+        super().__init__(message)
+        self.session_id = session_id
+
+
+class PostError(SessionError):
+    """The engine refused a posted message (``post_message`` / ``post_messages`` failed)."""
+
+
+class SessionTimeoutError(SessionError, TimeoutError):
+    """The engine did not answer in time."""
+
+
+class SessionDisconnectedError(SessionError):
+    """The session is not connected (never connected, disconnected, terminated, or dropped)."""
+
+
+class ReconnectFailedError(SessionDisconnectedError):
+    """The connection dropped and automatic recovery gave up before its deadline."""
+
+
+class ActionRequiredError(SessionError):
+    """A turn stopped to wait for the user: an approval or re-authorization request.
+
+    ``event`` is the request and ``session_id`` the session that holds the paused turn:
+    resume it (``resume_session(session_id)``) and answer with ``respond(event, ...)``.
+    """
+
+    def __init__(self, event: SessionEvent, session_id: str):
+        super().__init__(
+            f"the turn is waiting for the user ({event.type.value}) in session {session_id!r}; "
+            f"resume that session and answer the event with respond()"
+        )
+        self.event = event
+        self.session_id = session_id
+
+
+class APIError(VectorShiftError):
+    """A REST call failed."""
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None):
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class APIConnectionError(APIError):
+    """The request got no answer (connection refused, reset, DNS failure...)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+
+_STATUS_HINTS = {
+    400: "check the arguments of the call",
+    401: "check the API key (argument api_key or VECTORSHIFT_API_KEY)",
+    403: "the API key is valid but may not use this resource",
+    404: "check the id or name, and the base URL (VECTORSHIFT_BASE_URL)",
+    422: "the server understood the request but cannot process these values",
+    429: "too many requests: slow down or raise the retry limit",
+}
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status."""
+
+    status_code: int = 0
+
+    def __init__(
+        self,
+        server_message: str,
+        *,
+        status_code: int,
+        method: str,
+        url: str,
+        body: Any = None,
+    ):
+        hint = _STATUS_HINTS.get(status_code) or (
+            "the server failed; retry later" if status_code >= 500 else "see the server's message"
+        )
+        super().__init__(
+            f"{method} {url} failed with {status_code}: {server_message} (hint: {hint})",
+            method=method,
+            url=url,
+        )
+        self.status_code = status_code
+        self.server_message = server_message
+        self.hint = hint
+        self.body = body
+
+
+class BadRequestError(APIStatusError):
+    status_code = 400
+
+
+class AuthenticationError(APIStatusError):
+    status_code = 401
+
+
+class PermissionDeniedError(APIStatusError):
+    status_code = 403
+
+
+class NotFoundError(APIStatusError):
+    status_code = 404
+
+
+class UnprocessableEntityError(APIStatusError):
+    status_code = 422
+
+
+class RateLimitError(APIStatusError):
+    status_code = 429
+
+
+class InternalServerError(APIStatusError):
+    status_code = 500
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The error class for an HTTP error status."""
+    if status_code >= 500:
+        return InternalServerError
+    return _BY_STATUS.get(status_code, APIStatusError)

@@ -1,0 +1,245 @@
+"""Public value types: events, stored messages, outbound messages.
+
+They mirror ``vectorshift.events`` and ``vectorshift.session`` of the official client
+(same names, fields, string values and helper behaviour) as frozen, slotted attrs classes.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import attrs
+
+__all__ = [
+    "ApprovalResponse",
+    "Attachment",
+    "Content",
+    "MessageSender",
+    "ParticipantStatus",
+    "SendManyItem",
+    "SessionEvent",
+    "SessionEventType",
+    "SessionMessage",
+    "SessionMessageRole",
+    "SessionMessageStatus",
+    "UserSessionMessage",
+]
+
+_REPR_TEXT_LIMIT = 80
+
+
+class _StrEnum(str, enum.Enum):
+    """``enum.StrEnum`` for Python 3.10: members are their string values."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(str(self.value), format_spec)
+
+
+class ParticipantStatus(_StrEnum):
+    IDLE = "Idle"
+    PROCESSING = "Processing"
+    OFFLINE = "Offline"
+    CONNECTED = "Connected"
+    TYPING = "Typing"
+    AWAITING_APPROVAL = "AwaitingApproval"
+
+
+class SessionMessageRole(_StrEnum):
+    USER = "user"
+    OBJECT = "object"
+    UNKNOWN = "unknown"
+
+
+class SessionMessageStatus(_StrEnum):
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    ERROR = "error"
+
+
+class SessionEventType(_StrEnum):
+    MESSAGE_DELTA = "message_delta"
+    MESSAGE_COMPLETE = "message_complete"
+    MESSAGE_STREAMING = "message_streaming"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    THINKING = "thinking"
+    SEARCH_RESULT = "search_result"
+    APPROVAL_REQUEST = "approval_request"
+    REAUTH_REQUEST = "reauth_request"
+    ERROR = "error"
+    PARTICIPANT_STATUS = "participant_status"
+    SESSION_CREATED = "session_created"
+    SESSION_CONNECTED = "session_connected"
+    MESSAGE_POSTED = "message_posted"
+    MESSAGES_POSTED = "messages_posted"
+    PONG = "pong"
+
+
+def _short(value: Any) -> str:
+    """repr() of a value, strings cut to a readable length (the data itself is never cut)."""
+    if isinstance(value, str) and len(value) > _REPR_TEXT_LIMIT:
+        return repr(value[:_REPR_TEXT_LIMIT]) + f"...(+{len(value) - _REPR_TEXT_LIMIT} chars)"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k!r}: {_short(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+@attrs.frozen(repr=False)
+class SessionEvent:
+    """One event of a session, as yielded by ``listen()``."""
+
+    type: SessionEventType
+    session_id: str
+    message_id: str | None = None
+    data: dict[str, Any] = attrs.field(factory=dict, hash=False)
+
+    @property
+    def delta(self) -> str | None:
+        if self.type == SessionEventType.MESSAGE_DELTA:
+            return self.data.get("delta")
+        return None
+
+    @property
+    def text(self) -> str | None:
+        if self.type == SessionEventType.MESSAGE_COMPLETE:
+            return self.data.get("text")
+        return None
+
+    @property
+    def tool_name(self) -> str | None:
+        if self.type == SessionEventType.TOOL_CALL:
+            return self.data.get("tool_name")
+        return None
+
+    @property
+    def status(self) -> SessionMessageStatus | None:
+        raw = self.data.get("status")
+        if raw:
+            try:
+                return SessionMessageStatus(raw)
+            except ValueError:
+                return None
+        return None
+
+    @property
+    def is_complete(self) -> bool:
+        return self.type == SessionEventType.MESSAGE_COMPLETE
+
+    @property
+    def participant_status(self) -> ParticipantStatus | None:
+        if self.type == SessionEventType.PARTICIPANT_STATUS:
+            try:
+                return ParticipantStatus(self.data.get("status"))
+            except ValueError:
+                return None
+        return None
+
+    @property
+    def is_turn_end(self) -> bool:
+        return self.participant_status == ParticipantStatus.IDLE
+
+    @property
+    def requires_action(self) -> bool:
+        return (
+            self.type in (SessionEventType.APPROVAL_REQUEST, SessionEventType.REAUTH_REQUEST)
+            or self.participant_status == ParticipantStatus.AWAITING_APPROVAL
+        )
+
+    @property
+    def error(self) -> str | None:
+        if self.type == SessionEventType.ERROR:
+            return self.data.get("error")
+        return None
+
+    def __repr__(self) -> str:
+        parts = [f"type={self.type.value}", f"session_id={self.session_id!r}"]
+        if self.message_id is not None:
+            parts.append(f"message_id={self.message_id!r}")
+        if self.data:
+            parts.append(f"data={_short(self.data)}")
+        return f"SessionEvent({', '.join(parts)})"
+
+
+@attrs.frozen
+class MessageSender:
+    """Who sent a stored message: a user, or the agent/chatbot (an object)."""
+
+    role: SessionMessageRole
+    user_id: str | None = None
+    object_id: str | None = None
+    object_type: str | None = None
+
+
+@attrs.frozen(repr=False)
+class SessionMessage:
+    """A stored message of a session's history (``get_messages()``)."""
+
+    id: str
+    session_id: str
+    sender: MessageSender
+    content_type: str = ""
+    text: str | None = None
+    status: SessionMessageStatus | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict, hash=False, eq=False)
+
+    @property
+    def is_user(self) -> bool:
+        return self.sender.role == SessionMessageRole.USER
+
+    @property
+    def is_agent(self) -> bool:
+        return self.sender.role == SessionMessageRole.OBJECT
+
+    def __repr__(self) -> str:
+        role = "user" if self.is_user else "agent" if self.is_agent else "unknown"
+        status = self.status.value if self.status else None
+        return (
+            f"SessionMessage(id={self.id!r}, role={role!r}, content_type={self.content_type!r}, "
+            f"text={_short(self.text)}, status={status!r})"
+        )
+
+
+#: What can be attached to a message: a path, raw bytes, or an open file object.
+Attachment = Union[Path, bytes, bytearray, io.IOBase]
+#: What ``send()`` accepts as content: text or an attachment.
+Content = Union[str, Path, bytes, bytearray, io.IOBase]
+
+
+@attrs.frozen(repr=False)
+class UserSessionMessage:
+    """An authored outbound message for ``send_many()``: content plus attachments.
+
+    ``UserSessionMessage(content="summarize", files=[Path("chart.png")])``
+    """
+
+    content: Content | None = None
+    files: Sequence[Attachment] | None = None
+    mime_type: str | None = None
+    filename: str | None = None
+    references: Mapping[str, Any] | None = None  # accepted for the official client's v2; unused
+
+    def __repr__(self) -> str:
+        content = self.content
+        shown = _short(content) if isinstance(content, str) else type(content).__name__
+        n_files = len(self.files) if self.files else 0
+        return f"UserSessionMessage(content={shown}, files={n_files}, mime_type={self.mime_type!r})"
+
+
+#: What ``send_many()`` accepts as one item.
+SendManyItem = Union[str, Path, bytes, bytearray, io.IOBase, UserSessionMessage, SessionMessage]
+
+
+@attrs.frozen
+class ApprovalResponse:
+    """An answer to an ``APPROVAL_REQUEST``: approve (with optional field values) or deny."""
+
+    approved: bool
+    confirm: Mapping[str, Any] | None = None
+    deny_reason: str | None = None
