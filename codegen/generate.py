@@ -33,7 +33,7 @@ REPLACEMENTS = {
     "AsyncClient": "Client",  # ours, and httpx.AsyncClient -> httpx.Client
     "AsyncAgent": "Agent",
     "AsyncChatbot": "Chatbot",
-    "AsyncTurnRunner": "TurnRunner",
+    "AsyncSessionListener": "SessionListener",
     # the backend twins: asyncio tasks and websockets -> threads and websocket-client
     "_asyncio_backend": "_thread_backend",
     # httpx

@@ -31,6 +31,9 @@ from ._errors import (
     UnprocessableEntityError,
     VectorShiftError,
 )
+from ._async.session import AsyncSession, AsyncSessionListener
+from ._sync.session import Session, SessionListener
+from ._turn import TurnResult, TurnStatus
 from ._types import (
     ApprovalResponse,
     MessageSender,
@@ -53,6 +56,8 @@ __all__ = [
     "APITimeoutError",
     "ActionRequiredError",
     "ApprovalResponse",
+    "AsyncSession",
+    "AsyncSessionListener",
     "AuthenticationError",
     "BadRequestError",
     "CodecError",
@@ -67,16 +72,20 @@ __all__ = [
     "RateLimitError",
     "ReconnectFailedError",
     "SendManyItem",
+    "Session",
     "SessionAuthenticationError",
     "SessionDisconnectedError",
     "SessionError",
     "SessionEvent",
     "SessionEventType",
+    "SessionListener",
     "SessionMessage",
     "SessionMessageRole",
     "SessionMessageStatus",
     "SessionNotFoundError",
     "SessionTimeoutError",
+    "TurnResult",
+    "TurnStatus",
     "UnprocessableEntityError",
     "UserSessionMessage",
     "VectorShiftError",

@@ -1,0 +1,183 @@
+"""The asyncio twin: websockets' asyncio client, asyncio tasks and events."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from ._base import HandshakeRejected, TransportClosed, TransportError
+
+__all__ = [
+    "ConnectOnAwait",
+    "Event",
+    "StateLock",
+    "Transport",
+    "Worker",
+    "connect",
+    "monotonic",
+    "sleep",
+    "spawn",
+]
+
+monotonic = time.monotonic
+
+
+class StateLock:
+    """Guards state shared with the reader: nothing to do on one event loop, where no two
+    steps interleave without an ``await`` (its twin is a ``threading.RLock``)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+class ConnectOnAwait:
+    """``await obj`` connects it: ``session = await AsyncSession(...)``."""
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.connect().__await__()  # type: ignore[attr-defined,no-any-return]
+
+
+async def sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+class Event:
+    """A flag that wakes its waiters; ``wait(timeout)`` says whether it was set."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None:
+            await self._event.wait()
+            return True
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return self._event.is_set()
+        return True
+
+
+class Worker:
+    """A background task running ``fn(*args)``."""
+
+    def __init__(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any, name: str):
+        self._task = asyncio.get_running_loop().create_task(fn(*args), name=name)
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    def is_current(self) -> bool:
+        return asyncio.current_task() is self._task
+
+    async def join(self) -> None:
+        """Wait for the worker to end (a worker never joins itself)."""
+        if self.is_current():
+            return
+        try:
+            await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            if not self._task.cancelled():
+                raise  # we were cancelled, not the worker
+        except Exception:
+            pass  # the worker logs its own failures
+
+
+def spawn(fn: Callable[..., Coroutine[Any, Any, None]], *args: Any, name: str) -> Worker:
+    return Worker(fn, *args, name=name)
+
+
+class Transport:
+    """One WebSocket connection: text frames in and out."""
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, ws: ClientConnection):
+        self._ws = ws
+
+    async def send(self, text: str) -> None:
+        try:
+            await self._ws.send(text)
+        except ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def recv(self) -> str:
+        try:
+            message = await self._ws.recv()
+        except ConnectionClosed as exc:
+            raise _closed(exc) from None
+        return message if isinstance(message, str) else message.decode("utf-8", "replace")
+
+    async def ping(self, timeout: float) -> bool:
+        """A WebSocket ping; whether its pong came back in time."""
+        try:
+            pong = await self._ws.ping()
+            await asyncio.wait_for(pong, timeout)
+        except (ConnectionClosed, asyncio.TimeoutError):
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once, without the closing handshake."""
+        transport = self._ws.transport
+        if transport is not None:
+            transport.abort()
+
+
+def _closed(exc: ConnectionClosed) -> TransportClosed:
+    frame = exc.rcvd or exc.sent
+    return TransportClosed(frame.code if frame else None, frame.reason if frame else "")
+
+
+async def connect(
+    url: str,
+    *,
+    headers: dict[str, str],
+    open_timeout: float,
+    max_size: int | None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Transport:
+    """Open a WebSocket, or raise ``HandshakeRejected`` / ``TransportError``."""
+    try:
+        ws = await ws_connect(
+            url,
+            additional_headers=headers,
+            open_timeout=open_timeout,
+            max_size=max_size,
+            ping_interval=None,  # the session runs its own heartbeat
+            compression=None,
+            ssl=ssl_context if url.startswith("wss://") else None,
+            user_agent_header=None,
+        )
+    except InvalidStatus as exc:
+        body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
+        raise HandshakeRejected(exc.response.status_code, body) from None
+    except (OSError, asyncio.TimeoutError, TimeoutError, InvalidURI, InvalidHandshake) as exc:
+        raise TransportError(f"cannot open {url}: {exc or type(exc).__name__}") from None
+    return Transport(ws)

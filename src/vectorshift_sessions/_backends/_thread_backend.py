@@ -1,0 +1,163 @@
+"""The threads twin: websocket-client, daemon threads and threading events. No asyncio anywhere,
+so the blocking flavour works inside a running event loop (a notebook) and in any server thread.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import websocket
+from websocket import ABNF
+
+from ._base import HandshakeRejected, TransportClosed, TransportError
+
+__all__ = [
+    "ConnectOnAwait",
+    "Event",
+    "StateLock",
+    "Transport",
+    "Worker",
+    "connect",
+    "monotonic",
+    "sleep",
+    "spawn",
+]
+
+monotonic = time.monotonic
+sleep = time.sleep
+#: Guards state shared with the reader thread; re-entrant because a listener may be released
+#: (and unsubscribe) by garbage collection in a thread that already holds it.
+StateLock = threading.RLock
+
+
+class ConnectOnAwait:
+    """Blocking objects are not awaitable: ``with`` or ``connect()`` opens them."""
+
+
+class Event:
+    """A flag that wakes its waiters; ``wait(timeout)`` says whether it was set."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+
+class Worker:
+    """A daemon thread running ``fn(*args)``; it ends when the work it waits on is closed."""
+
+    def __init__(self, fn: Callable[..., None], *args: Any, name: str):
+        self._thread = threading.Thread(target=fn, args=args, name=name, daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Threads cannot be cancelled: closing the transport or an event ends them."""
+
+    def is_current(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def join(self) -> None:
+        """Wait for the worker to end (a worker never joins itself)."""
+        if not self.is_current():
+            self._thread.join()
+
+
+def spawn(fn: Callable[..., None], *args: Any, name: str) -> Worker:
+    return Worker(fn, *args, name=name)
+
+
+class Transport:
+    """One WebSocket connection: text frames in and out. ``send`` may be called from any thread;
+    one thread at a time calls ``recv``."""
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, ws: websocket.WebSocket):
+        self._ws = ws
+
+    def send(self, text: str) -> None:
+        try:
+            self._ws.send(text)
+        except (websocket.WebSocketConnectionClosedException, OSError) as exc:
+            raise TransportClosed(None, str(exc)) from None
+
+    def recv(self) -> str:
+        try:
+            opcode, data = self._ws.recv_data()
+        except (websocket.WebSocketException, OSError, AttributeError) as exc:
+            # AttributeError: the socket was shut down under us (websocket-client sets sock=None)
+            raise TransportClosed(None, str(exc)) from None
+        if opcode == ABNF.OPCODE_CLOSE:
+            code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+            raise TransportClosed(code, data[2:].decode("utf-8", "replace"))
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+    def ping(self, timeout: float) -> bool:
+        """A WebSocket ping; the pong is consumed by the reader, so only sending is checked."""
+        try:
+            self._ws.ping()
+        except (websocket.WebSocketException, OSError):
+            return False
+        return True
+
+    def close(self) -> None:
+        """Say goodbye, then wake a reader blocked in ``recv`` and release the socket."""
+        try:
+            self._ws.send_close()
+        except (websocket.WebSocketException, OSError):
+            pass
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection at once, without the closing handshake."""
+        sock = self._ws.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
+def connect(
+    url: str,
+    *,
+    headers: dict[str, str],
+    open_timeout: float,
+    max_size: int | None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Transport:
+    """Open a WebSocket, or raise ``HandshakeRejected`` / ``TransportError``."""
+    sslopt: dict[str, Any] = {"context": ssl_context} if ssl_context is not None else {}
+    ws = websocket.WebSocket(
+        enable_multithread=True, skip_utf8_validation=True, sslopt=sslopt or None
+    )
+    try:
+        ws.connect(  # type: ignore[no-untyped-call]
+            url, header=[f"{k}: {v}" for k, v in headers.items()], timeout=open_timeout
+        )
+    except websocket.WebSocketBadStatusException as exc:
+        body = exc.resp_body.decode("utf-8", "replace") if exc.resp_body else ""
+        raise HandshakeRejected(exc.status_code, body) from None
+    except (OSError, websocket.WebSocketException, ValueError) as exc:
+        raise TransportError(f"cannot open {url}: {exc or type(exc).__name__}") from None
+    ws.settimeout(None)  # recv blocks until a frame comes or the socket is shut down
+    return Transport(ws)
