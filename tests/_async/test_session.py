@@ -1,0 +1,414 @@
+"""AsyncSession against the real local engine. Written once: tests/_sync/ is generated from it.
+
+Concurrency goes through the backend twin's ``spawn`` (an asyncio task here, a thread in the
+generated twin), so every scenario runs in both flavours.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from vectorshift_sessions import (
+    AsyncSession,
+    HandshakeError,
+    ParticipantStatus,
+    PostError,
+    SessionDisconnectedError,
+    SessionError,
+    SessionEvent,
+    SessionEventType,
+    SessionNotFoundError,
+    TurnStatus,
+    UserSessionMessage,
+)
+from vectorshift_sessions._backends import _asyncio_backend as backend
+from vectorshift_sessions.engine import LocalEngine
+
+ET = SessionEventType
+ECHO = "agent-echo"
+DEMO = "agent-demo"
+
+
+def new_session(engine: LocalEngine, owner_id: str = ECHO, **options: object) -> AsyncSession:
+    return AsyncSession(owner_type="agent", owner_id=owner_id, ws_url=engine.ws_url, **options)  # type: ignore[arg-type]
+
+
+async def until_turn_end(session: AsyncSession, **listen_options: object) -> list[SessionEvent]:
+    """Every event up to the end of the current turn (Idle after Processing)."""
+    events = []
+    processing = False
+    async for event in session.listen(**listen_options):  # type: ignore[arg-type]
+        events.append(event)
+        if event.participant_status == ParticipantStatus.PROCESSING:
+            processing = True
+        if processing and event.is_turn_end:
+            return events
+    raise AssertionError(f"listen() ended before the turn did; got {events}")
+
+
+def turn_text(events: list[SessionEvent]) -> str:
+    (complete,) = [e for e in events if e.is_complete]
+    assert complete.text is not None
+    return complete.text
+
+
+# --- lifecycle --------------------------------------------------------------------------------
+
+
+async def test_connect_creates_a_session(engine: LocalEngine) -> None:
+    session = new_session(engine)
+    assert not session.is_connected and session.session_id is None
+    async with session:
+        assert session.is_connected
+        assert session.session_id
+    assert not session.is_connected
+
+
+async def test_a_whole_streamed_turn(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        await session.send("the quick brown fox jumps")
+        events = await until_turn_end(session)
+    deltas = [e.delta for e in events if e.type == ET.MESSAGE_DELTA]
+    assert len(deltas) > 1, "echo streams several deltas"
+    assert "".join(d or "" for d in deltas) == turn_text(events)
+    assert "the quick brown fox jumps" in turn_text(events)
+    indexes = [e.data["index"] for e in events if e.type == ET.MESSAGE_DELTA]
+    assert indexes == sorted(indexes)
+
+
+async def test_listener_that_starts_late_still_gets_the_whole_turn(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        assert session.session_id is not None
+        await session.send("already streamed before anyone listens")
+        # A second connection to the same session witnesses the turn's end; the history
+        # request after it is answered on our connection after every frame of the turn.
+        async with AsyncSession(session_id=session.session_id, ws_url=engine.ws_url) as witness:
+            await until_turn_end(witness)
+        await session.get_messages()
+        events = await until_turn_end(session)
+    assert turn_text(events) == "".join(e.delta or "" for e in events if e.delta)
+    assert [e.type for e in events][:3] == [
+        ET.SESSION_CREATED,
+        ET.SESSION_CONNECTED,
+        ET.MESSAGE_POSTED,
+    ]
+
+
+async def test_events_a_listener_left_unread_wait_for_the_next_one(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        await session.send("first turn")
+        async for event in session.listen():
+            if event.is_complete:
+                break  # leaves the turn's final Idle unread
+        listener = session.listen()
+        leftover = await listener.__anext__()
+        await listener.aclose()
+        assert leftover.participant_status == ParticipantStatus.IDLE
+
+
+async def test_await_session_connects(engine: LocalEngine) -> None:
+    session = await new_session(engine)
+    try:
+        assert session.is_connected
+    finally:
+        await session.disconnect()
+
+
+async def test_resume_by_id_keeps_history(engine: LocalEngine) -> None:
+    async with new_session(engine) as first:
+        session_id = first.session_id
+        assert session_id is not None
+        await first.ask("remember me")
+    async with AsyncSession(session_id=session_id, ws_url=engine.ws_url) as resumed:
+        history = await resumed.get_messages()
+        assert [m.is_user for m in history] == [True, False]
+        assert history[0].text == "remember me"
+        result = await resumed.ask("and again")
+        assert result.session_id == session_id
+        assert len(await resumed.get_messages()) == 4
+
+
+async def test_reconnect_after_disconnect_resumes(engine: LocalEngine) -> None:
+    session = new_session(engine)
+    await session.connect()
+    session_id = session.session_id
+    await session.disconnect()
+    await session.disconnect()  # twice is fine
+    await session.connect()
+    try:
+        assert session.session_id == session_id
+        assert (await session.ask("hello again")).status == TurnStatus.COMPLETE
+    finally:
+        await session.disconnect()
+
+
+async def test_unknown_session_id_fails_fast(engine: LocalEngine) -> None:
+    session = AsyncSession(session_id="no-such-session", ws_url=engine.ws_url, connect_timeout=60)
+    with pytest.raises(SessionNotFoundError, match="no-such-session") as info:
+        await session.connect()
+    assert info.value.session_id == "no-such-session"
+    assert not session.is_connected
+
+
+async def test_terminate_destroys_the_session(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        session_id = session.session_id
+        await session.terminate()
+        assert not session.is_connected
+        with pytest.raises(SessionDisconnectedError, match="terminated"):
+            await session.send("anyone?")
+        with pytest.raises(SessionDisconnectedError, match="terminated"):
+            await session.connect()
+    with pytest.raises(SessionNotFoundError):
+        await AsyncSession(session_id=session_id, ws_url=engine.ws_url).connect()
+
+
+async def test_unknown_agent_is_refused(engine: LocalEngine) -> None:
+    with pytest.raises(SessionError, match="no-such-agent"):
+        await new_session(engine, "no-such-agent").connect()
+
+
+async def test_nothing_listening_on_the_port_is_a_handshake_error() -> None:
+    with pytest.raises(HandshakeError, match="could not open"):
+        await AsyncSession(owner_type="agent", owner_id=ECHO, ws_url="ws://127.0.0.1:9").connect()
+
+
+async def test_new_session_needs_an_owner() -> None:
+    with pytest.raises(SessionError, match="owner_type and owner_id"):
+        await AsyncSession().connect()
+
+
+# --- messaging ------------------------------------------------------------------------------
+
+
+async def test_ask_returns_the_turn(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        result = await session.ask("ping pong")
+    assert result.status == TurnStatus.COMPLETE
+    assert result.text is not None and "ping pong" in result.text
+    assert result.events[-1].is_turn_end
+    assert result.session_id == session.session_id
+
+
+async def test_ask_leaves_earlier_unread_events_for_listen(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        await session.ask("one")
+        first = await session.listen().__anext__()
+        assert first.type == ET.SESSION_CREATED  # connect's events still wait for a listener
+
+
+async def test_send_files_and_batches(engine: LocalEngine, tmp_path: Path) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n1,2\n")
+    async with new_session(engine, DEMO) as session:
+        await session.send("look at these", files=[report, io.BytesIO(b"\x89PNG...")])
+        described = turn_text(await until_turn_end(session))
+        assert "report.csv" in described
+        await session.send_many(
+            ["two parts", UserSessionMessage(content=b"raw", filename="data.bin")]
+        )
+        described = turn_text(await until_turn_end(session))
+        assert "data.bin" in described
+
+
+async def test_approval_round_trip(engine: LocalEngine) -> None:
+    async with new_session(engine, DEMO) as session:
+        await session.send("book a meeting room")
+        seen = []
+        async for event in session.listen():
+            seen.append(event.type)
+            if event.type == ET.APPROVAL_REQUEST:
+                assert event.requires_action
+                await session.respond(event, approved=True)
+            if event.participant_status == ParticipantStatus.IDLE and ET.APPROVAL_REQUEST in seen:
+                break
+    for expected in (
+        ET.THINKING,
+        ET.TOOL_CALL,
+        ET.TOOL_RESULT,
+        ET.SEARCH_RESULT,
+        ET.MESSAGE_COMPLETE,
+    ):
+        assert expected in seen
+    after = seen[seen.index(ET.APPROVAL_REQUEST) :]
+    assert ET.TOOL_RESULT in after and ET.MESSAGE_COMPLETE in after
+
+
+async def test_denied_approval_is_explained(engine: LocalEngine) -> None:
+    async with new_session(engine, DEMO) as session:
+        result = await session.ask("book a meeting room")
+        assert result.status == TurnStatus.AWAITING_APPROVAL
+        request = result.action_event
+        assert request is not None and request.message_id
+        await session.respond(request, approved=False, deny_reason="not today")
+        events = await until_turn_end(
+            session, event_types=[ET.MESSAGE_COMPLETE, ET.PARTICIPANT_STATUS]
+        )
+        assert "not today" in turn_text(events) or "denied" in turn_text(events).lower()
+
+
+async def test_reauth_and_failure_turns(engine: LocalEngine) -> None:
+    async with new_session(engine, DEMO) as session:
+        reauth = await session.ask("please reauth my calendar")
+        assert reauth.status == TurnStatus.REAUTH_REQUIRED
+        assert reauth.action_event is not None and reauth.action_event.requires_action
+        await until_turn_end(session)
+        failed = await session.ask("this will fail")
+        assert failed.status == TurnStatus.ERROR and failed.error
+
+
+# --- listeners ------------------------------------------------------------------------------
+
+
+async def collect(listener: object, into: list[SessionEvent], stop_after: int | None) -> None:
+    """Read into ``into`` until the turn ends (or ``stop_after`` events)."""
+    async for event in listener:  # type: ignore[attr-defined]
+        into.append(event)
+        if len(into) == stop_after:
+            return
+        if stop_after is None and event.is_turn_end and any(e.is_complete for e in into):
+            return
+
+
+async def test_concurrent_listeners_each_get_every_event(engine: LocalEngine) -> None:
+    text = "one two three four five six seven"
+    everything: list[SessionEvent] = []
+    deltas: list[SessionEvent] = []
+    async with new_session(engine) as session:
+        # Subscribe both before the turn, so neither can miss anything.
+        every_listener = session.listen()
+        delta_listener = session.listen(event_types=[ET.MESSAGE_DELTA])
+        workers = [
+            backend.spawn(collect, every_listener, everything, None, name="all"),
+            backend.spawn(collect, delta_listener, deltas, len(text.split()), name="deltas"),
+        ]
+        await session.send(text)
+        for worker in workers:
+            await worker.join()
+    assert [e for e in everything if e.type == ET.MESSAGE_DELTA] == deltas
+    assert "".join(e.delta or "" for e in deltas) == turn_text(everything)
+
+
+async def test_slow_listener_overflows_with_a_notice_that_always_arrives(
+    engine: LocalEngine,
+) -> None:
+    async with new_session(engine) as session:
+        slow = session.listen(maxsize=3, event_types=[ET.MESSAGE_DELTA])
+        await session.send(" ".join(f"w{i}" for i in range(40)))
+        await until_turn_end(session, maxsize=0)  # a fast witness: the turn is over
+        got = []
+        async for event in slow:
+            got.append(event)
+            if event.type == ET.ERROR:
+                break
+    assert [e.type for e in got] == [ET.MESSAGE_DELTA] * 3 + [ET.ERROR]
+    notice = got[-1]
+    assert notice.error == "subscriber queue overflow"
+    assert notice.data["dropped_event_type"] == "message_delta"
+    assert notice.data["dropped_count"] >= 30
+
+
+async def test_get_messages_never_reaches_listeners(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        await session.ask("history please")
+        listener = session.listen(maxsize=0)
+        for _ in range(3):
+            assert len(await session.get_messages()) == 2
+        await session.send("after")
+        events = []
+        async for event in listener:
+            events.append(event)
+            if event.is_turn_end and any(e.is_complete for e in events):
+                break
+    assert not [e for e in events if "messages" in e.data]
+    assert next(e for e in events if e.is_complete).text == "after"  # only the new turn's
+
+
+async def test_listen_ends_in_every_listener_on_disconnect(engine: LocalEngine) -> None:
+    session = await new_session(engine)
+    ended = []
+
+    async def drain(listener: object) -> None:
+        async for _ in listener:  # type: ignore[attr-defined]
+            pass
+        ended.append(True)
+
+    listeners = [session.listen(), session.listen(event_types=[ET.PONG])]
+    workers = [
+        backend.spawn(drain, listener, name=f"drain-{i}") for i, listener in enumerate(listeners)
+    ]
+    await session.disconnect()
+    for worker in workers:
+        await worker.join()
+    assert ended == [True, True]
+
+
+# --- bad input: a clear error, nothing sent, the session still usable ------------------------
+
+
+async def test_bad_input_is_refused_before_sending(engine: LocalEngine, tmp_path: Path) -> None:
+    async with new_session(engine, DEMO) as session:
+        with pytest.raises(TypeError, match="int"):
+            await session.send(123)  # type: ignore[arg-type]
+        with pytest.raises(FileNotFoundError, match=r"missing\.pdf"):
+            await session.send("see attached", files=[tmp_path / "missing.pdf"])
+        with pytest.raises(ValueError, match="empty"):
+            await session.send_many([])
+        with pytest.raises(ValueError, match="unknown event type 'nope'"):
+            session.listen(event_types=["nope"])
+        with pytest.raises(ValueError, match="maxsize"):
+            session.listen(maxsize=-1)
+        not_a_request = SessionEvent(ET.MESSAGE_COMPLETE, session.session_id or "", "m", {})
+        with pytest.raises(TypeError, match="message_complete"):
+            await session.respond(not_a_request, approved=True)
+        request = SessionEvent(ET.APPROVAL_REQUEST, session.session_id or "", "m", {})
+        with pytest.raises(TypeError, match="approved"):
+            await session.respond(request)
+        foreign = SessionEvent(ET.APPROVAL_REQUEST, "another-session", "m", {})
+        with pytest.raises(ValueError, match="another-session"):
+            await session.respond(foreign, approved=True)
+        # Nothing reached the engine, and the session works.
+        assert await session.get_messages() == []
+        assert (await session.ask("still here")).status == TurnStatus.COMPLETE
+
+
+async def test_malformed_session_id_is_refused() -> None:
+    for bad in ("", "  ", "has space", "tab\there"):
+        with pytest.raises(ValueError, match="session_id"):
+            AsyncSession(session_id=bad)
+
+
+async def test_use_before_connect_and_after_disconnect(engine: LocalEngine) -> None:
+    session = new_session(engine)
+    with pytest.raises(SessionDisconnectedError, match="not connected"):
+        await session.send("too early")
+    with pytest.raises(SessionDisconnectedError):
+        session.listen()
+    await session.connect()
+    await session.disconnect()
+    with pytest.raises(SessionDisconnectedError, match="disconnected"):
+        await session.get_messages()
+
+
+async def test_a_refused_post_raises_post_error(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        # The engine refuses content over its frame-independent history/message limits with a
+        # failed ack; an approval answer with no paused turn is refused the same way.
+        request = SessionEvent(ET.APPROVAL_REQUEST, session.session_id or "", "no-such-request", {})
+        with pytest.raises(PostError):
+            await session.respond(request, approved=True)
+        assert (await session.ask("fine")).status == TurnStatus.COMPLETE
+
+
+async def test_the_api_key_never_shows(engine: LocalEngine) -> None:
+    secret = "sk-test-very-secret-key"
+    session = AsyncSession(owner_type="agent", owner_id=ECHO, ws_url=engine.ws_url, api_key=secret)
+    assert secret not in repr(session)
+    with pytest.raises(SessionError, match="refusing to send the API key") as info:
+        await AsyncSession(
+            owner_type="agent", owner_id=ECHO, ws_url="ws://192.0.2.1:80", api_key=secret
+        ).connect()
+    assert secret not in str(info.value)

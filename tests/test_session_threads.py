@@ -1,0 +1,117 @@
+"""The blocking Session where it is used for real: several threads, a running event loop, Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from vectorshift_sessions import ParticipantStatus, Session, SessionEvent, SessionEventType
+from vectorshift_sessions.engine import LocalEngine
+
+ET = SessionEventType
+
+
+def test_listen_in_one_thread_send_in_another_disconnect_from_a_third(
+    engine: LocalEngine, no_leaked_threads: None
+) -> None:
+    session = Session(owner_type="agent", owner_id="agent-echo", ws_url=engine.ws_url).connect()
+    listener = session.listen()
+    completes: list[SessionEvent] = []
+    turns_done = threading.Semaphore(0)
+    listener_ended = threading.Event()
+
+    def listen() -> None:
+        for event in listener:
+            if event.is_complete:
+                completes.append(event)
+            if event.participant_status == ParticipantStatus.IDLE:
+                turns_done.release()
+        listener_ended.set()
+
+    def send(texts: list[str]) -> None:
+        for text in texts:
+            session.send(text)
+            assert turns_done.acquire(timeout=30)
+
+    def read_history() -> None:
+        for _ in range(5):
+            session.get_messages()
+
+    listening = threading.Thread(target=listen)
+    listening.start()
+    senders = [
+        threading.Thread(target=send, args=([f"from {i} turn {t}" for t in range(3)],))
+        for i in range(2)
+    ]
+    readers = [threading.Thread(target=read_history) for _ in range(2)]
+    for thread in senders + readers:
+        thread.start()
+    for thread in senders + readers:
+        thread.join()
+    closer = threading.Thread(target=session.disconnect)
+    closer.start()
+    closer.join()
+    assert listener_ended.wait(30), "disconnect() from another thread must wake the listener"
+    listening.join()
+    assert len(completes) == 6
+    assert not session.is_connected
+
+
+def test_blocking_session_inside_a_running_event_loop(engine: LocalEngine) -> None:
+    """A notebook cell runs inside a loop: the blocking API must not need one of its own."""
+
+    async def cell() -> str | None:
+        with Session(owner_type="agent", owner_id="agent-echo", ws_url=engine.ws_url) as session:
+            return session.ask("from inside a loop").text
+
+    assert asyncio.run(cell()) == "from inside a loop"
+
+
+def test_many_threads_each_with_a_session(engine: LocalEngine, no_leaked_threads: None) -> None:
+    results: list[str | None] = []
+
+    def worker(i: int) -> None:
+        with Session(owner_type="agent", owner_id="agent-echo", ws_url=engine.ws_url) as session:
+            results.append(session.ask(f"thread {i}").text)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == sorted(f"thread {i}" for i in range(20))  # type: ignore[type-var]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_during_listen_exits_promptly(engine: LocalEngine) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from vectorshift_sessions import Session
+        with Session(owner_type="agent", owner_id="agent-echo", ws_url={engine.ws_url!r}) as s:
+            try:
+                print("listening", flush=True)
+                for event in s.listen(event_types=["message_complete"]):
+                    pass
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+        print("closed", flush=True)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "listening"
+    os.kill(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert out.split() == ["interrupted", "closed"], err
+    assert child.returncode == 0, err
+    assert "Traceback" not in err
