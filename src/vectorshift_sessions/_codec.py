@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Union
 
 import attrs
@@ -95,6 +95,8 @@ def _loads(text: str | bytes | bytearray, frame_kind: str) -> dict[str, Any]:
         frame = json.loads(text)
     except (ValueError, TypeError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
         raise CodecError(f"{frame_kind} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CodecError(f"{frame_kind} is nested too deeply to decode") from None
     if type(frame) is not dict:
         raise CodecError(f"{frame_kind} must be a JSON object, got {_json_type(frame)}")
     return frame
@@ -577,6 +579,8 @@ def decode_engine_frame(text: str | bytes | bytearray, session_id: str = "") -> 
         frame = json.loads(text)
     except (ValueError, TypeError) as exc:
         raise CodecError(f"engine frame is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CodecError("engine frame is nested too deeply to decode") from None
     if type(frame) is not dict:
         raise CodecError(f"engine frame must be a JSON object, got {_json_type(frame)}")
     frame_type = frame.get("type")
@@ -739,3 +743,35 @@ def reauth_content(provider: str, **extra: Any) -> dict[str, Any]:
 
 def search_content(query: str, results: list[Any], **extra: Any) -> dict[str, Any]:
     return {"type": "search_message", "query": query, "results": results, **extra}
+
+
+def file_content(name: str, mime_type: str, size: int) -> dict[str, Any]:
+    """A file the user posted, as history keeps it: its metadata, not its bytes."""
+    return {"type": "file", "name": name, "mime_type": mime_type, "size": size}
+
+
+def approval_response_content(tool_call_approval: Mapping[str, Any]) -> dict[str, Any]:
+    """The user's answer to an approval request, as history keeps it."""
+    return {"type": "response_message", "tool_call_approval": dict(tool_call_approval)}
+
+
+def encoded_message_deltas(
+    session_id: str, message_id: str, values: Iterable[str], start_index: int = 0
+) -> list[bytes]:
+    """Many ``message_delta`` frames as UTF-8 JSON, for bulk streaming.
+
+    The same frames as :func:`message_delta` + :func:`dumps`, but built from one template, so
+    an engine can stream a long answer without paying for a full ``json.dumps`` per delta.
+    """
+    head = dumps({"type": "message_delta", "session_id": session_id, "message_id": message_id})
+    head = head[:-1] + ',"index":'
+    tails: dict[str, str] = {}  # repeated values (e.g. benchmark tokens) are encoded once
+    frames = []
+    for index, value in enumerate(values, start_index):
+        tail = tails.get(value)
+        if tail is None:
+            tail = ',"value":' + json.dumps(value, ensure_ascii=False) + "}"
+            if len(tails) < 1024:
+                tails[value] = tail
+        frames.append(f"{head}{index}{tail}".encode())
+    return frames
