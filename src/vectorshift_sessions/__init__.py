@@ -18,6 +18,7 @@ from ._errors import (
     ContentTooLargeError,
     HandshakeError,
     InternalServerError,
+    MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
     PostError,
@@ -31,7 +32,9 @@ from ._errors import (
     UnprocessableEntityError,
     VectorShiftError,
 )
+from ._async.client import AsyncAgent, AsyncChatbot, AsyncClient
 from ._async.session import AsyncSession, AsyncSessionListener
+from ._sync.client import Agent, Chatbot, Client
 from ._sync.session import Session, SessionListener
 from ._turn import TurnResult, TurnStatus
 from ._types import (
@@ -55,15 +58,22 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "ActionRequiredError",
+    "Agent",
     "ApprovalResponse",
+    "AsyncAgent",
+    "AsyncChatbot",
+    "AsyncClient",
     "AsyncSession",
     "AsyncSessionListener",
     "AuthenticationError",
     "BadRequestError",
+    "Chatbot",
+    "Client",
     "CodecError",
     "ContentTooLargeError",
     "HandshakeError",
     "InternalServerError",
+    "MalformedResponseError",
     "MessageSender",
     "NotFoundError",
     "ParticipantStatus",

@@ -16,6 +16,7 @@
     │   └── ActionRequiredError         a one-shot run stopped on an approval / re-auth request
     └── APIError                        a REST call failed
         ├── APIConnectionError          ... before any answer (also APITimeoutError)
+        ├── MalformedResponseError      ... with a success status but a body not as documented
         └── APIStatusError              ... with an HTTP error status
             ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
             ├── NotFoundError 404, UnprocessableEntityError 422, RateLimitError 429
@@ -45,6 +46,7 @@ __all__ = [
     "ContentTooLargeError",
     "HandshakeError",
     "InternalServerError",
+    "MalformedResponseError",
     "NotFoundError",
     "PermissionDeniedError",
     "PostError",
@@ -165,6 +167,15 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out."""
+
+
+class MalformedResponseError(APIError):
+    """The server answered with a success status, but the body is not what the API documents
+    (not JSON, or JSON without the expected fields). ``status_code`` is the answer's status."""
+
+    def __init__(self, message: str, *, method: str, url: str, status_code: int):
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
 
 
 _STATUS_HINTS = {

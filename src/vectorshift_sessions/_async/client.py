@@ -1,0 +1,586 @@
+"""Client, agents and chatbots: find agents and chatbots over REST, open sessions with them, and
+run one-shot turns. Written once, for asyncio, in ``_async/client.py`` (``AsyncClient``,
+``AsyncAgent``, ``AsyncChatbot``); the blocking twin in ``_sync/`` (``Client``, ``Agent``,
+``Chatbot``) is generated from it by ``codegen/generate.py``.
+
+The client holds the configuration (key, URLs, timeouts, retries) and one pooled HTTP client.
+Handles (agents, chatbots) remember the client they were fetched with; without one, every call
+uses a default client built from the environment and closes it afterwards.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+import httpx
+
+from .. import _http
+from .._backends import _asyncio_backend as backend
+from .._config import resolve_api_key, resolve_base_url, resolve_ws_base_url
+from .._errors import ActionRequiredError, APIError
+from .._turn import TurnResult
+from .._types import Content, SessionEventType
+from .session import AsyncSession
+
+__all__ = ["AsyncAgent", "AsyncAgents", "AsyncChatbot", "AsyncChatbots", "AsyncClient"]
+
+logger = logging.getLogger("vectorshift_sessions.client")
+
+CONVERSATIONAL = "conversational"
+FUNCTIONAL = "functional"
+
+_Handle_T = TypeVar("_Handle_T", bound="_Handle")
+
+
+class AsyncClient:
+    """Configuration and one pooled HTTP connection for the VectorShift REST API.
+
+    Use it as a context manager (or close it) so its connections are released::
+
+        async with AsyncClient() as client:                      # asyncio
+            agent = await client.agents.fetch(name="support-bot")
+            result = await agent.run("Hello!")
+
+        with Client() as client:                                  # blocking
+            agent = client.agents.fetch(name="support-bot")
+            result = agent.run("Hello!")
+
+    Arguments win over the environment: ``api_key`` else ``VECTORSHIFT_API_KEY``; ``base_url``
+    else ``VECTORSHIFT_BASE_URL`` else ``https://api.vectorshift.ai/v1``; ``ws_url`` else
+    ``VECTORSHIFT_WS_URL`` else the base URL with ``https``/``http`` → ``wss``/``ws``.
+
+    ``timeout`` bounds each REST request (seconds, or an ``httpx.Timeout``);
+    ``connect_timeout`` bounds opening a session and each of its handshake answers. Idempotent
+    requests are retried on connection failures, timeouts, ``429`` and ``5xx``: up to
+    ``max_retries`` times (0 = never), after an exponential backoff with jitter that starts at
+    ``retry_base_delay`` and is capped at ``retry_max_delay``, or after the server's
+    ``Retry-After`` (at most ``max_retry_after``). ``http_client`` lets you bring your own
+    configured ``httpx`` client (proxies, certificates); you then close it yourself.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        ws_url: str | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        connect_timeout: float = 30.0,
+        max_retries: int = 2,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 8.0,
+        max_retry_after: float = 60.0,
+        allow_insecure_key: bool = False,
+        http_client: httpx.AsyncClient | None = None,
+    ):
+        if not isinstance(timeout, httpx.Timeout) and not (
+            isinstance(timeout, (int, float)) and timeout > 0
+        ):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not connect_timeout > 0:
+            raise ValueError(
+                f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}"
+            )
+        self._api_key = resolve_api_key(api_key)
+        self._base_url = resolve_base_url(base_url)
+        _http.check_base_url(
+            self._base_url, has_key=self._api_key is not None, allow_insecure_key=allow_insecure_key
+        )
+        self._ws_url = resolve_ws_base_url(ws_url, self._base_url)
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._connect_timeout = connect_timeout
+        self._retry = _http.RetryPolicy(
+            max_retries=max_retries,
+            base_delay=retry_base_delay,
+            max_delay=retry_max_delay,
+            max_retry_after=max_retry_after,
+        )
+        self._allow_insecure_key = allow_insecure_key
+        self._http = http_client
+        self._owns_http = http_client is None
+        self._closed = False
+        # Creating the pool costs a TLS context: done on the first request, once.
+        self._pool_lock = backend.StateLock()
+        self.agents = AsyncAgents(self)
+        """Fetch and list agents with this client: ``client.agents.fetch(name=...)``."""
+        self.chatbots = AsyncChatbots(self)
+        """Fetch and list chatbots with this client: ``client.chatbots.fetch(name=...)``."""
+
+    # --- configuration ------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The REST base URL, such as ``https://api.vectorshift.ai/v1``."""
+        return self._base_url
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket base URL sessions connect under (``{ws_url}/ws/session``)."""
+        return self._ws_url
+
+    @property
+    def has_api_key(self) -> bool:
+        """Whether a key was given or found in the environment (the key itself stays private)."""
+        return self._api_key is not None
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self._timeout
+
+    @property
+    def connect_timeout(self) -> float:
+        return self._connect_timeout
+
+    @property
+    def retry_policy(self) -> _http.RetryPolicy:
+        return self._retry
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "missing"
+        return (
+            f"{type(self).__name__}(base_url={self._base_url!r}, ws_url={self._ws_url!r}, "
+            f"api_key={key}, max_retries={self._retry.max_retries})"
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Release the pooled connections. Sessions opened through the client are unaffected."""
+        self._closed = True
+        http, self._http = self._http, None
+        if http is not None and self._owns_http:
+            await http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def _session(self, owner_type: str, owner_id: str, session_id: str | None) -> AsyncSession:
+        """A session (not connected) with this client's key, URLs and timeouts."""
+        return AsyncSession(
+            owner_type=owner_type,
+            owner_id=owner_id,
+            session_id=session_id,
+            api_key=self._api_key,
+            ws_url=self._ws_url,
+            base_url=self._base_url,
+            connect_timeout=self._connect_timeout,
+            allow_insecure_key=self._allow_insecure_key,
+        )
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _pool(self) -> httpx.AsyncClient:
+        with self._pool_lock:
+            if self._closed:
+                raise APIError(
+                    "this client is closed; make a new one (or use the handle without a client)"
+                )
+            if self._http is None:
+                self._http = httpx.AsyncClient(timeout=self._timeout)
+            return self._http
+
+    async def _get_json(self, path: str, params: Mapping[str, str]) -> tuple[Any, httpx.Response]:
+        """``GET {base_url}{path}``: the decoded JSON body and the answer, after retries."""
+        url = self._base_url + path
+        shown = _http.display_url(url, params)
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        http = self._pool()
+        attempt = 0
+        while True:
+            attempt += 1
+            retries_left = attempt <= self._retry.max_retries
+            try:
+                response = await http.get(
+                    url, params=params, headers=headers, timeout=self._timeout
+                )
+            except httpx.TransportError as exc:
+                if not retries_left:
+                    raise _http.connection_error(
+                        "GET", shown, exc, attempt, self._api_key
+                    ) from None
+                delay = self._retry.delay(attempt)
+                logger.info("GET %s failed (%s); retry %d in %.2f s", shown, exc, attempt, delay)
+                await backend.sleep(delay)
+                continue
+            if response.is_success:
+                return _http.parse_json("GET", shown, response, self._api_key), response
+            if not (retries_left and self._retry.retries_status(response.status_code)):
+                raise _http.status_error("GET", shown, response, self._api_key)
+            retry_after = _http.parse_retry_after(response.headers.get("Retry-After"))
+            delay = self._retry.delay(attempt, retry_after)
+            logger.info(
+                "GET %s answered %d; retry %d in %.2f s",
+                shown,
+                response.status_code,
+                attempt,
+                delay,
+            )
+            await backend.sleep(delay)
+
+    async def _fetch_object(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
+        body, response = await self._get_json(path, params)
+        shown = _http.display_url(self._base_url + path, params)
+        return _http.single_object("GET", shown, response, body, self._api_key)
+
+    async def _list_objects(
+        self, path: str, params: Mapping[str, str]
+    ) -> builtins.list[dict[str, Any]]:
+        body, response = await self._get_json(path, params)
+        shown = _http.display_url(self._base_url + path, params)
+        return _http.object_list("GET", shown, response, body, self._api_key)
+
+
+class _Handle:
+    """What agents and chatbots share: identity, fetch/list, sessions, one-shot runs."""
+
+    _OWNER_TYPE: ClassVar[str]
+    _FETCH_PATH: ClassVar[str]
+    _LIST_PATH: ClassVar[str]
+
+    __slots__ = ("_client", "id", "name", "raw")
+
+    def __init__(
+        self,
+        id: str,
+        name: str | None = None,
+        *,
+        client: AsyncClient | None = None,
+        raw: Mapping[str, Any] | None = None,
+    ):
+        if not isinstance(id, str) or not id.strip():
+            raise ValueError(f"id must be a non-empty string, got {id!r}")
+        self.id = id
+        """The object's id (``_id`` in the API's answers)."""
+        self.name = name
+        self.raw: Mapping[str, Any] = dict(raw) if raw is not None else {"id": id}
+        """The object exactly as the API described it (every field, including unknown ones)."""
+        self._client = client
+
+    @property
+    def client(self) -> AsyncClient | None:
+        """The client this handle uses; ``None`` means a default one from the environment."""
+        return self._client
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Handle) and type(other) is type(self) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.id))
+
+    @classmethod
+    def _from_object(
+        cls: type[_Handle_T], obj: Mapping[str, Any], client: AsyncClient | None
+    ) -> _Handle_T:
+        raise NotImplementedError
+
+    # --- REST ---------------------------------------------------------------------------------
+
+    @classmethod
+    async def fetch(
+        cls: type[_Handle_T],
+        id: str | None = None,
+        name: str | None = None,
+        username: str | None = None,
+        org_name: str | None = None,
+        *,
+        client: AsyncClient | None = None,
+    ) -> _Handle_T:
+        """Fetch one by ``id`` or by ``name`` (exactly one of them), optionally qualified by the
+        owner's ``username`` or ``org_name``. Without ``client``, a default client from the
+        environment is used for this call only.
+
+        Raises ``ValueError`` before any request for a wrong combination of arguments,
+        ``NotFoundError`` when there is no such object, and the other ``APIError`` subclasses.
+        """
+        params = _http.fetch_params(cls._OWNER_TYPE, id, name, username, org_name)
+        if client is not None:
+            return cls._from_object(await client._fetch_object(cls._FETCH_PATH, params), client)
+        async with AsyncClient() as default:
+            obj = await default._fetch_object(cls._FETCH_PATH, params)
+        return cls._from_object(obj, None)
+
+    @classmethod
+    async def list(
+        cls: type[_Handle_T],
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        include_shared: bool = False,
+        client: AsyncClient | None = None,
+    ) -> builtins.list[_Handle_T]:
+        """One page of the objects the key can see: ``limit`` of them from ``offset``,
+        including those shared with the user when ``include_shared``."""
+        params = _http.list_params(limit, offset, include_shared)
+        if client is not None:
+            objects = await client._list_objects(cls._LIST_PATH, params)
+        else:
+            async with AsyncClient() as default:
+                objects = await default._list_objects(cls._LIST_PATH, params)
+        return [cls._from_object(obj, client) for obj in objects]
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def _check_sessions_supported(self, action: str) -> None:
+        """Raises ``ValueError`` when this object cannot hold sessions (functional agents)."""
+
+    async def create_session(self, session_id: str | None = None) -> AsyncSession:
+        """A new session with this object, not yet connected: use it as a context manager.
+
+        ``session_id`` resumes that session instead (same as ``resume_session``).
+        """
+        self._check_sessions_supported("create_session()")
+        return (self._client or AsyncClient())._session(self._OWNER_TYPE, self.id, session_id)
+
+    async def resume_session(self, session_id: str) -> AsyncSession:
+        """The existing session ``session_id``, not yet connected: use it as a context manager.
+
+        Connecting fails with ``SessionNotFoundError`` when the engine does not know the id.
+        """
+        self._check_sessions_supported("resume_session()")
+        if not isinstance(session_id, str) or not session_id.strip():
+            raise ValueError(
+                f"resume_session() needs the id of an existing session, got {session_id!r}"
+            )
+        return (self._client or AsyncClient())._session(self._OWNER_TYPE, self.id, session_id)
+
+    async def run(
+        self,
+        content: Content,
+        *,
+        files: Sequence[Any] | None = None,
+        session_id: str | None = None,
+        keep_alive: bool = False,
+        include_deltas: bool = False,
+        timeout: float | None = 300.0,
+    ) -> TurnResult:
+        """Send one turn and wait for its end: a one-shot conversation in a hidden session.
+
+        Returns a ``TurnResult``: the final ``text``, the ``session_id``, the ``status``
+        (``complete``, or ``error`` with ``result.error``) and the turn's events (without the
+        ``MESSAGE_DELTA`` chunks unless ``include_deltas``; they are folded into ``text``).
+
+        The hidden session is terminated afterwards, unless ``keep_alive`` (it is then only
+        disconnected: pass ``result.session_id`` to the next ``run`` or to
+        ``resume_session``). ``session_id`` runs the turn in that existing session, which is
+        left alive. ``timeout`` bounds the turn once sent (``SessionTimeoutError``).
+
+        Raises ``ActionRequiredError`` when the turn stops for an approval or
+        re-authorization: the session is then kept alive, and ``exc.session_id`` and
+        ``exc.event`` say where and what to answer (``resume_session``, then ``respond``).
+        """
+        self._check_sessions_supported("run()")
+        if timeout is not None and not timeout > 0:
+            raise ValueError(
+                f"timeout must be a positive number of seconds or None, got {timeout!r}"
+            )
+        session = await self.create_session(session_id)
+        await session.connect()
+        keep = keep_alive or session_id is not None
+        try:
+            result = await session.ask(content, files=files, timeout=timeout)
+        except BaseException:
+            await _release(session, keep)
+            raise
+        action = result.action_event
+        if action is not None:
+            await _release(session, keep=True)  # the paused turn lives in this session
+            raise ActionRequiredError(action, result.session_id)
+        await _release(session, keep)
+        return _run_result(result, include_deltas)
+
+
+async def _release(session: AsyncSession, keep: bool) -> None:
+    """Disconnect (``keep``) or terminate a run's session; a failure here never hides the
+    turn's own outcome, so it is logged instead of raised."""
+    try:
+        if keep:
+            await session.disconnect()
+        else:
+            await session.terminate()
+    except Exception as exc:
+        logger.warning("could not close session %s after run(): %s", session.session_id, exc)
+
+
+def _run_result(result: TurnResult, include_deltas: bool) -> TurnResult:
+    text = result.text
+    if text is None:  # no MESSAGE_COMPLETE: the streamed chunks are the answer
+        text = "".join(event.delta or "" for event in result.events) or None
+    events = result.events
+    if not include_deltas:
+        events = tuple(e for e in events if e.type is not SessionEventType.MESSAGE_DELTA)
+    return attrs.evolve(result, text=text, events=events)
+
+
+def _agent_type(obj: Mapping[str, Any]) -> str | None:
+    # The engine stores `variant`; older answers say `agent_type` or `agentType`.
+    for key in ("agent_type", "agentType", "variant"):
+        value = obj.get(key)
+        if isinstance(value, str) and value:
+            return value.lower()
+    return None
+
+
+class AsyncAgent(_Handle):
+    """A VectorShift agent: ``fetch`` it, then open sessions with it or ``run`` one turn::
+
+        agent = await AsyncAgent.fetch(name="support-bot")         # asyncio
+        async with await agent.create_session() as session:
+            print((await session.ask("Hello!")).text)
+
+        agent = Agent.fetch(name="support-bot")                    # blocking
+        with agent.create_session() as session:
+            print(session.ask("Hello!").text)
+
+    A handle for a known id needs no request: ``AsyncAgent("agent-id", client=client)``.
+
+    ``agent_type`` is ``"conversational"`` or ``"functional"`` (``None`` when the API did not
+    say). Only conversational agents hold sessions; a functional agent refuses with
+    ``ValueError`` (run it through the VectorShift pipeline API instead).
+    """
+
+    _OWNER_TYPE = "agent"
+    _FETCH_PATH = "/agent"
+    _LIST_PATH = "/agents"
+
+    __slots__ = ("agent_type",)
+
+    def __init__(
+        self,
+        id: str,
+        name: str | None = None,
+        agent_type: str | None = None,
+        *,
+        client: AsyncClient | None = None,
+        raw: Mapping[str, Any] | None = None,
+    ):
+        super().__init__(id, name, client=client, raw=raw)
+        self.agent_type = agent_type
+
+    @classmethod
+    def _from_object(cls, obj: Mapping[str, Any], client: AsyncClient | None) -> AsyncAgent:
+        name = obj.get("name")
+        return cls(
+            _http.object_id(obj) or "",
+            name if isinstance(name, str) else None,
+            _agent_type(obj),
+            client=client,
+            raw=obj,
+        )
+
+    @property
+    def is_conversational(self) -> bool:
+        """Whether the agent holds sessions (true too when the API did not give the type)."""
+        return self.agent_type != FUNCTIONAL
+
+    def _check_sessions_supported(self, action: str) -> None:
+        if self.agent_type == FUNCTIONAL:
+            raise ValueError(
+                f"agent {self.name or self.id!r} is a functional agent: {action} needs a "
+                f"conversational agent (functional agents run through the pipeline API, "
+                f"with the official client's Agent.run(inputs={{...}}))"
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(id={self.id!r}, name={self.name!r}, "
+            f"agent_type={self.agent_type!r})"
+        )
+
+
+class AsyncChatbot(_Handle):
+    """A VectorShift chatbot: ``fetch`` it, then open sessions with it or ``run`` one turn,
+    exactly as with a conversational agent."""
+
+    _OWNER_TYPE = "chatbot"
+    _FETCH_PATH = "/chatbot"
+    _LIST_PATH = "/chatbots"
+
+    __slots__ = ()
+
+    @classmethod
+    def _from_object(cls, obj: Mapping[str, Any], client: AsyncClient | None) -> AsyncChatbot:
+        name = obj.get("name")
+        return cls(
+            _http.object_id(obj) or "",
+            name if isinstance(name, str) else None,
+            client=client,
+            raw=obj,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r}, name={self.name!r})"
+
+
+class AsyncAgents:
+    """``client.agents``: the agent class methods ``fetch`` and ``list``, bound to one client."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AsyncClient):
+        self._client = client
+
+    async def fetch(
+        self,
+        id: str | None = None,
+        name: str | None = None,
+        username: str | None = None,
+        org_name: str | None = None,
+    ) -> AsyncAgent:
+        """Fetch an agent by ``id`` or ``name`` (see the agent class's ``fetch``)."""
+        return await AsyncAgent.fetch(id, name, username, org_name, client=self._client)
+
+    async def list(
+        self, *, limit: int = 50, offset: int = 0, include_shared: bool = False
+    ) -> builtins.list[AsyncAgent]:
+        """One page of agents (see the agent class's ``list``)."""
+        return await AsyncAgent.list(
+            limit=limit, offset=offset, include_shared=include_shared, client=self._client
+        )
+
+
+class AsyncChatbots:
+    """``client.chatbots``: the chatbot class methods ``fetch`` and ``list``, bound to one client."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AsyncClient):
+        self._client = client
+
+    async def fetch(
+        self,
+        id: str | None = None,
+        name: str | None = None,
+        username: str | None = None,
+        org_name: str | None = None,
+    ) -> AsyncChatbot:
+        """Fetch a chatbot by ``id`` or ``name`` (see the chatbot class's ``fetch``)."""
+        return await AsyncChatbot.fetch(id, name, username, org_name, client=self._client)
+
+    async def list(
+        self, *, limit: int = 50, offset: int = 0, include_shared: bool = False
+    ) -> builtins.list[AsyncChatbot]:
+        """One page of chatbots (see the chatbot class's ``list``)."""
+        return await AsyncChatbot.list(
+            limit=limit, offset=offset, include_shared=include_shared, client=self._client
+        )
