@@ -1,0 +1,686 @@
+"""The engine: WebSocket sessions and REST on one port, complete messages in SQLite.
+
+``_Engine`` speaks the protocol (one handler per connection, one task per turn);
+``LocalEngine`` starts and stops it, in the current event loop or in a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from email.utils import formatdate
+from http import HTTPStatus
+from os import PathLike
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from .. import _codec as codec
+from .._errors import CodecError
+from .._types import ParticipantStatus
+from ._agents import AgentSpec, Catalog, ChatbotSpec, build_catalog
+from ._config import EngineConfig, default_db_path, load_config
+from ._rest import RestApi
+from ._store import SessionRow, Store
+from ._turn import (
+    Agent,
+    ApprovalAnswer,
+    BadContent,
+    Turn,
+    UserInput,
+    new_id,
+    parse_approval,
+    parse_input,
+)
+
+__all__ = ["DEFAULT_MAX_FRAME_BYTES", "LocalEngine"]
+
+logger = logging.getLogger(__name__)
+
+#: Largest frame a client may send (a 16 MiB file is ~22 MiB once base64-encoded).
+DEFAULT_MAX_FRAME_BYTES = 32 * 1024 * 1024
+#: The user id of every client when the engine has no API keys.
+ANONYMOUS = "local-user"
+SESSION_PATH = "/ws/session"
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+class _Refusal(Exception):
+    """A frame the engine answers with an ``error`` frame."""
+
+    def __init__(self, message: str, session_id: str | None = None):
+        super().__init__(message)
+        self.session_id = session_id
+
+
+class _Conn(ServerConnection):
+    """A client connection: its user, the sessions it attached, and batched writes."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.user_id = ANONYMOUS
+        self.attached: set[str] = set()
+
+    def send_data(self) -> None:
+        # One socket write for everything the protocol produced, instead of one per frame:
+        # this is what makes a batch of pre-encoded deltas cheap. b"" marks end of data.
+        pending: list[bytes] = []
+        for chunk in self.protocol.data_to_send():
+            if chunk:
+                pending.append(chunk)
+                continue
+            self._write(pending)
+            pending = []
+            if self.transport.can_write_eof():
+                with contextlib.suppress(Exception):
+                    self.transport.write_eof()
+            else:
+                self.transport.close()
+        self._write(pending)
+
+    def _write(self, chunks: list[bytes]) -> None:
+        if len(chunks) == 1:
+            self.transport.write(chunks[0])
+        elif chunks:
+            self.transport.write(b"".join(chunks))
+
+    async def send_encoded(self, frames: Sequence[bytes]) -> None:
+        """Send many pre-encoded UTF-8 text frames with one write (and one wait for drain)."""
+        async with self.send_context():
+            for frame in frames:
+                self.protocol.send_text(frame)
+
+
+class _Live:
+    """A session that has attached connections or a running turn (the turn's host)."""
+
+    def __init__(self, row: SessionRow, store: Store, turn_delay: float):
+        self.session_id = row.id
+        self.row = row
+        self.sender = codec.object_sender(row.object_id, row.object_type)
+        self.turn_delay = turn_delay
+        self.connections: set[_Conn] = set()
+        self.turns: set[asyncio.Task[None]] = set()
+        self.turn_lock = asyncio.Lock()  # one turn at a time; later posts wait their turn
+        self.approvals: dict[str, asyncio.Future[ApprovalAnswer]] = {}
+        self._store = store
+
+    @property
+    def idle(self) -> bool:
+        return not self.connections and not self.turns
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        self._store.add_message(message)  # stored before anyone is told
+        await self.broadcast(codec.message_notification(message))
+
+    async def broadcast(self, frame: dict[str, Any]) -> None:
+        text = codec.dumps(frame)
+        for conn in list(self.connections):
+            if conn.state is State.OPEN:
+                try:
+                    await conn.send(text)
+                except ConnectionClosed:
+                    self.connections.discard(conn)  # the turn goes on without it
+
+    async def broadcast_encoded(self, frames: Sequence[bytes]) -> None:
+        for conn in list(self.connections):
+            if conn.state is State.OPEN:
+                try:
+                    await conn.send_encoded(frames)
+                except ConnectionClosed:
+                    self.connections.discard(conn)
+
+    def expect_approval(self, message_id: str) -> asyncio.Future[ApprovalAnswer]:
+        future: asyncio.Future[ApprovalAnswer] = asyncio.get_running_loop().create_future()
+        self.approvals[message_id] = future
+        future.add_done_callback(lambda _: self.approvals.pop(message_id, None))
+        return future
+
+
+def _json_response(status: int, body: Mapping[str, Any]) -> Response:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    headers = Headers(
+        [
+            ("Date", formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+        ]
+    )
+    return Response(status, HTTPStatus(status).phrase, headers, data)
+
+
+class _Engine:
+    """The protocol: connections, sessions, turns. Runs in one event loop."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog,
+        *,
+        api_keys: Sequence[str],
+        max_sessions: int,
+        max_history: int,
+        turn_delay: float,
+    ):
+        self.store = store
+        self.catalog = catalog
+        self.rest = RestApi(catalog, _version())
+        self._keys = list(api_keys)
+        self._max_sessions = max_sessions
+        self._max_history = max_history
+        self._turn_delay = turn_delay
+        self._lives: dict[str, _Live] = {}
+        self._turns: set[asyncio.Task[None]] = set()
+
+    # --- the handshake: authentication, and REST ---
+
+    def user_of(self, headers: Headers) -> str | None:
+        """The user a request's key stands for; ``None`` when the key is missing or wrong."""
+        if not self._keys:
+            return ANONYMOUS
+        values = headers.get_all("Authorization")
+        if len(values) != 1:
+            return None
+        scheme, _, key = values[0].partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        given = key.strip().encode()
+        for known in self._keys:
+            if hmac.compare_digest(known.encode(), given):
+                # Sessions are owned by a digest of the key, never by the key itself.
+                return "user-" + hashlib.sha256(known.encode()).hexdigest()[:16]
+        return None
+
+    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path, _, query = request.path.partition("?")
+        if path == "/v1" or path.startswith("/v1/"):
+            path = path[3:] or "/"
+        upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        if path.rstrip("/") == SESSION_PATH:
+            if not upgrade:
+                return _json_response(426, {"error": f"{SESSION_PATH} speaks WebSocket only"})
+            user = self.user_of(request.headers)
+            if user is None:
+                return _json_response(401, {"error": "missing or wrong API key (Bearer)"})
+            assert isinstance(conn, _Conn)
+            conn.user_id = user
+            return None  # go on with the WebSocket handshake
+        if upgrade:
+            return _json_response(
+                404, {"error": f"no WebSocket endpoint {path!r}; sessions are at {SESSION_PATH}"}
+            )
+        if self.rest.needs_key(path) and self.user_of(request.headers) is None:
+            return _json_response(401, {"error": "missing or wrong API key (Bearer)"})
+        status, body = self.rest.handle(getattr(request, "method", "GET"), path, query)
+        return _json_response(status, body)
+
+    # --- one connection ---
+
+    async def handle(self, conn: ServerConnection) -> None:
+        assert isinstance(conn, _Conn)
+        try:
+            async for raw in conn:
+                await self._on_frame(conn, raw)
+        except ConnectionClosed:
+            pass  # oversize frames (1009) end here too; other connections are unaffected
+        finally:
+            for session_id in list(conn.attached):
+                self._detach(conn, session_id)
+
+    async def _send(self, conn: _Conn, frame: dict[str, Any]) -> None:
+        await conn.send(codec.dumps(frame))
+
+    async def _on_frame(self, conn: _Conn, raw: str | bytes) -> None:
+        try:
+            frame = codec.decode_client_frame(raw)
+        except CodecError as exc:
+            await self._send(conn, codec.error_frame(str(exc), exc.frame_type))
+            return
+        try:
+            await self._dispatch(conn, frame)
+        except _Refusal as exc:
+            await self._send(conn, codec.error_frame(str(exc), frame.TYPE, exc.session_id))
+        except ConnectionClosed:
+            raise
+        except Exception:
+            logger.exception("the engine failed to handle a %s frame", frame.TYPE)
+            error = f"internal engine error while handling {frame.TYPE}; see the engine's log"
+            await self._send(conn, codec.error_frame(error, frame.TYPE))
+
+    async def _dispatch(self, conn: _Conn, frame: codec.ClientFrame) -> None:
+        if isinstance(frame, codec.CreateSession):
+            await self._create(conn, frame)
+            return
+        if isinstance(frame, codec.ConnectSession):
+            await self._connect(conn, frame.session_id)
+            return
+        session_id = frame.session_id
+        live = self._lives.get(session_id)
+        if live is None or session_id not in conn.attached:
+            raise _Refusal(
+                f"{frame.TYPE} refused: this connection is not connected to session "
+                f"{session_id!r}; send connect_session first (a session that is unknown, "
+                "terminated or another key's cannot be connected)",
+                session_id,
+            )
+        if isinstance(frame, (codec.PostMessage, codec.PostMessages)):
+            await self._post(conn, live, frame)
+        elif isinstance(frame, codec.GetMessages):
+            messages: list[Mapping[str, Any]] = list(self.store.history(session_id))
+            await self._send(conn, codec.history(session_id, messages))
+        elif isinstance(frame, codec.PingSession):
+            await self._send(conn, codec.pong(session_id))
+        elif isinstance(frame, codec.DisconnectSession):
+            self._detach(conn, session_id)
+            await self._send(conn, codec.disconnect_ack(session_id))
+        else:
+            await self._terminate(live)
+            await self._send(conn, codec.terminate_ack(session_id))
+
+    # --- sessions ---
+
+    async def _create(self, conn: _Conn, frame: codec.CreateSession) -> None:
+        try:
+            object_id, _ = self.catalog.resolve(frame.object_type, frame.object_id)
+        except LookupError as exc:
+            raise _Refusal(f"cannot create a session: {exc}") from None
+        if self.store.count_sessions() >= self._max_sessions:
+            raise _Refusal(
+                f"cannot create a session: the engine already holds the maximum of "
+                f"{self._max_sessions} sessions; terminate some first"
+            )
+        session_id = new_id()
+        self.store.create_session(session_id, frame.object_type, object_id, conn.user_id)
+        await self._send(conn, codec.session_created(session_id))
+
+    async def _connect(self, conn: _Conn, session_id: str) -> None:
+        row = self.store.get_session(session_id)
+        if row is None or row.owner != conn.user_id:
+            error = f"session {session_id!r} not found (unknown, terminated, or not yours)"
+            await self._send(conn, codec.connect_ack(session_id, False, error))
+            return
+        live = self._lives.get(session_id)
+        if live is None:
+            live = self._lives[session_id] = _Live(row, self.store, self._turn_delay)
+        live.connections.add(conn)
+        conn.attached.add(session_id)
+        await self._send(conn, codec.connect_ack(session_id))
+
+    def _detach(self, conn: _Conn, session_id: str) -> None:
+        conn.attached.discard(session_id)
+        live = self._lives.get(session_id)
+        if live is not None:
+            live.connections.discard(conn)
+            self._forget_if_idle(live)
+
+    def _forget_if_idle(self, live: _Live) -> None:
+        if live.idle and self._lives.get(live.session_id) is live:
+            del self._lives[live.session_id]
+
+    async def _terminate(self, live: _Live) -> None:
+        for task in list(live.turns):
+            task.cancel()
+        await asyncio.gather(*live.turns, return_exceptions=True)
+        for conn in live.connections:
+            conn.attached.discard(live.session_id)
+        live.connections.clear()
+        self._lives.pop(live.session_id, None)
+        self.store.delete_session(live.session_id)
+
+    # --- posts and turns ---
+
+    async def _post(
+        self, conn: _Conn, live: _Live, frame: codec.PostMessage | codec.PostMessages
+    ) -> None:
+        session_id = live.session_id
+
+        async def refuse(error: str) -> None:
+            await self._send(conn, codec.post_ack(frame.TYPE, session_id, False, error))
+
+        try:
+            if isinstance(frame, codec.PostMessage):
+                if frame.parent_message_id is not None:
+                    answer = parse_approval(frame.content)
+                    if answer is not None:
+                        await self._answer(conn, live, frame.parent_message_id, answer)
+                        return
+                contents = [frame.content]
+            else:
+                contents = frame.messages
+                if not contents:
+                    await refuse("post_messages needs at least one message")
+                    return
+            parsed = [parse_input(content) for content in contents]
+        except BadContent as exc:
+            await refuse(str(exc))
+            return
+        try:
+            _, agent = self.catalog.resolve(live.row.object_type, live.row.object_id)
+        except LookupError as exc:
+            await refuse(f"this session's {live.row.object_type} is no longer available: {exc}")
+            return
+        if self.store.count_messages(session_id) + len(parsed) > self._max_history:
+            await refuse(
+                f"session {session_id!r} has reached the maximum history of "
+                f"{self._max_history} messages; start a new session"
+            )
+            return
+        user = codec.user_sender(conn.user_id)
+        seqs = [
+            self.store.add_message(codec.stored_message(new_id(), session_id, user, p.stored))
+            for p in parsed
+        ]
+        await self._send(conn, codec.post_ack(frame.TYPE, session_id))
+        self._start_turn(live, agent, contents, parsed, seqs[0])
+
+    async def _answer(
+        self, conn: _Conn, live: _Live, parent_id: str, answer: ApprovalAnswer
+    ) -> None:
+        future = live.approvals.get(parent_id)
+        if future is None or future.done():
+            error = (
+                f"no turn in session {live.session_id!r} is waiting for an answer to message "
+                f"{parent_id!r}"
+            )
+            await self._send(conn, codec.post_ack("post_message", live.session_id, False, error))
+            return
+        reply = (
+            {"confirm": dict(answer.confirm)} if answer.approved else {"deny": answer.deny_reason}
+        )
+        content = codec.approval_response_content(reply)
+        user = codec.user_sender(conn.user_id)
+        self.store.add_message(codec.stored_message(new_id(), live.session_id, user, content))
+        await self._send(conn, codec.post_ack("post_message", live.session_id))
+        future.set_result(answer)
+
+    def _start_turn(
+        self,
+        live: _Live,
+        agent: AgentSpec,
+        contents: Sequence[Any],
+        parsed: Sequence[UserInput],
+        first_seq: int,
+    ) -> None:
+        # The turn belongs to the session, not to the connection that posted it.
+        task = asyncio.create_task(
+            self._run_turn(live, agent, contents, parsed, first_seq),
+            name=f"vectorshift-engine-turn-{live.session_id}",
+        )
+        live.turns.add(task)
+        self._turns.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            live.turns.discard(task)
+            self._turns.discard(task)
+            self._forget_if_idle(live)
+            if not task.cancelled() and task.exception() is not None:
+                logger.error(
+                    "turn in session %s failed", live.session_id, exc_info=task.exception()
+                )
+
+        task.add_done_callback(done)
+
+    async def _run_turn(
+        self,
+        live: _Live,
+        agent: AgentSpec,
+        contents: Sequence[Any],
+        parsed: Sequence[UserInput],
+        first_seq: int,
+    ) -> None:
+        async with live.turn_lock:
+            history = self.store.history(live.session_id, before_seq=first_seq)
+            turn = Turn(
+                live, agent_name=agent.name, inputs=contents, parsed=parsed, history=history
+            )
+            await turn.status(ParticipantStatus.PROCESSING)
+            try:
+                assert agent.handler is not None  # resolve() only returns agents with one
+                await agent.handler(turn)
+            except Exception as exc:
+                logger.exception("agent %r failed in session %s", agent.name, live.session_id)
+                await turn.error(f"agent {agent.name!r} failed: {type(exc).__name__}: {exc}")
+            await turn.status(ParticipantStatus.IDLE)
+
+    async def cancel_turns(self) -> None:
+        for task in list(self._turns):
+            task.cancel()
+        await asyncio.gather(*self._turns, return_exceptions=True)
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+class LocalEngine:
+    """A local engine: the session protocol over WebSocket and the REST API, on one port.
+
+    ``async with LocalEngine() as engine:`` runs it in the current event loop;
+    ``with LocalEngine() as engine:`` runs it in a thread with its own loop (blocking code,
+    notebooks, even a thread whose loop is running). Or ``await start()`` / ``await stop()``.
+
+    ``db`` is a path, ``":memory:"``, or ``None`` for :func:`default_db_path`. ``api_keys``
+    (optional) are the accepted ``Authorization: Bearer`` keys; each key reaches only the
+    sessions it created. ``config`` is a file path or a dict (see ``engine._config``);
+    ``agents`` adds agents (``{name: agent}`` or :class:`AgentSpec` items) and ``chatbots``
+    adds chatbots (``{name: agent name}`` or :class:`ChatbotSpec` items). ``turn_delay`` pauses that many seconds before
+    each delta and event, to watch a turn unfold.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        db: str | PathLike[str] | None = None,
+        api_keys: Iterable[str] = (),
+        config: str | PathLike[str] | Mapping[str, Any] | EngineConfig | None = None,
+        agents: Mapping[str, Agent] | Iterable[AgentSpec] | None = None,
+        chatbots: Mapping[str, str] | Iterable[ChatbotSpec] | None = None,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        max_sessions: int = 10_000,
+        max_history: int = 10_000,
+        turn_delay: float = 0.0,
+    ):
+        for name, value in (
+            ("max_frame_bytes", max_frame_bytes),
+            ("max_sessions", max_sessions),
+            ("max_history", max_history),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if turn_delay < 0:
+            raise ValueError(f"turn_delay must be >= 0, got {turn_delay}")
+        self.host = host
+        self._requested_port = port
+        self.api_keys = tuple(api_keys)
+        if any(not key for key in self.api_keys):
+            raise ValueError("api_keys must not contain an empty key")
+        self.db_path = ":memory:" if str(db) == ":memory:" else Path(db or default_db_path())
+        if config is None or isinstance(config, EngineConfig):
+            engine_config = config
+        else:
+            engine_config = load_config(config)
+        self.catalog = build_catalog(engine_config, agents, chatbots)
+        self.max_frame_bytes = max_frame_bytes
+        self.max_sessions = max_sessions
+        self.max_history = max_history
+        self.turn_delay = turn_delay
+        self._server: Server | None = None
+        self._engine: _Engine | None = None
+        self._store: Store | None = None
+        self._port: int | None = None
+        # The thread mode (``with``):
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._thread_error: BaseException | None = None
+
+    # --- where it is ---
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the engine is not running; start it first")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """The REST base, ``http://127.0.0.1:PORT/v1`` (what ``VECTORSHIFT_BASE_URL`` takes)."""
+        return f"http://{_url_host(self.host)}:{self.port}/v1"
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket base, ``ws://127.0.0.1:PORT/v1`` (what ``VECTORSHIFT_WS_URL`` takes)."""
+        return f"ws://{_url_host(self.host)}:{self.port}/v1"
+
+    @property
+    def session_url(self) -> str:
+        """The session endpoint, ``ws://127.0.0.1:PORT/v1/ws/session``."""
+        return self.ws_url + SESSION_PATH
+
+    @property
+    def is_running(self) -> bool:
+        return self._server is not None
+
+    def env(self) -> dict[str, str]:
+        """The environment variables a client needs to use this engine."""
+        env = {"VECTORSHIFT_BASE_URL": self.base_url, "VECTORSHIFT_WS_URL": self.ws_url}
+        if self.api_keys:
+            env["VECTORSHIFT_API_KEY"] = self.api_keys[0]
+        return env
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._port is not None else "not running"
+        return f"<LocalEngine {where} db={str(self.db_path)!r}>"
+
+    # --- in the current event loop ---
+
+    async def start(self) -> LocalEngine:
+        """Open the database and start serving. Returns ``self``."""
+        if self._server is not None:
+            raise RuntimeError("the engine is already running")
+        store = Store(self.db_path)
+        engine = _Engine(
+            store,
+            self.catalog,
+            api_keys=self.api_keys,
+            max_sessions=self.max_sessions,
+            max_history=self.max_history,
+            turn_delay=self.turn_delay,
+        )
+        try:
+            server = await serve(
+                engine.handle,
+                self.host,
+                self._requested_port,
+                process_request=engine.process_request,
+                create_connection=_Conn,
+                max_size=self.max_frame_bytes,
+                compression=None,  # local traffic: deflate would only cost CPU
+                close_timeout=2,
+                server_header=f"vectorshift-sessions-engine/{_version()}",
+                backlog=1024,
+            )
+        except BaseException:
+            store.close()
+            raise
+        self._store, self._engine, self._server = store, engine, server
+        self._port = server.sockets[0].getsockname()[1]
+        logger.info("local engine listening on %s (db %s)", self.base_url, self.db_path)
+        return self
+
+    async def stop(self) -> None:
+        """Close every connection, cancel running turns, close the database. Idempotent."""
+        server, engine, store = self._server, self._engine, self._store
+        if server is None or engine is None or store is None:
+            return
+        self._server = None
+        server.close()  # closes client connections (1001) and waits for their handlers
+        await server.wait_closed()
+        await engine.cancel_turns()
+        store.close()
+        self._engine = self._store = None
+        logger.info("local engine on port %s stopped", self._port)
+
+    async def __aenter__(self) -> LocalEngine:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # --- in a thread of its own ---
+
+    def __enter__(self) -> LocalEngine:
+        if self._thread is not None or self._server is not None:
+            raise RuntimeError("the engine is already running")
+        ready = threading.Event()
+        self._thread_error = None
+        self._thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._serve_in_thread(ready),),
+            name="vectorshift-sessions-engine",
+            daemon=True,  # never keeps the interpreter alive
+        )
+        self._thread.start()
+        ready.wait()
+        if self._thread_error is not None:
+            self._thread.join()
+            self._thread = None
+            raise self._thread_error
+        return self
+
+    async def _serve_in_thread(self, ready: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        try:
+            await self.start()
+        except BaseException as exc:
+            self._thread_error = exc
+            return
+        finally:
+            ready.set()
+        try:
+            await self._stop_requested.wait()
+        finally:
+            await self.stop()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        thread, loop, stop = self._thread, self._loop, self._stop_requested
+        if thread is None or loop is None or stop is None:
+            return
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
+        self._thread = self._loop = self._stop_requested = None

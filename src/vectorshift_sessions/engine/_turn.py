@@ -1,0 +1,285 @@
+"""The agent plug-in interface: a :class:`Turn` handed to an async callable.
+
+An agent is any ``async def agent(turn: Turn) -> None`` (or an object with such a
+``__call__``). The engine has already stored the user's message, acknowledged it and shown
+``Processing``; the agent reads ``turn.text`` / ``turn.files`` / ``turn.history`` and emits
+events through the turn's methods; the engine shows ``Idle`` when it returns. An exception
+raised by the agent becomes an ``error_message`` notification, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import secrets
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from .. import _codec as codec
+from .._content import WireContent
+from .._types import ParticipantStatus
+
+__all__ = [
+    "Agent",
+    "ApprovalAnswer",
+    "Attachment",
+    "BadContent",
+    "Turn",
+    "TurnHost",
+    "UserInput",
+    "new_id",
+    "parse_approval",
+    "parse_input",
+]
+
+#: An agent: an async callable that runs one turn.
+Agent = Callable[["Turn"], Awaitable[None]]
+
+# Streams given as a list are sent in batches of this many pre-encoded frames.
+_BATCH = 4096
+
+
+def new_id() -> str:
+    """A fresh id for a session or a message (24 hex digits, like the hosted engine's)."""
+    return secrets.token_hex(12)
+
+
+@attrs.frozen
+class Attachment:
+    """A file the user posted in this turn."""
+
+    name: str
+    mime_type: str
+    data: bytes = attrs.field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@attrs.frozen
+class ApprovalAnswer:
+    """The user's answer to :meth:`Turn.ask_approval`."""
+
+    approved: bool
+    confirm: Mapping[str, Any] = attrs.field(factory=dict)
+    deny_reason: str | None = None
+
+
+class BadContent(ValueError):
+    """Posted content the engine cannot accept (the post is refused with this message)."""
+
+
+@attrs.frozen
+class UserInput:
+    """One posted content value: what history stores, and what the agent sees."""
+
+    stored: dict[str, Any]  # the stored message's content
+    text: str | None = None
+    file: Attachment | None = None
+
+
+def parse_input(content: WireContent) -> UserInput:
+    """One posted content value (protocol "Content encoding") -> what to store and show."""
+    if isinstance(content, str):
+        return UserInput(codec.text_content(content), text=content)
+    type_string = content.get("type_string")
+    value = content.get("value")
+    if type_string == "file":
+        if not isinstance(value, dict):
+            raise BadContent("file content needs a 'value' object with raw_bytes and metadata")
+        metadata = value.get("metadata") or {}
+        raw = value.get("raw_bytes")
+        if not isinstance(raw, str) or not isinstance(metadata, dict):
+            raise BadContent("file content needs 'raw_bytes' (base64) and a 'metadata' object")
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadContent("file content 'raw_bytes' is not valid base64") from None
+        name = metadata.get("name")
+        mime = metadata.get("mime_type")
+        name = name if isinstance(name, str) and name else "file"
+        mime = mime if isinstance(mime, str) and mime else "application/octet-stream"
+        return UserInput(
+            codec.file_content(name, mime, len(data)), file=Attachment(name, mime, data)
+        )
+    if type_string == "response_message":
+        raise BadContent(
+            "an approval answer (response_message) needs parent_message_id = the id of the "
+            "approval request it answers"
+        )
+    if isinstance(type_string, str) and isinstance(value, str):
+        return UserInput(codec.text_content(value), text=value)  # text with a MIME type
+    raise BadContent(
+        "unsupported content: expected a string, {'type_string': <mime>, 'value': <string>} "
+        "or a file object"
+    )
+
+
+def parse_approval(content: WireContent) -> ApprovalAnswer | None:
+    """An approval answer (``response_message`` content) -> the answer; ``None`` if it is not one."""
+    if not isinstance(content, dict) or content.get("type_string") != "response_message":
+        return None
+    value = content.get("value")
+    answer = value.get("tool_call_approval") if isinstance(value, dict) else None
+    if isinstance(answer, dict) and isinstance(answer.get("confirm"), dict):
+        return ApprovalAnswer(True, confirm=answer["confirm"])
+    if isinstance(answer, dict) and isinstance(answer.get("deny"), str):
+        return ApprovalAnswer(False, deny_reason=answer["deny"])
+    raise BadContent(
+        "an approval answer must be {'tool_call_approval': {'confirm': {...}}} or "
+        "{'tool_call_approval': {'deny': <reason>}}"
+    )
+
+
+class TurnHost(Protocol):
+    """What a turn needs from the engine (implemented by the engine's live session)."""
+
+    session_id: str
+    sender: dict[str, Any]
+    turn_delay: float
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        """Store a complete message, then send it to every attached connection."""
+
+    async def broadcast(self, frame: dict[str, Any]) -> None:
+        """Send one frame to every attached connection."""
+
+    async def broadcast_encoded(self, frames: Sequence[bytes]) -> None:
+        """Send pre-encoded frames to every attached connection, in one write each."""
+
+    def expect_approval(self, message_id: str) -> asyncio.Future[ApprovalAnswer]:
+        """A future the engine resolves when the user answers ``message_id``."""
+
+
+class Turn:
+    """One turn of a session, as an agent sees it.
+
+    Read: ``session_id``, ``agent_name``, ``text`` (the posted text, joined by newlines),
+    ``files`` (:class:`Attachment` list), ``inputs`` (the raw posted content values),
+    ``history`` (the session's stored messages before this turn, oldest first, as
+    ``get_messages`` returns them).
+
+    Emit (each is stored before it is sent; each returns the new message's id, except
+    ``tool_call`` which returns the tool id and ``ask_approval`` which returns the answer):
+    ``say``, ``say_stream``, ``thinking``, ``tool_call``, ``tool_result``, ``search``,
+    ``ask_approval``, ``reauth``, ``error``; and ``status`` for a participant status.
+    """
+
+    def __init__(
+        self,
+        host: TurnHost,
+        *,
+        agent_name: str,
+        inputs: Sequence[WireContent],
+        parsed: Sequence[UserInput],
+        history: list[dict[str, Any]],
+    ):
+        self._host = host
+        self.session_id = host.session_id
+        self.agent_name = agent_name
+        self.inputs = list(inputs)
+        self.text = "\n".join(p.text for p in parsed if p.text is not None)
+        self.files = [p.file for p in parsed if p.file is not None]
+        self.history = history
+
+    async def _pace(self) -> None:
+        if self._host.turn_delay > 0:
+            await asyncio.sleep(self._host.turn_delay)
+
+    async def _emit(self, content: dict[str, Any], message_id: str | None = None) -> str:
+        await self._pace()
+        message = codec.stored_message(
+            message_id or new_id(), self.session_id, self._host.sender, content
+        )
+        await self._host.notify(message)
+        return str(message["id"])
+
+    async def status(self, status: ParticipantStatus | str) -> None:
+        """Show a participant status (``Processing``, ``Typing``, ...)."""
+        await self._host.broadcast(codec.participant_status(self.session_id, status))
+
+    async def say(self, text: str) -> str:
+        """Answer with a whole text at once (one delta, then the complete message)."""
+        return await self.say_stream([text])
+
+    async def say_stream(self, chunks: Iterable[str] | AsyncIterable[str]) -> str:
+        """Stream an answer: one ``message_delta`` per chunk, then the complete message.
+
+        A list or tuple is sent in large pre-encoded batches (the fast path); an iterator or
+        async iterator is sent chunk by chunk as it produces. If the source raises, the
+        partial answer is dropped and the exception propagates.
+        """
+        message_id = new_id()
+        parts: list[str] = []
+        if isinstance(chunks, (list, tuple)) and self._host.turn_delay <= 0:
+            parts = [str(chunk) for chunk in chunks]
+            for start in range(0, len(parts), _BATCH):
+                frames = codec.encoded_message_deltas(
+                    self.session_id, message_id, parts[start : start + _BATCH], start
+                )
+                await self._host.broadcast_encoded(frames)
+        elif isinstance(chunks, AsyncIterable):
+            async for chunk in chunks:
+                await self._delta(message_id, chunk, len(parts))
+                parts.append(chunk)
+        else:
+            for chunk in chunks:
+                await self._delta(message_id, chunk, len(parts))
+                parts.append(chunk)
+        return await self._emit(codec.text_content("".join(parts), "Complete"), message_id)
+
+    async def _delta(self, message_id: str, chunk: str, index: int) -> None:
+        await self._pace()
+        await self._host.broadcast(
+            codec.message_delta(self.session_id, message_id, str(chunk), index)
+        )
+
+    async def thinking(self, content: str, summary: str | None = None) -> str:
+        return await self._emit(codec.thinking_content(content, summary))
+
+    async def tool_call(
+        self, tool_name: str, *, tool_id: str | None = None, status: str = "running", **extra: Any
+    ) -> str:
+        """Announce a tool call; returns its ``tool_id`` (generated when not given)."""
+        tool_id = tool_id or f"call_{new_id()[:12]}"
+        await self._emit(codec.tool_call_content(tool_name, tool_id, status, **extra))
+        return tool_id
+
+    async def tool_result(
+        self, tool_name: str, tool_id: str, output: Any, *, status: str = "completed"
+    ) -> str:
+        return await self._emit(codec.tool_result_content(tool_name, tool_id, status, output))
+
+    async def search(self, query: str, results: list[Any], **extra: Any) -> str:
+        return await self._emit(codec.search_content(query, results, **extra))
+
+    async def reauth(self, provider: str, **extra: Any) -> str:
+        return await self._emit(codec.reauth_content(provider, **extra))
+
+    async def error(self, message: str) -> str:
+        return await self._emit(codec.error_content(message))
+
+    async def ask_approval(
+        self, tool_name: str, *, tool_id: str | None = None, **extra: Any
+    ) -> ApprovalAnswer:
+        """Ask the user to approve a tool call and wait for the answer.
+
+        Shows ``AwaitingApproval`` and sends a ``tool_call_approval`` notification; the user
+        answers with ``respond(event, approved=...)`` (a ``post_message`` whose
+        ``parent_message_id`` is this request's id), possibly from another connection or
+        after reconnecting. Then ``Processing`` is shown again and the answer returned.
+        """
+        message_id = new_id()
+        answer = self._host.expect_approval(message_id)  # before sending: no answer is missed
+        await self.status(ParticipantStatus.AWAITING_APPROVAL)
+        await self._emit(
+            codec.approval_request_content(tool_name, tool_id or f"call_{new_id()[:12]}", **extra),
+            message_id,
+        )
+        result = await answer
+        await self.status(ParticipantStatus.PROCESSING)
+        return result
