@@ -59,14 +59,34 @@ def _read_path(path: Path, limit: int | None) -> bytes:
         raise PermissionError(exc.errno, "cannot read the file to attach", str(path)) from exc
 
 
+def _read_rest(obj: Any, first: Any, limit: int) -> Any:
+    """``first`` plus what ``obj`` still holds, up to one byte (or character) past ``limit``."""
+    chunks = [first]
+    size = len(first)
+    while size <= limit:
+        more = obj.read(limit + 1 - size)
+        if not more:
+            break
+        chunks.append(more)
+        size += len(more)
+    return first[:0].join(chunks) if len(chunks) > 1 else first
+
+
 def _read_file_object(obj: Any, limit: int | None) -> bytes:
     if getattr(obj, "closed", False):
         raise ValueError(f"cannot attach a closed file object ({_describe(obj)}); open it again")
     readable = getattr(obj, "readable", None)
     if callable(readable) and not readable():
         raise ValueError(f"cannot attach a file object not opened for reading ({_describe(obj)})")
-    # Read one byte past the limit: enough to know it is too large without reading it all.
-    raw = obj.read() if limit is None else obj.read(limit + 1)
+    if limit is None:
+        raw = obj.read()
+    else:
+        # Read one byte past the limit: enough to know it is too large without reading it all.
+        # Raw streams (unbuffered files, pipes, sockets) may return fewer bytes than asked
+        # before their end, so read on until the end or past the limit.
+        raw = obj.read(limit + 1)
+        if isinstance(raw, (str, bytes, bytearray)) and raw:
+            raw = _read_rest(obj, raw, limit)
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
     if not isinstance(raw, (bytes, bytearray)):
