@@ -123,7 +123,10 @@ def encode_content(
     (``mime_type``, else guessed from the name, else ``application/octet-stream``).
     """
     if isinstance(content, str):
-        _check_size("text", len(content), max_bytes)
+        # The limit is in bytes: count UTF-8 bytes, but only when the characters alone
+        # (1 to 4 bytes each) cannot settle it.
+        if max_bytes is not None and len(content) * 4 > max_bytes:
+            _check_size("text", len(content.encode("utf-8", "surrogatepass")), max_bytes)
         if mime_type is None:
             return content
         return {"type_string": mime_type, "value": content}
