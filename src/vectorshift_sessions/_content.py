@@ -48,12 +48,14 @@ def _guess_mime(name: str) -> str:
 
 
 def _read_path(path: Path, limit: int | None) -> bytes:
-    if not path.exists():
-        raise FileNotFoundError(2, "cannot attach a file that does not exist", str(path))
-    if path.is_dir():
-        raise IsADirectoryError(21, "cannot attach a directory; attach the files in it", str(path))
-    _check_size(f"file {str(path)!r}", path.stat().st_size, limit)
-    try:
+    try:  # exists() and stat() too are refused when a parent directory cannot be entered
+        if not path.exists():
+            raise FileNotFoundError(2, "cannot attach a file that does not exist", str(path))
+        if path.is_dir():
+            raise IsADirectoryError(
+                21, "cannot attach a directory; attach the files in it", str(path)
+            )
+        _check_size(f"file {str(path)!r}", path.stat().st_size, limit)
         return path.read_bytes()
     except PermissionError as exc:
         raise PermissionError(exc.errno, "cannot read the file to attach", str(path)) from exc
