@@ -63,8 +63,20 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[VectorShiftError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class VectorShiftError(Exception):
     """Base of every error raised by vectorshift-sessions."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle by state, not by calling __init__ again: several subclasses take other
+        # arguments than their message (multiprocessing and concurrent.futures pickle errors).
+        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
 class CodecError(VectorShiftError):
