@@ -25,7 +25,10 @@ def resolve_ws_base_url(ws_url: str | None = None, base_url: str | None = None) 
     if explicit:
         return explicit.rstrip("/")
     http = resolve_base_url(base_url)
-    return http.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    for http_scheme, ws_scheme in (("https://", "wss://"), ("http://", "ws://")):
+        if http[: len(http_scheme)].lower() == http_scheme:  # the scheme only, never the path
+            return ws_scheme + http[len(http_scheme) :]
+    return http
 
 
 def session_url(ws_base: str) -> str:
