@@ -168,15 +168,47 @@ needs_official = pytest.mark.skipif(
 )
 
 
-@needs_official
-def test_approval_content_matches_official_client() -> None:
-    """The official client builds the same content in ``respond_approval``."""
-    import inspect
+def _official_frames(action: Any) -> list[dict[str, Any]]:
+    """The frames the official client sends for ``action(session)``, captured at its socket."""
+    import asyncio
 
-    source = inspect.getsource(official_session.Session.respond_approval)
-    assert '"type_string": "response_message"' in source
-    assert '"tool_call_approval"' in source
-    assert "User denied tool call." in source
+    sent: list[dict[str, Any]] = []
+
+    class Capturing(official_session.Session):  # type: ignore[misc,name-defined]
+        def _ensure_connected(self) -> None:
+            pass
+
+        async def _ws_send(self, data: dict[str, Any]) -> None:
+            sent.append(json.loads(json.dumps(data)))
+
+    asyncio.run(action(Capturing(session_id=SID)))
+    return sent
+
+
+def _approval(message_id: str | None = MID) -> Any:
+    from vectorshift.events import SessionEvent as OfficialEvent
+    from vectorshift.events import SessionEventType as OfficialType
+
+    return OfficialEvent(type=OfficialType.APPROVAL_REQUEST, session_id=SID, message_id=message_id)
+
+
+@needs_official
+@pytest.mark.parametrize(
+    ("kwargs", "ours"),
+    [
+        ({"approved": True}, approval_content(True)),
+        ({"approved": True, "confirm": {"to": "a@b.c"}}, approval_content(True, {"to": "a@b.c"})),
+        ({"approved": False}, approval_content(False)),
+        ({"approved": False, "deny_reason": "no"}, approval_content(False, deny_reason="no")),
+    ],
+    ids=["approve", "approve with fields", "deny", "deny with reason"],
+)
+def test_approval_frame_matches_the_official_client(
+    kwargs: dict[str, Any], ours: dict[str, Any]
+) -> None:
+    (theirs,) = _official_frames(lambda s: s.respond_approval(_approval(), **kwargs))
+    frame = PostMessage(session_id=SID, content=ours, parent_message_id=MID)
+    assert json.loads(encode_client_frame(frame)) == theirs
     assert codec.DEFAULT_DENY_REASON == "User denied tool call."
 
 
@@ -294,6 +326,36 @@ def test_engine_builders_match_protocol(built: dict[str, Any], expected: dict[st
 
 def test_dumps_is_compact_and_keeps_unicode() -> None:
     assert dumps({"type": "pong", "x": "日本"}) == '{"type":"pong","x":"日本"}'
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.text(), max_size=6),
+    start=st.integers(0, 10**6),
+    ids=st.tuples(st.text(min_size=1, max_size=8), st.text(min_size=1, max_size=8)),
+)
+def test_encoded_message_deltas_are_the_same_frames(
+    values: list[str], start: int, ids: tuple[str, str]
+) -> None:
+    session_id, message_id = ids
+    frames = codec.encoded_message_deltas(session_id, message_id, values, start)
+    assert [json.loads(f) for f in frames] == [
+        codec.message_delta(session_id, message_id, v, i) for i, v in enumerate(values, start)
+    ]
+    for frame, (index, value) in zip(frames, enumerate(values, start), strict=True):
+        event = decode_engine_frame(frame, "other")
+        assert event == SessionEvent(
+            ET.MESSAGE_DELTA, session_id, message_id, {"delta": value, "index": index}
+        )
+
+
+def test_history_only_contents_decode() -> None:
+    upload = decode_stored_message(stored(codec.file_content("a.png", "image/png", 3), USER))
+    assert (upload.content_type, upload.text, upload.is_user) == ("file", None, True)
+    answer = codec.approval_response_content({"confirm": {}})
+    assert answer == {"type": "response_message", "tool_call_approval": {"confirm": {}}}
+    assert decode_stored_message(stored(answer, USER)).content_type == "response_message"
+    assert _decode(notification(answer)) == SessionEvent(ET.MESSAGE_STREAMING, SID, MID, answer)
 
 
 # --- engine frames -> events ----------------------------------------------------------------

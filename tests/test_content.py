@@ -711,3 +711,66 @@ def test_encoding_matches_the_official_client(text_file: Path, tmp_path: Path) -
         assert encode_content(value, **kwargs) == official_encode(value, **kwargs), value
     for make in (lambda: io.BytesIO(b"abc"), lambda: io.StringIO("héllo")):
         assert encode_content(make()) == official_encode(make())
+
+
+def _official_frames(action: Any) -> list[dict[str, Any]]:
+    """The frames the official client sends for ``action(session)``, captured at its socket."""
+    import asyncio
+    import json
+
+    from vectorshift.session import Session as OfficialSession
+
+    sent: list[dict[str, Any]] = []
+
+    class Capturing(OfficialSession):  # type: ignore[misc]
+        def _ensure_connected(self) -> None:
+            pass
+
+        async def _ws_send(self, data: dict[str, Any]) -> None:
+            sent.append(json.loads(json.dumps(data)))
+
+    asyncio.run(action(Capturing(session_id="s")))
+    return sent
+
+
+@pytest.mark.skipif(official_encode is None, reason="the official client needs Python 3.11+")
+def test_send_with_files_matches_the_official_client(text_file: Path) -> None:
+    (theirs,) = _official_frames(lambda s: s.send("look", files=[text_file, b"raw"]))
+    assert theirs == {
+        "type": "post_messages",
+        "session_id": "s",
+        "messages": [encode_content("look"), *encode_attachments([text_file, b"raw"])],
+    }
+    (plain,) = _official_frames(lambda s: s.send(b"x", filename="a.png"))
+    assert plain["content"] == encode_content(b"x", filename="a.png")
+
+
+@pytest.mark.skipif(official_encode is None, reason="the official client needs Python 3.11+")
+def test_send_many_matches_the_official_client(text_file: Path) -> None:
+    from vectorshift.events import MessageSender as OfficialSender
+    from vectorshift.events import SessionMessage as OfficialMessage
+    from vectorshift.events import SessionMessageRole as OfficialRole
+    from vectorshift.session import UserSessionMessage as OfficialUserMessage
+
+    def items(user_cls: Any, message_cls: Any, sender: Any) -> list[Any]:
+        return [
+            "plain",
+            text_file,
+            b"raw",
+            io.BytesIO(b"buffer"),
+            user_cls(content="# md", mime_type="text/markdown", files=[b"f1", text_file]),
+            user_cls(content=b"%PDF", filename="doc.pdf"),
+            user_cls(content=None, files=[b"only file"]),
+            message_cls(id="m", session_id="s", sender=sender, text="earlier"),
+            message_cls(id="m", session_id="s", sender=sender, text=None),
+        ]
+
+    ours = encode_batch(
+        items(UserSessionMessage, SessionMessage, MessageSender(SessionMessageRole.USER))
+    )
+    (theirs,) = _official_frames(
+        lambda s: s.send_many(
+            items(OfficialUserMessage, OfficialMessage, OfficialSender(role=OfficialRole.USER))
+        )
+    )
+    assert theirs == {"type": "post_messages", "session_id": "s", "messages": ours}
