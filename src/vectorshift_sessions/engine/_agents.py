@@ -53,11 +53,16 @@ class AgentSpec:
             raise ValueError(f"conversational agent {self.name!r} needs a handler")
 
     def as_json(self) -> dict[str, Any]:
+        """As the hosted API shows an agent (enough for the official client's ``Agent.fetch``)."""
         return {
             "_id": self.id,
             "name": self.name,
             "agent_type": self.agent_type,
-            "description": self.description,
+            "instructions": self.description,
+            "llm_client_key": {"provider": "local", "model_id": self.name},
+            "tools": {},
+            "inputs": {},
+            "outputs": {},
         }
 
 

@@ -1,16 +1,16 @@
 """The REST side, shaped like the hosted API, answered from the WebSocket server's handshake hook.
 
-Every path works with and without the ``/v1`` prefix:
+Every path works with and without the ``/v1`` prefix; only GET is answered:
 
-=====================================  ====================================================
-``GET /health``                        ``{"status": "ok", "version": ...}`` (no key needed)
-``GET /agent?id=<id>`` or ``?name=``   ``{"object": {"_id", "name", "agent_type",
-                                       "description"}}``
-``GET /agents``                        ``{"objects": [<agent>, ...]}``
-``GET /chatbot?id=<id>`` or ``?name=``  ``{"object": {"_id", "name", "description", "agent_id",
-                                       "agent_name", "deployed"}}``
-``GET /chatbots``                      ``{"objects": [<chatbot>, ...]}``
-=====================================  ====================================================
+- ``/health`` -> ``{"status": "ok", "version": ...}`` (no key needed);
+- ``/agent?id=<id>`` or ``/agent?name=<name>`` -> ``{"object": <agent>}``, an agent being
+  ``{"_id", "name", "agent_type" ("conversational" or "functional"), "instructions",
+  "llm_client_key", "tools", "inputs", "outputs"}`` as the official client's ``Agent.fetch``
+  reads it;
+- ``/agents`` -> ``{"objects": [<agent>, ...]}``;
+- ``/chatbot?id=<id>`` or ``/chatbot?name=<name>`` -> ``{"object": <chatbot>}``, a chatbot
+  being ``{"_id", "name", "description", "agent_id", "agent_name", "deployed"}``;
+- ``/chatbots`` -> ``{"objects": [<chatbot>, ...]}``.
 
 Errors are ``{"error": <message>}`` with 400 (bad query), 401 (missing or wrong key when keys
 are configured), 404 (unknown object or path), 405 (not GET).

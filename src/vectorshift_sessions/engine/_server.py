@@ -154,6 +154,14 @@ class _Live:
         return future
 
 
+class _NoDebugLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets' server logger without DEBUG: at that level websockets logs every handshake
+    header, ``Authorization`` (the API key) included, and the engine never logs a key."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
 def _json_response(status: int, body: Mapping[str, Any]) -> Response:
     data = json.dumps(body, separators=(",", ":")).encode()
     headers = Headers(
@@ -602,6 +610,7 @@ class LocalEngine:
                 compression=None,  # local traffic: deflate would only cost CPU
                 close_timeout=2,
                 server_header=f"vectorshift-sessions-engine/{_version()}",
+                logger=_NoDebugLogger(logging.getLogger("websockets.server"), {}),
                 backlog=1024,
             )
         except BaseException:

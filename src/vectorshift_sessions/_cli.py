@@ -1,0 +1,217 @@
+"""The ``vectorshift-sessions`` command line.
+
+One function per command: ``add_<command>_parser(subparsers)`` declares it and
+``run_<command>(args) -> int`` runs it (the exit code). :func:`build_parser` wires them up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+DEFAULT_ENGINE_PORT = 8765
+
+# argparse's subparsers action has no public type name.
+Subparsers = Any
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# --- engine ---------------------------------------------------------------------------------
+
+
+def add_engine_parser(subparsers: Subparsers) -> None:
+    from .engine import DEFAULT_MAX_FRAME_BYTES, default_db_path
+
+    parser = subparsers.add_parser(
+        "engine",
+        help="run a local engine (sessions over WebSocket, and the REST API)",
+        description=(
+            "Serve the VectorShift session protocol and REST API locally, with built-in agents "
+            "(echo, demo, bench; openai when configured). Prints the URLs and the environment "
+            "variables a client needs. Stop it with Ctrl-C."
+        ),
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_ENGINE_PORT,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help=f"SQLite file for sessions and history, or :memory: (default: {default_db_path()})",
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        action="append",
+        default=[],
+        help="accept this API key (Authorization: Bearer); repeatable. Without any, no key is "
+        "needed",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="agents and chatbots file (.json, or .toml on 3.11+)"
+    )
+    parser.add_argument(
+        "--max-frame-bytes",
+        type=int,
+        default=DEFAULT_MAX_FRAME_BYTES,
+        help="largest frame a client may send (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-sessions", type=int, default=10_000, help="sessions kept (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-history",
+        type=int,
+        default=10_000,
+        help="messages kept per session (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--turn-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="pause before each delta and event, to watch turns unfold (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="(default: %(default)s)",
+    )
+    parser.set_defaults(run=run_engine)
+
+
+def run_engine(args: argparse.Namespace) -> int:
+    from .engine import LocalEngine
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        engine = LocalEngine(
+            args.host,
+            args.port,
+            db=args.db,
+            api_keys=args.api_key,
+            config=args.config,
+            max_frame_bytes=args.max_frame_bytes,
+            max_sessions=args.max_sessions,
+            max_history=args.max_history,
+            turn_delay=args.turn_delay,
+        )
+    except ValueError as exc:
+        print(f"vectorshift-sessions engine: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(engine))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C where no signal handler could be installed (Windows): already stopped
+    except OSError as exc:
+        print(
+            f"vectorshift-sessions engine: cannot serve on {args.host}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    print("engine stopped", flush=True)
+    return 0
+
+
+async def _serve(engine: Any) -> None:
+    await engine.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
+            pass
+    try:
+        print(_banner(engine), flush=True)
+        await stop.wait()
+    finally:
+        await engine.stop()
+
+
+def _banner(engine: Any) -> str:
+    agents = ", ".join(f"{a.name} ({a.id})" for a in engine.catalog.agents())
+    chatbots = ", ".join(f"{b.name} ({b.id})" for b, _ in engine.catalog.chatbots())
+    lines = [
+        f"vectorshift-sessions local engine {_version()}",
+        f"  REST API:   {engine.base_url}",
+        f"  WebSocket:  {engine.session_url}",
+        f"  Database:   {engine.db_path}",
+        f"  Agents:     {agents}",
+        f"  Chatbots:   {chatbots}",
+        "Point a client at it:",
+        f"  export VECTORSHIFT_BASE_URL={engine.base_url}",
+        f"  export VECTORSHIFT_WS_URL={engine.ws_url}",
+    ]
+    if engine.api_keys:
+        lines.append("  export VECTORSHIFT_API_KEY=<one of the --api-key values>")
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+# --- demo and chat (placeholders until their commands land) -----------------------------------
+
+
+def add_demo_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="(not available yet)", description="Not available yet."
+    )
+    parser.set_defaults(run=_not_available)
+
+
+def add_chat_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "chat", help="(not available yet)", description="Not available yet."
+    )
+    parser.set_defaults(run=_not_available)
+
+
+def _not_available(args: argparse.Namespace) -> int:
+    print(f"vectorshift-sessions {args.command}: not available yet", file=sys.stderr)
+    return 2
+
+
+# --- wiring -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vectorshift-sessions",
+        description="Real-time sessions with VectorShift agents and chatbots, and a local engine.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_engine_parser(subparsers)
+    add_demo_parser(subparsers)
+    add_chat_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handling: no traceback
+        return 130
+    return code
