@@ -32,7 +32,9 @@ async def test_cancelling_a_listener_leaves_the_session_consistent(engine: Local
 
 
 async def test_a_cancelled_get_messages_leaves_answers_in_order(engine: LocalEngine) -> None:
-    async with AsyncSession(owner_type="agent", owner_id="agent-echo", ws_url=engine.ws_url) as session:
+    async with AsyncSession(
+        owner_type="agent", owner_id="agent-echo", ws_url=engine.ws_url
+    ) as session:
         await session.ask("one")
         history = asyncio.create_task(session.get_messages())
         await asyncio.sleep(0)  # one step: the request is sent and waits for its answer
@@ -52,3 +54,11 @@ async def test_no_task_is_left_after_disconnect(engine: LocalEngine) -> None:
     await session.ask("hi")
     await session.disconnect()
     assert not our_tasks()
+
+
+async def test_await_session_connects(engine: LocalEngine) -> None:
+    session = await AsyncSession(owner_type="agent", owner_id="agent-echo", ws_url=engine.ws_url)
+    try:
+        assert session.is_connected
+    finally:
+        await session.disconnect()

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from ._async.client import AsyncAgent, AsyncChatbot, AsyncClient
+from ._async.session import AsyncSession, AsyncSessionListener
 from ._errors import (
     ActionRequiredError,
     APIConnectionError,
@@ -16,6 +18,7 @@ from ._errors import (
     BadRequestError,
     CodecError,
     ContentTooLargeError,
+    DeliveryUnknownError,
     HandshakeError,
     InternalServerError,
     MalformedResponseError,
@@ -32,8 +35,7 @@ from ._errors import (
     UnprocessableEntityError,
     VectorShiftError,
 )
-from ._async.client import AsyncAgent, AsyncChatbot, AsyncClient
-from ._async.session import AsyncSession, AsyncSessionListener
+from ._retry import ReconnectPolicy
 from ._sync.client import Agent, Chatbot, Client
 from ._sync.session import Session, SessionListener
 from ._turn import TurnResult, TurnStatus
@@ -70,6 +72,7 @@ __all__ = [
     "Chatbot",
     "Client",
     "CodecError",
+    "DeliveryUnknownError",
     "ContentTooLargeError",
     "HandshakeError",
     "InternalServerError",
@@ -81,6 +84,7 @@ __all__ = [
     "PostError",
     "RateLimitError",
     "ReconnectFailedError",
+    "ReconnectPolicy",
     "SendManyItem",
     "Session",
     "SessionAuthenticationError",

@@ -510,6 +510,11 @@ def _notification(frame: dict[str, Any], session_id: str) -> SessionEvent:
     return SessionEvent(ET.MESSAGE_STREAMING, session_id, message_id, content)
 
 
+def stored_message_event(message: dict[str, Any], session_id: str) -> SessionEvent:
+    """The event a stored message gives when notified (used to backfill after a reconnect)."""
+    return _notification({"type": "message_notification", "message": message}, session_id)
+
+
 _CONTENT_AS_IS = {
     "tool_call_approval": ET.APPROVAL_REQUEST,
     "reauthorization_request": ET.REAUTH_REQUEST,

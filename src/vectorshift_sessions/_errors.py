@@ -12,6 +12,7 @@
     │   ├── PostError                   the engine refused a posted message
     │   ├── SessionTimeoutError         no answer in time (also a TimeoutError)
     │   ├── SessionDisconnectedError    used while closed, or the connection dropped
+    │   │   ├── DeliveryUnknownError    dropped after sending, before the ack: check the history
     │   │   └── ReconnectFailedError    automatic recovery gave up
     │   └── ActionRequiredError         a one-shot run stopped on an approval / re-auth request
     └── APIError                        a REST call failed
@@ -43,6 +44,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CodecError",
+    "DeliveryUnknownError",
     "ContentTooLargeError",
     "HandshakeError",
     "InternalServerError",
@@ -142,6 +144,14 @@ class SessionTimeoutError(SessionError, TimeoutError):
 
 class SessionDisconnectedError(SessionError):
     """The session is not connected (never connected, disconnected, terminated, or dropped)."""
+
+
+class DeliveryUnknownError(SessionDisconnectedError):
+    """The connection dropped after a message was sent, before the engine acknowledged it.
+
+    It may or may not have arrived, and it was not sent again (nothing is ever sent twice):
+    check ``get_messages()`` before sending it once more.
+    """
 
 
 class ReconnectFailedError(SessionDisconnectedError):

@@ -82,11 +82,16 @@ async def test_a_whole_streamed_turn(engine: LocalEngine) -> None:
 async def test_listener_that_starts_late_still_gets_the_whole_turn(engine: LocalEngine) -> None:
     async with new_session(engine) as session:
         assert session.session_id is not None
-        await session.send("already streamed before anyone listens")
         # A second connection to the same session witnesses the turn's end; the history
         # request after it is answered on our connection after every frame of the turn.
         async with AsyncSession(session_id=session.session_id, ws_url=engine.ws_url) as witness:
-            await until_turn_end(witness)
+            watching = witness.listen()
+            await session.send("already streamed before anyone listens")
+            processing = False
+            async for event in watching:
+                processing = processing or event.participant_status == ParticipantStatus.PROCESSING
+                if processing and event.is_turn_end:
+                    break
         await session.get_messages()
         events = await until_turn_end(session)
     assert turn_text(events) == "".join(e.delta or "" for e in events if e.delta)
@@ -107,14 +112,6 @@ async def test_events_a_listener_left_unread_wait_for_the_next_one(engine: Local
         leftover = await listener.__anext__()
         await listener.aclose()
         assert leftover.participant_status == ParticipantStatus.IDLE
-
-
-async def test_await_session_connects(engine: LocalEngine) -> None:
-    session = await new_session(engine)
-    try:
-        assert session.is_connected
-    finally:
-        await session.disconnect()
 
 
 async def test_resume_by_id_keeps_history(engine: LocalEngine) -> None:
@@ -255,7 +252,9 @@ async def test_reauth_and_failure_turns(engine: LocalEngine) -> None:
         reauth = await session.ask("please reauth my calendar")
         assert reauth.status == TurnStatus.REAUTH_REQUIRED
         assert reauth.action_event is not None and reauth.action_event.requires_action
-        await until_turn_end(session)
+        async for event in session.listen():  # the rest of that turn
+            if event.is_turn_end:
+                break
         failed = await session.ask("this will fail")
         assert failed.status == TurnStatus.ERROR and failed.error
 
@@ -297,8 +296,11 @@ async def test_slow_listener_overflows_with_a_notice_that_always_arrives(
 ) -> None:
     async with new_session(engine) as session:
         slow = session.listen(maxsize=3, event_types=[ET.MESSAGE_DELTA])
+        witness = session.listen(maxsize=0)  # subscribed before the turn, like `slow`
         await session.send(" ".join(f"w{i}" for i in range(40)))
-        await until_turn_end(session, maxsize=0)  # a fast witness: the turn is over
+        async for event in witness:
+            if event.is_turn_end:
+                break  # the turn is over: `slow` has overflowed by now
         got = []
         async for event in slow:
             got.append(event)
@@ -328,7 +330,7 @@ async def test_get_messages_never_reaches_listeners(engine: LocalEngine) -> None
 
 
 async def test_listen_ends_in_every_listener_on_disconnect(engine: LocalEngine) -> None:
-    session = await new_session(engine)
+    session = await new_session(engine).connect()
     ended = []
 
     async def drain(listener: object) -> None:
@@ -350,7 +352,7 @@ async def test_listen_ends_in_every_listener_on_disconnect(engine: LocalEngine) 
 
 
 async def test_bad_input_is_refused_before_sending(engine: LocalEngine, tmp_path: Path) -> None:
-    async with new_session(engine, DEMO) as session:
+    async with new_session(engine) as session:
         with pytest.raises(TypeError, match="int"):
             await session.send(123)  # type: ignore[arg-type]
         with pytest.raises(FileNotFoundError, match=r"missing\.pdf"):

@@ -84,11 +84,16 @@ def test_a_whole_streamed_turn(engine: LocalEngine) -> None:
 def test_listener_that_starts_late_still_gets_the_whole_turn(engine: LocalEngine) -> None:
     with new_session(engine) as session:
         assert session.session_id is not None
-        session.send("already streamed before anyone listens")
         # A second connection to the same session witnesses the turn's end; the history
         # request after it is answered on our connection after every frame of the turn.
         with Session(session_id=session.session_id, ws_url=engine.ws_url) as witness:
-            until_turn_end(witness)
+            watching = witness.listen()
+            session.send("already streamed before anyone listens")
+            processing = False
+            for event in watching:
+                processing = processing or event.participant_status == ParticipantStatus.PROCESSING
+                if processing and event.is_turn_end:
+                    break
         session.get_messages()
         events = until_turn_end(session)
     assert turn_text(events) == "".join(e.delta or "" for e in events if e.delta)
@@ -109,14 +114,6 @@ def test_events_a_listener_left_unread_wait_for_the_next_one(engine: LocalEngine
         leftover = listener.__next__()
         listener.close()
         assert leftover.participant_status == ParticipantStatus.IDLE
-
-
-def test_await_session_connects(engine: LocalEngine) -> None:
-    session = new_session(engine)
-    try:
-        assert session.is_connected
-    finally:
-        session.disconnect()
 
 
 def test_resume_by_id_keeps_history(engine: LocalEngine) -> None:
@@ -257,7 +254,9 @@ def test_reauth_and_failure_turns(engine: LocalEngine) -> None:
         reauth = session.ask("please reauth my calendar")
         assert reauth.status == TurnStatus.REAUTH_REQUIRED
         assert reauth.action_event is not None and reauth.action_event.requires_action
-        until_turn_end(session)
+        for event in session.listen():  # the rest of that turn
+            if event.is_turn_end:
+                break
         failed = session.ask("this will fail")
         assert failed.status == TurnStatus.ERROR and failed.error
 
@@ -299,8 +298,11 @@ def test_slow_listener_overflows_with_a_notice_that_always_arrives(
 ) -> None:
     with new_session(engine) as session:
         slow = session.listen(maxsize=3, event_types=[ET.MESSAGE_DELTA])
+        witness = session.listen(maxsize=0)  # subscribed before the turn, like `slow`
         session.send(" ".join(f"w{i}" for i in range(40)))
-        until_turn_end(session, maxsize=0)  # a fast witness: the turn is over
+        for event in witness:
+            if event.is_turn_end:
+                break  # the turn is over: `slow` has overflowed by now
         got = []
         for event in slow:
             got.append(event)
@@ -330,7 +332,7 @@ def test_get_messages_never_reaches_listeners(engine: LocalEngine) -> None:
 
 
 def test_listen_ends_in_every_listener_on_disconnect(engine: LocalEngine) -> None:
-    session = new_session(engine)
+    session = new_session(engine).connect()
     ended = []
 
     def drain(listener: object) -> None:
@@ -352,7 +354,7 @@ def test_listen_ends_in_every_listener_on_disconnect(engine: LocalEngine) -> Non
 
 
 def test_bad_input_is_refused_before_sending(engine: LocalEngine, tmp_path: Path) -> None:
-    with new_session(engine, DEMO) as session:
+    with new_session(engine) as session:
         with pytest.raises(TypeError, match="int"):
             session.send(123)  # type: ignore[arg-type]
         with pytest.raises(FileNotFoundError, match=r"missing\.pdf"):

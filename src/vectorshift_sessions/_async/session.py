@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,14 +28,17 @@ from .._content import (
 )
 from .._errors import (
     CodecError,
+    DeliveryUnknownError,
     HandshakeError,
     PostError,
+    ReconnectFailedError,
     SessionAuthenticationError,
     SessionDisconnectedError,
     SessionError,
     SessionNotFoundError,
     SessionTimeoutError,
 )
+from .._retry import ReconnectPolicy
 from .._turn import TurnResult, TurnStatus
 from .._types import (
     ApprovalResponse,
@@ -45,6 +48,7 @@ from .._types import (
     SessionEvent,
     SessionEventType,
     SessionMessage,
+    SessionMessageStatus,
 )
 from ._fanout import EventQueue, Fanout
 
@@ -63,14 +67,28 @@ _ACK_OF: dict[SessionEventType, str] = {
 }
 _EVENT_TYPE_NAMES = ", ".join(t.value for t in ET)
 
-_NEW, _CONNECTING, _CONNECTED, _CLOSING, _CLOSED, _TERMINATED = (
+_NEW, _CONNECTING, _CONNECTED, _RECONNECTING, _CLOSING, _CLOSED, _TERMINATED = (
     "new",
     "connecting",
     "connected",
+    "reconnecting",
     "closing",
     "closed",
     "terminated",
 )
+#: How often a WebSocket ping keeps idle proxies from closing the connection.
+_WS_PING_INTERVAL = 30.0
+
+
+def _is_connect_answer(item: object) -> bool:
+    return type(item) is SessionEvent and (
+        item.type == ET.SESSION_CONNECTED
+        or (item.type == ET.ERROR and item.data.get("request_type") == codec.ConnectSession.TYPE)
+    )
+
+
+def _is_history(item: object) -> bool:
+    return type(item) is codec.HistoryAnswer
 
 
 class AsyncSessionListener:
@@ -132,6 +150,8 @@ class AsyncSession(backend.ConnectOnAwait):
         ack_timeout: float = 30.0,
         history_timeout: float = 30.0,
         ping_interval: float | None = 5.0,
+        heartbeat_timeout: float | None = 20.0,
+        reconnect: ReconnectPolicy | bool = True,
         backlog_size: int = 10_000,
         max_content_bytes: int | None = DEFAULT_MAX_CONTENT_BYTES,
         max_frame_bytes: int | None = 64 * 1024 * 1024,
@@ -146,11 +166,17 @@ class AsyncSession(backend.ConnectOnAwait):
             ("connect_timeout", connect_timeout),
             ("ack_timeout", ack_timeout),
             ("history_timeout", history_timeout),
+            ("ping_interval", ping_interval or 1),
+            ("heartbeat_timeout", heartbeat_timeout or 1),
         ):
             if not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if backlog_size < 1:
             raise ValueError(f"backlog_size must be at least 1, got {backlog_size!r}")
+        if not isinstance(reconnect, (bool, ReconnectPolicy)):
+            raise TypeError(
+                f"reconnect must be True, False or a ReconnectPolicy, got {reconnect!r}"
+            )
         self._owner_type = owner_type
         self._owner_id = owner_id
         self._session_id = session_id
@@ -160,17 +186,29 @@ class AsyncSession(backend.ConnectOnAwait):
         self._ack_timeout = ack_timeout
         self._history_timeout = history_timeout
         self._ping_interval = ping_interval
+        # Without pings an idle connection is silent, so silence proves nothing.
+        self._heartbeat_timeout = heartbeat_timeout if ping_interval else None
+        self._reconnect = ReconnectPolicy() if reconnect is True else (reconnect or None)
         self._max_content_bytes = max_content_bytes
         self._max_frame_bytes = max_frame_bytes
         self._ssl_context = ssl_context
         self._allow_insecure_key = allow_insecure_key
 
         self._state = _NEW
+        self._lock = backend.StateLock()  # state transitions race with the reader (threads)
         self._transport: backend.Transport | None = None
         self._reader: backend.Worker | None = None
         self._heartbeat: backend.Worker | None = None
-        self._stop_heartbeat = backend.Event()
+        self._closing = backend.Event()  # set by disconnect/terminate: ends heartbeat, recovery
+        self._recovered = backend.Event()  # clear while recovering; senders wait on it
+        self._recovered.set()
+        self._last_frame_at = 0.0
         self._fanout = Fanout(backlog_size)
+        # Message ids already delivered, so a recovery's backfill repeats nothing, and ids
+        # the backfill delivered, so the live notification that may follow is not repeated.
+        self._seen: set[str] = set()
+        self._completed: set[str] = set()
+        self._backfilled: set[str] = set()
 
     # --- state ------------------------------------------------------------------------------
 
@@ -180,6 +218,7 @@ class AsyncSession(backend.ConnectOnAwait):
 
     @property
     def is_connected(self) -> bool:
+        """Connected now (false while recovering from a dropped connection)."""
         return self._state == _CONNECTED
 
     @property
@@ -209,7 +248,7 @@ class AsyncSession(backend.ConnectOnAwait):
             raise SessionDisconnectedError(
                 f"session {self._session_id!r} was terminated; create a new session"
             )
-        if self._state in (_CONNECTING, _CLOSING):
+        if self._state in (_CONNECTING, _CLOSING, _RECONNECTING):
             raise SessionError(f"session is {self._state}; wait for that to finish first")
         if not self._session_id and not (self._owner_type and self._owner_id):
             raise SessionError(
@@ -218,23 +257,29 @@ class AsyncSession(backend.ConnectOnAwait):
             )
         self._check_key_transport()
         self._state = _CONNECTING
+        self._closing.clear()
         try:
-            await self._open()
+            transport = await self._open_transport()
+            self._transport = transport
+            self._last_frame_at = backend.monotonic()
+            self._reader = backend.spawn(
+                self._read_loop, transport, name=f"vectorshift-session-reader-{self._session_id}"
+            )
+            await self._join()
         except BaseException:
             await self._shut_down(_NEW if self._state == _CONNECTING else self._state, None)
             raise
         self._state = _CONNECTED
         if self._ping_interval:
-            self._stop_heartbeat.clear()
             self._heartbeat = backend.spawn(
                 self._heartbeat_loop, name=f"vectorshift-session-heartbeat-{self._session_id}"
             )
         return self
 
-    async def _open(self) -> None:
+    async def _open_transport(self) -> backend.Transport:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         try:
-            transport = await backend.connect(
+            return await backend.connect(
                 self._url,
                 headers=headers,
                 open_timeout=self._connect_timeout,
@@ -242,24 +287,24 @@ class AsyncSession(backend.ConnectOnAwait):
                 ssl_context=self._ssl_context,
             )
         except HandshakeRejected as exc:
+            reason = _redact(exc.body, self._api_key) or "no reason given"
             if exc.status_code in (401, 403):
                 raise SessionAuthenticationError(
                     f"the engine at {self._url} refused the API key (HTTP {exc.status_code}): "
-                    f"{_redact(exc.body, self._api_key) or 'no reason given'}; check api_key or "
-                    f"VECTORSHIFT_API_KEY",
+                    f"{reason}; check api_key or VECTORSHIFT_API_KEY",
                     status_code=exc.status_code,
                 ) from None
             raise HandshakeError(
-                f"the engine at {self._url} refused the WebSocket handshake (HTTP "
-                f"{exc.status_code}): {_redact(exc.body, self._api_key) or 'no reason given'}",
+                f"the engine at {self._url} refused the WebSocket handshake "
+                f"(HTTP {exc.status_code}): {reason}",
                 status_code=exc.status_code,
             ) from None
         except TransportError as exc:
             raise HandshakeError(f"could not open a WebSocket to {self._url}: {exc}") from None
-        self._transport = transport
-        self._reader = backend.spawn(
-            self._read_loop, transport, name=f"vectorshift-session-reader-{self._session_id}"
-        )
+
+    async def _join(self) -> None:
+        """Create the session (or take the given id) and connect to it, through the reader."""
+        resuming = self._session_id is not None
         if not self._session_id:
             created = await self._request(
                 codec.CreateSession(self._owner_type, self._owner_id),
@@ -280,19 +325,27 @@ class AsyncSession(backend.ConnectOnAwait):
                 f"cannot connect to session {self._session_id!r}: {ack.error}",
                 session_id=self._session_id,
             )
+        if resuming and self._reconnect is not None:
+            # What is already stored is not news: a later recovery must not replay it.
+            history = await self._request(
+                codec.GetMessages(self._session_id), self._history_timeout, "get_messages"
+            )
+            self._remember(history.messages)
 
     async def disconnect(self) -> None:
         """Detach: the session lives on in the engine and can be resumed by its id.
 
         Every listener ends (after the events already queued for it). Safe to call twice.
         """
-        if self._state in (_CONNECTED, _CONNECTING):
+        if self._state in (_CONNECTED, _CONNECTING, _RECONNECTING):
             await self._shut_down(_CLOSED, codec.DisconnectSession(self._session_id or ""))
 
     async def terminate(self) -> None:
         """Ask the engine to destroy the session, then disconnect. It cannot be resumed."""
         if self._state == _TERMINATED:
             return
+        if self._state == _RECONNECTING:
+            await self._recovered.wait(self._reconnect.deadline if self._reconnect else None)
         if self._state != _CONNECTED:
             raise SessionDisconnectedError(
                 "terminate() needs a connected session: connect() (or resume it by id) first"
@@ -300,8 +353,10 @@ class AsyncSession(backend.ConnectOnAwait):
         await self._shut_down(_TERMINATED, codec.TerminateSession(self._session_id or ""))
 
     async def _shut_down(self, final_state: str, goodbye: codec.ClientFrame | None) -> None:
-        self._state = _CLOSING
-        transport, self._transport = self._transport, None
+        with self._lock:
+            self._state = _CLOSING
+            self._closing.set()
+            transport, self._transport = self._transport, None
         if transport is not None:
             if goodbye is not None:
                 try:
@@ -309,7 +364,6 @@ class AsyncSession(backend.ConnectOnAwait):
                 except TransportClosed:
                     pass
             await transport.close()
-        self._stop_heartbeat.set()
         for worker in (self._reader, self._heartbeat):
             if worker is not None:
                 await worker.join()
@@ -318,6 +372,7 @@ class AsyncSession(backend.ConnectOnAwait):
         reason = "the session was terminated" if final_state == _TERMINATED else "disconnected"
         self._fanout.fail_pending(SessionDisconnectedError(f"{reason} before the answer came"))
         self._fanout.end_listeners()
+        self._recovered.set()
 
     async def __aenter__(self) -> AsyncSession:
         return await self.connect()
@@ -333,85 +388,305 @@ class AsyncSession(backend.ConnectOnAwait):
     # --- the reader: frame in -> answer or event out ----------------------------------------
 
     async def _read_loop(self, transport: backend.Transport) -> None:
+        """Own the connection: read it until it closes; recover it if it drops unasked."""
+        current: backend.Transport | None = transport
+        while current is not None:
+            cause = await self._pump(current)
+            if self._state == _CONNECTED and self._reconnect is not None:
+                current = await self._recover(cause)
+            else:
+                if self._state in (_CONNECTED, _CONNECTING):
+                    self._connection_lost(cause)
+                current = None
+
+    async def _pump(self, transport: backend.Transport) -> BaseException | None:
+        """The hot path: frame in -> event to every listener. Returns why the connection ended."""
         decode = codec.decode_engine_frame
         publish = self._fanout.publish
-        answer = self._fanout.answer
-        lost: BaseException | None = None
+        route = self._route
+        clock = backend.monotonic
         try:
             while True:
                 text = await transport.recv()
+                self._last_frame_at = clock()
                 try:
                     item = decode(text, self._session_id or "")
                 except CodecError as exc:
                     logger.warning("dropping a malformed frame from the engine: %s", exc)
                     continue
-                if type(item) is SessionEvent:
-                    if item.type is not ET.MESSAGE_DELTA:
-                        request = _ACK_OF.get(item.type) or (
-                            item.data.get("request_type") if item.type is ET.ERROR else None
-                        )
-                        if request is not None:
-                            answer(request, item)
+                if type(item) is SessionEvent and item.type is ET.MESSAGE_DELTA:
                     publish(item)
-                elif item is not None:  # the history answer goes only to whoever asked
-                    answer(codec.GetMessages.TYPE, item)
+                elif item is not None:
+                    route(item)
         except TransportClosed as exc:
-            lost = exc
+            return exc
         except Exception as exc:  # a bug must not leave listeners hanging
             logger.exception("the session reader failed")
-            lost = exc
-        if self._state in (_CONNECTED, _CONNECTING):
-            self._connection_lost(lost)
+            return exc
+
+    def _route(self, item: SessionEvent | codec.HistoryAnswer) -> None:
+        """Answers to whoever asked; events (once each) to the listeners."""
+        if type(item) is not SessionEvent:  # the history goes only to whoever asked
+            self._fanout.answer(codec.GetMessages.TYPE, item)
+            return
+        request = _ACK_OF.get(item.type) or (
+            item.data.get("request_type") if item.type is ET.ERROR else None
+        )
+        if request is not None:
+            self._fanout.answer(request, item)
+        message_id = item.message_id
+        if message_id is not None:
+            if item.type is ET.MESSAGE_COMPLETE:
+                if message_id in self._backfilled:
+                    return  # a recovery's backfill delivered it already
+                self._completed.add(message_id)
+            self._seen.add(message_id)
+        self._fanout.publish(item)
 
     def _connection_lost(self, cause: BaseException | None) -> None:
-        """The connection dropped without our asking: fail waiters, end listeners with an error."""
+        """The connection dropped and is not recovered: fail waiters, end listeners with an error."""
         logger.warning("session %s: connection lost (%s)", self._session_id, cause)
-        self._state = _CLOSED
-        self._stop_heartbeat.set()
+        with self._lock:
+            self._state = _CLOSED
+            self._transport = None
+            self._closing.set()
         error = SessionDisconnectedError(
             f"the connection to {self._url} was lost ({cause}); resume the session by id"
         )
         self._fanout.fail_pending(error)
         self._fanout.end_listeners(error)
 
+    # --- recovery ---------------------------------------------------------------------------
+
+    async def _recover(self, cause: BaseException | None) -> backend.Transport | None:
+        """Reconnect to the same session, backfill what was missed; the new transport, or None
+        (disconnected meanwhile, or gave up: then listeners end with ``ReconnectFailedError``)."""
+        policy = self._reconnect
+        assert policy is not None
+        with self._lock:
+            self._state = _RECONNECTING
+            self._recovered.clear()
+            dropped, self._transport = self._transport, None
+        if dropped is not None:
+            dropped.abort()
+        logger.warning("session %s: connection lost (%s); reconnecting", self._session_id, cause)
+        self._fanout.fail_pending(
+            DeliveryUnknownError(
+                "the connection dropped before the engine answered; nothing is sent twice, so "
+                "check get_messages() before sending this message again"
+            )
+        )
+        self._publish_connection_status(ParticipantStatus.OFFLINE, {"reason": str(cause)})
+        deadline = backend.monotonic() + policy.deadline
+        last_error: BaseException | None = cause
+        attempt = 0
+        while True:
+            delay = policy.delay(attempt)
+            attempt += 1
+            if backend.monotonic() + delay > deadline:
+                break
+            if await self._closing.wait(delay):
+                return None
+            try:
+                transport = await self._open_transport()
+            except SessionAuthenticationError as exc:
+                last_error = exc
+                break  # the key was revoked: waiting will not bring it back
+            except HandshakeError as exc:
+                last_error = exc
+                continue
+            try:
+                held, history = await self._rejoin(transport)
+            except SessionNotFoundError as exc:
+                transport.abort()
+                last_error = exc
+                break  # the session is gone
+            except (TransportClosed, SessionError) as exc:
+                transport.abort()
+                last_error = exc
+                continue
+            with self._lock:
+                if self._closing.is_set():
+                    transport.abort()
+                    return None
+                self._transport = transport
+                self._state = _CONNECTED
+                self._last_frame_at = backend.monotonic()
+            backfilled = self._backfill(history)
+            self._publish_connection_status(
+                ParticipantStatus.CONNECTED, {"recovered": True, "backfilled": backfilled}
+            )
+            for item in held:
+                self._route(item)
+            self._recovered.set()
+            logger.info("session %s: reconnected after %d attempt(s)", self._session_id, attempt)
+            return transport
+        self._give_up(policy, last_error)
+        return None
+
+    async def _rejoin(
+        self, transport: backend.Transport
+    ) -> tuple[list[SessionEvent | codec.HistoryAnswer], list[SessionMessage]]:
+        """Connect the new transport to our session and fetch the history, reading inline.
+
+        Frames that arrive meanwhile are held, to be routed after the backfill (so the events
+        stay in order: what was missed first, then what is new).
+        """
+        session_id = self._session_id or ""
+        held: list[SessionEvent | codec.HistoryAnswer] = []
+        deadline = backend.monotonic() + self._connect_timeout
+        await transport.send(codec.encode_client_frame(codec.ConnectSession(session_id)))
+        ack = await self._read_until(transport, held, deadline, _is_connect_answer)
+        if ack.type == ET.ERROR:
+            raise SessionNotFoundError(
+                f"cannot reconnect to session {session_id!r}: {ack.error}", session_id=session_id
+            )
+        await transport.send(codec.encode_client_frame(codec.GetMessages(session_id)))
+        history = await self._read_until(transport, held, deadline, _is_history)
+        return held, list(history.messages)
+
+    async def _read_until(
+        self,
+        transport: backend.Transport,
+        held: list[SessionEvent | codec.HistoryAnswer],
+        deadline: float,
+        wanted: Callable[[object], bool],
+    ) -> Any:
+        while True:
+            remaining = deadline - backend.monotonic()
+            if remaining <= 0:
+                raise SessionTimeoutError("the engine did not answer the reconnection in time")
+            text = await transport.recv(remaining)
+            try:
+                item = codec.decode_engine_frame(text, self._session_id or "")
+            except CodecError as exc:
+                logger.warning("dropping a malformed frame from the engine: %s", exc)
+                continue
+            if item is None:
+                continue
+            if wanted(item):
+                return item
+            held.append(item)
+
+    def _remember(self, history: Iterable[SessionMessage]) -> None:
+        for message in history:
+            if message.id:
+                self._seen.add(message.id)
+                if message.status == SessionMessageStatus.COMPLETE:
+                    self._completed.add(message.id)
+
+    def _backfill(self, history: list[SessionMessage]) -> int:
+        """Deliver what the engine stored while we were away, each message once."""
+        count = 0
+        for message in history:
+            if message.is_user or not message.id:
+                continue
+            complete = message.status == SessionMessageStatus.COMPLETE
+            if message.id in (self._completed if complete else self._seen):
+                continue
+            event = codec.stored_message_event(message.raw, self._session_id or "")
+            self._remember([message])
+            if complete:
+                self._backfilled.add(message.id)
+            self._fanout.publish(event)
+            count += 1
+        return count
+
+    def _give_up(self, policy: ReconnectPolicy, cause: BaseException | None) -> None:
+        logger.error("session %s: could not reconnect (%s); giving up", self._session_id, cause)
+        with self._lock:
+            self._state = _CLOSED
+            self._closing.set()
+        error = ReconnectFailedError(
+            f"the connection to {self._url} dropped and could not be restored within "
+            f"{policy.deadline} s ({cause}); resume session {self._session_id!r} by id later"
+        )
+        self._fanout.fail_pending(error)
+        self._fanout.end_listeners(error)
+        self._recovered.set()
+
+    def _publish_connection_status(self, status: ParticipantStatus, extra: dict[str, Any]) -> None:
+        """Listeners see a recovery as client-side participant statuses: Offline, then Connected."""
+        data = {"status": status.value, "source": "client", **extra}
+        self._fanout.publish(
+            SessionEvent(ET.PARTICIPANT_STATUS, self._session_id or "", None, data)
+        )
+
     async def _heartbeat_loop(self) -> None:
-        assert self._ping_interval
-        while not await self._stop_heartbeat.wait(self._ping_interval):
+        """Ping the session; a connection silent past ``heartbeat_timeout`` is treated as dead."""
+        interval = self._ping_interval
+        assert interval
+        ws_ping_every = max(1, round(_WS_PING_INTERVAL / interval))
+        beats = 0
+        while not await self._closing.wait(interval):
             transport = self._transport
             if transport is None or self._state != _CONNECTED:
-                return
+                continue  # recovering: the reader owns that
+            silent_for = backend.monotonic() - self._last_frame_at
+            if self._heartbeat_timeout is not None and silent_for > self._heartbeat_timeout:
+                logger.warning(
+                    "session %s: nothing heard for %.1f s; dropping the connection",
+                    self._session_id,
+                    silent_for,
+                )
+                transport.abort()  # the reader sees the drop and recovers
+                continue
+            beats += 1
             try:
                 await transport.send(
                     codec.encode_client_frame(codec.PingSession(self._session_id or ""))
                 )
+                if beats % ws_ping_every == 0:
+                    await transport.ping()
             except TransportClosed:
-                return
+                continue
 
     # --- requests ---------------------------------------------------------------------------
 
     async def _request(self, frame: codec.ClientFrame, timeout: float, what: str) -> Any:
-        """Send a frame and wait for its answer (matched first-in first-out per frame type)."""
-        transport = self._transport
-        if transport is None:
-            raise SessionDisconnectedError("the session is not connected; call connect() first")
-        pending = self._fanout.expect(frame.TYPE)
-        try:
-            await transport.send(codec.encode_client_frame(frame))
-        except TransportClosed as exc:
-            self._fanout.forget(frame.TYPE, pending)
-            raise SessionDisconnectedError(
-                f"the connection is closed ({exc}); nothing was sent"
-            ) from None
-        return await pending.wait(timeout, what)
+        """Send a frame and wait for its answer (matched first-in first-out per frame type).
 
-    def _require_connected(self, action: str) -> str:
-        if self._state != _CONNECTED or self._session_id is None:
+        A history request cut off by a dropped connection is asked again once the session has
+        recovered (it changes nothing); anything else fails, as it must not be sent twice.
+        """
+        while True:
+            transport = self._transport
+            if transport is None:
+                raise SessionDisconnectedError("the session is not connected; call connect() first")
+            pending = self._fanout.expect(frame.TYPE)
+            try:
+                await transport.send(codec.encode_client_frame(frame))
+            except TransportClosed as exc:
+                self._fanout.forget(frame.TYPE, pending)
+                if self._state == _RECONNECTING or self._state == _CONNECTED:
+                    await self._ready(what)  # dropped before sending: send it after recovery
+                    continue
+                raise SessionDisconnectedError(
+                    f"the connection is closed ({exc}); nothing was sent"
+                ) from None
+            try:
+                return await pending.wait(timeout, what)
+            except DeliveryUnknownError:
+                if not isinstance(frame, codec.GetMessages):
+                    raise
+                await self._ready(what)
+
+    async def _ready(self, action: str) -> str:
+        """The session id, once connected; during a recovery, wait for it to end first."""
+        if self._state == _RECONNECTING and self._reconnect is not None:
+            await self._recovered.wait(self._reconnect.deadline)
+        return self._require_connected(action)
+
+    def _require_connected(self, action: str, *, recovering_ok: bool = False) -> str:
+        if self._session_id is None or not (
+            self._state == _CONNECTED or (recovering_ok and self._state == _RECONNECTING)
+        ):
             if self._state == _TERMINATED:
                 why = "it was terminated"
             elif self._state == _CLOSED:
                 why = "it is disconnected; connect() resumes it"
             else:
-                why = "it is not connected; call connect() or use 'async with'"
+                why = "it is not connected; call connect() or use it as a context manager"
             raise SessionDisconnectedError(f"cannot {action}: {why}")
         return self._session_id
 
@@ -434,7 +709,7 @@ class AsyncSession(backend.ConnectOnAwait):
 
         Returns once the engine acknowledged it; the turn's events arrive on ``listen()``.
         """
-        session_id = self._require_connected("send")
+        session_id = await self._ready("send")
         encoded = encode_content(
             content, mime_type=mime_type, filename=filename, max_bytes=self._max_content_bytes
         )
@@ -446,7 +721,7 @@ class AsyncSession(backend.ConnectOnAwait):
 
     async def send_many(self, items: Sequence[SendManyItem]) -> None:
         """Post several pieces of content as one turn (see ``UserSessionMessage``)."""
-        session_id = self._require_connected("send_many")
+        session_id = await self._ready("send_many")
         await self._post(
             codec.PostMessages(session_id, encode_batch(items, self._max_content_bytes))
         )
@@ -505,7 +780,7 @@ class AsyncSession(backend.ConnectOnAwait):
             raise TypeError(
                 f"confirm must be a mapping of field values, got {type(confirm).__name__}"
             )
-        session_id = self._require_connected("respond")
+        session_id = await self._ready("respond")
         if event.session_id and event.session_id != session_id:
             raise ValueError(
                 f"this approval request belongs to session {event.session_id!r}, "
@@ -528,7 +803,7 @@ class AsyncSession(backend.ConnectOnAwait):
         types; ``maxsize`` bounds this listener's queue (0 = unbounded): on overflow the event
         is dropped and an ``ERROR`` event ``"subscriber queue overflow"`` says so.
         """
-        self._require_connected("listen")
+        self._require_connected("listen", recovering_ok=True)
         types = _event_type_filter(event_types)
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
             raise ValueError(f"maxsize must be an integer >= 0 (0 = unbounded), got {maxsize!r}")
@@ -538,7 +813,7 @@ class AsyncSession(backend.ConnectOnAwait):
 
     async def get_messages(self) -> list[SessionMessage]:
         """The session's history as ``SessionMessage`` objects (never seen by listeners)."""
-        session_id = self._require_connected("get_messages")
+        session_id = await self._ready("get_messages")
         answer: codec.HistoryAnswer = await self._request(
             codec.GetMessages(session_id), self._history_timeout, "get_messages"
         )
@@ -558,7 +833,7 @@ class AsyncSession(backend.ConnectOnAwait):
         Stops early, with ``status`` ``awaiting_approval`` or ``reauth_required``, when the turn
         waits for the user; answer with ``respond()`` and ``ask``/``listen`` again.
         """
-        self._require_connected("ask")
+        await self._ready("ask")
         queue = EventQueue(0)
         # A fresh queue: earlier unread events stay in the backlog for listen().
         self._fanout.subscribe(queue, take_backlog=False)

@@ -124,21 +124,25 @@ class Transport:
         except ConnectionClosed as exc:
             raise _closed(exc) from None
 
-    async def recv(self) -> str:
+    async def recv(self, timeout: float | None = None) -> str:
+        """The next text frame; ``TransportClosed`` when closed (or silent past ``timeout``)."""
         try:
-            message = await self._ws.recv()
+            if timeout is None:
+                message = await self._ws.recv()
+            else:  # websockets' recv() loses nothing when cancelled
+                message = await asyncio.wait_for(self._ws.recv(), timeout)
         except ConnectionClosed as exc:
             raise _closed(exc) from None
+        except asyncio.TimeoutError:
+            raise TransportClosed(None, f"no frame within {timeout} s") from None
         return message if isinstance(message, str) else message.decode("utf-8", "replace")
 
-    async def ping(self, timeout: float) -> bool:
-        """A WebSocket ping; whether its pong came back in time."""
+    async def ping(self) -> None:
+        """A WebSocket ping, to keep proxies from closing an idle connection."""
         try:
-            pong = await self._ws.ping()
-            await asyncio.wait_for(pong, timeout)
-        except (ConnectionClosed, asyncio.TimeoutError):
-            return False
-        return True
+            await self._ws.ping()
+        except ConnectionClosed as exc:
+            raise _closed(exc) from None
 
     async def close(self) -> None:
         await self._ws.close()

@@ -99,9 +99,18 @@ class Transport:
         except (websocket.WebSocketConnectionClosedException, OSError) as exc:
             raise TransportClosed(None, str(exc)) from None
 
-    def recv(self) -> str:
+    def recv(self, timeout: float | None = None) -> str:
+        """The next text frame; ``TransportClosed`` when closed (or silent past ``timeout``)."""
         try:
-            opcode, data = self._ws.recv_data()
+            if timeout is not None:
+                self._ws.settimeout(timeout)
+            try:
+                opcode, data = self._ws.recv_data()
+            finally:
+                if timeout is not None and self._ws.sock is not None:
+                    self._ws.settimeout(None)
+        except websocket.WebSocketTimeoutException:
+            raise TransportClosed(None, f"no frame within {timeout} s") from None
         except (websocket.WebSocketException, OSError, AttributeError) as exc:
             # AttributeError: the socket was shut down under us (websocket-client sets sock=None)
             raise TransportClosed(None, str(exc)) from None
@@ -110,13 +119,12 @@ class Transport:
             raise TransportClosed(code, data[2:].decode("utf-8", "replace"))
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
-    def ping(self, timeout: float) -> bool:
-        """A WebSocket ping; the pong is consumed by the reader, so only sending is checked."""
+    def ping(self) -> None:
+        """A WebSocket ping, to keep proxies from closing an idle connection."""
         try:
             self._ws.ping()
-        except (websocket.WebSocketException, OSError):
-            return False
-        return True
+        except (websocket.WebSocketException, OSError) as exc:
+            raise TransportClosed(None, str(exc)) from None
 
     def close(self) -> None:
         """Say goodbye, then wake a reader blocked in ``recv`` and release the socket."""
