@@ -39,6 +39,7 @@ from vectorshift_sessions import (
     ParticipantStatus,
     PermissionDeniedError,
     RateLimitError,
+    SessionAuthenticationError,
     SessionEventType,
     SessionNotFoundError,
     SessionTimeoutError,
@@ -759,6 +760,10 @@ async def test_engine_wrong_key_is_an_authentication_error() -> None:
         async with AsyncClient("right-key", base_url=guarded.base_url) as client:
             agent = await client.agents.fetch(name="echo")
         result = await agent.run("with the right key")
+        # Sessions carry the client's key: without one, the WebSocket handshake is refused.
+        keyless = AsyncAgent("agent-echo", client=AsyncClient(base_url=guarded.base_url))
+        with pytest.raises(SessionAuthenticationError):
+            await keyless.run("no key")
     assert "check the API key" in str(info.value)
     assert KEY not in shown(info.value)
     assert result.text is not None and "with the right key" in result.text

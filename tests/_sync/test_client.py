@@ -41,6 +41,7 @@ from vectorshift_sessions import (
     ParticipantStatus,
     PermissionDeniedError,
     RateLimitError,
+    SessionAuthenticationError,
     SessionEventType,
     SessionNotFoundError,
     SessionTimeoutError,
@@ -761,6 +762,10 @@ def test_engine_wrong_key_is_an_authentication_error() -> None:
         with Client("right-key", base_url=guarded.base_url) as client:
             agent = client.agents.fetch(name="echo")
         result = agent.run("with the right key")
+        # Sessions carry the client's key: without one, the WebSocket handshake is refused.
+        keyless = Agent("agent-echo", client=Client(base_url=guarded.base_url))
+        with pytest.raises(SessionAuthenticationError):
+            keyless.run("no key")
     assert "check the API key" in str(info.value)
     assert KEY not in shown(info.value)
     assert result.text is not None and "with the right key" in result.text
