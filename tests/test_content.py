@@ -415,7 +415,7 @@ def test_file_object_whose_read_returns_something_else() -> None:
         def read(self, size: int = -1) -> int:
             return 42
 
-    with pytest.raises(TypeError, match=r"read\(\) returned int; expected bytes or str"):
+    with pytest.raises(TypeError, match=r"read\(\) returned an int; expected bytes or str"):
         encode_content(Weird())
 
 
@@ -548,7 +548,7 @@ def test_str_attachment_is_refused_with_a_hint() -> None:
 
 
 def test_bad_attachment_type() -> None:
-    with pytest.raises(TypeError, match="cannot send a int"):
+    with pytest.raises(TypeError, match="cannot send an int"):
         encode_attachments([b"ok", 42])
 
 

@@ -82,7 +82,7 @@ class EventPrinter:
             detail = f"{len(event.text or '')} characters"
         else:
             detail = _detail(event)
-        out.write(f"  [{_LABELS.get(event.type, event.type.value)}]".ljust(22) + f"{detail}\n")
+        out.write(f"  [{_LABELS.get(event.type, str(event.type))}]".ljust(22) + f"{detail}\n")
         out.flush()
 
     def end_line(self) -> None:

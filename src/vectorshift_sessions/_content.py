@@ -35,7 +35,9 @@ _OCTET_STREAM = "application/octet-stream"
 
 
 def _describe(value: object) -> str:
-    return f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+    """``an int``, ``a pathlib.PosixPath``: the type given, for error messages."""
+    name = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _check_size(what: str, size: int, limit: int | None) -> None:
@@ -55,6 +57,8 @@ def _read_path(path: Path, limit: int | None) -> bytes:
             raise IsADirectoryError(
                 21, "cannot attach a directory; attach the files in it", str(path)
             )
+        if not path.is_file():  # a FIFO or a device would block, or never end
+            raise ValueError(f"cannot attach {str(path)!r}: it is not a regular file")
         _check_size(f"file {str(path)!r}", path.stat().st_size, limit)
         return path.read_bytes()
     except PermissionError as exc:
@@ -93,7 +97,7 @@ def _read_file_object(obj: Any, limit: int | None) -> bytes:
         raw = raw.encode("utf-8")
     if not isinstance(raw, (bytes, bytearray)):
         raise TypeError(
-            f"file object {_describe(obj)}.read() returned {_describe(raw)}; expected bytes or str"
+            f"the file object's read() returned {_describe(raw)}; expected bytes or str"
         )
     _check_size(f"file object {_file_name(obj) or _describe(obj)!r}", len(raw), limit)
     return bytes(raw)
@@ -145,7 +149,7 @@ def encode_content(
         data = _read_file_object(content, max_bytes)
         name = filename or _file_name(content) or "file"
     else:
-        raise TypeError(f"cannot send a {_describe(content)}; content must be {_ACCEPTED}")
+        raise TypeError(f"cannot send {_describe(content)}; content must be {_ACCEPTED}")
     return {
         "type_string": "file",
         "value": {
@@ -163,7 +167,7 @@ def encode_attachments(
         return []
     if isinstance(files, (str, bytes, bytearray, Path)) or _is_file_object(files):
         raise TypeError(
-            f"files must be a list of attachments, got a single {_describe(files)}; "
+            f"files must be a list of attachments, got {_describe(files)}; "
             f"wrap it in a list: files=[...]"
         )
     encoded = []
@@ -185,7 +189,7 @@ def encode_batch(
         _is_file_object(items) or isinstance(items, Mapping)
     ):
         raise TypeError(
-            f"send_many() takes a list of items, got a single {_describe(items)}; "
+            f"send_many() takes a list of items, got {_describe(items)}; "
             f"use send() for one message, or wrap it in a list"
         )
     encoded: list[WireContent] = []
@@ -209,7 +213,7 @@ def encode_batch(
                 encoded.append(encode_content(item, max_bytes=max_bytes))
             except TypeError:
                 raise TypeError(
-                    f"cannot send a {_describe(item)} in send_many(); each item must be "
+                    f"cannot send {_describe(item)} in send_many(); each item must be "
                     f"{_ACCEPTED_ITEMS}"
                 ) from None
     if not encoded:

@@ -167,7 +167,7 @@ class ActionRequiredError(SessionError):
 
     def __init__(self, event: SessionEvent, session_id: str):
         super().__init__(
-            f"the turn is waiting for the user ({event.type.value}) in session {session_id!r}; "
+            f"the turn is waiting for the user ({event.type}) in session {session_id!r}; "
             f"resume that session and answer the event with respond()"
         )
         self.event = event

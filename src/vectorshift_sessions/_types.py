@@ -159,7 +159,7 @@ class SessionEvent:
         return None
 
     def __repr__(self) -> str:
-        parts = [f"type={self.type.value}", f"session_id={self.session_id!r}"]
+        parts = [f"type={self.type}", f"session_id={self.session_id!r}"]
         if self.message_id is not None:
             parts.append(f"message_id={self.message_id!r}")
         if self.data:

@@ -747,7 +747,7 @@ class AsyncSession(backend.ConnectOnAwait):
                 if event.type == ET.REAUTH_REQUEST
                 else "only APPROVAL_REQUEST events can be answered"
             )
-            raise TypeError(f"cannot respond to a {event.type.value} event: {hint}")
+            raise TypeError(f"cannot respond to a {event.type} event: {hint}")
         if response is not None:
             if approved is not None:
                 raise TypeError("pass either an ApprovalResponse or approved=..., not both")
@@ -772,7 +772,7 @@ class AsyncSession(backend.ConnectOnAwait):
     ) -> None:
         """Approve or deny a tool call; the paused turn resumes on ``listen()``."""
         if not isinstance(event, SessionEvent) or event.type != ET.APPROVAL_REQUEST:
-            got = event.type.value if isinstance(event, SessionEvent) else type(event).__name__
+            got = str(event.type) if isinstance(event, SessionEvent) else type(event).__name__
             raise TypeError(f"respond_approval expects an APPROVAL_REQUEST event, got {got}")
         if not isinstance(approved, bool):
             raise TypeError(f"approved must be True or False, got {approved!r}")
