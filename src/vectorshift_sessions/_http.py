@@ -28,6 +28,7 @@ from ._errors import (
     MalformedResponseError,
     status_error_class,
 )
+from ._retry import backoff_delay
 
 __all__ = [
     "RetryPolicy",
@@ -93,8 +94,11 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry_number`` (1 = the first retry)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        # The exponent is capped so a huge retry count cannot overflow a float.
-        backoff = min(self.max_delay, self.base_delay * 2.0 ** min(retry_number - 1, 64))
+        # The sessions' reconnect backoff, without its +/- spread: a REST caller's max_delay
+        # is a true maximum, so the jitter here only ever shortens the wait.
+        backoff = backoff_delay(
+            retry_number - 1, initial=self.base_delay, maximum=self.max_delay, jitter=0.0
+        )
         return backoff * (0.5 + 0.5 * rand())
 
 
