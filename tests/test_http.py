@@ -5,6 +5,8 @@ They do no I/O, so every delay and message is checked here without sleeping or a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import traceback
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -399,3 +401,11 @@ def test_the_key_never_travels_in_clear_text_to_another_machine() -> None:
 def test_base_url_must_be_http(url: str) -> None:
     with pytest.raises(ValueError, match="base_url must be an http"):
         _http.check_base_url(url, has_key=False, allow_insecure_key=False)
+
+
+def test_importing_the_package_does_not_import_httpx() -> None:
+    # httpx costs ~60 ms to import, most of the package's import budget: the first request
+    # pays for it, not every `import vectorshift_sessions` (a CLI, a session-only script).
+    code = "import sys, vectorshift_sessions; print('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -15,11 +15,10 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import attrs
-import httpx
 
 from ._errors import (
     APIConnectionError,
@@ -29,6 +28,9 @@ from ._errors import (
     status_error_class,
 )
 from ._retry import backoff_delay
+
+if TYPE_CHECKING:  # httpx costs ~60 ms to import: only the first request pays for it
+    import httpx
 
 __all__ = [
     "RetryPolicy",
@@ -192,6 +194,8 @@ def connection_error(
     method: str, url: str, exc: httpx.TransportError, attempts: int, secret: str | None
 ) -> APIConnectionError:
     """The error for a request that got no answer: ``APITimeoutError`` when it timed out."""
+    import httpx
+
     url = redact(url, secret)
     tries = f" (after {attempts} attempts)" if attempts > 1 else ""
     reason = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secret)

@@ -279,6 +279,8 @@ def test_options_are_checked() -> None:
     ):
         with pytest.raises(ValueError):
             Client(**bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"number of seconds or an httpx\.Timeout"):
+        Client(timeout="30")  # type: ignore[arg-type]
     client = Client(
         timeout=httpx.Timeout(5.0, connect=1.0), max_retries=0, retry_base_delay=0.1
     )

@@ -14,10 +14,9 @@ import builtins
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
-import httpx
 
 from .. import _http
 from .._backends import _asyncio_backend as backend
@@ -26,6 +25,9 @@ from .._errors import ActionRequiredError, APIError
 from .._turn import TurnResult
 from .._types import Content, SessionEventType
 from .session import AsyncSession
+
+if TYPE_CHECKING:  # httpx costs ~60 ms to import: only the first request pays for it
+    import httpx
 
 __all__ = ["AsyncAgent", "AsyncAgents", "AsyncChatbot", "AsyncChatbots", "AsyncClient"]
 
@@ -78,9 +80,14 @@ class AsyncClient:
         allow_insecure_key: bool = False,
         http_client: httpx.AsyncClient | None = None,
     ):
-        if not isinstance(timeout, httpx.Timeout) and not (
-            isinstance(timeout, (int, float)) and timeout > 0
-        ):
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            import httpx  # whoever passes an httpx.Timeout has imported httpx already
+
+            if not isinstance(timeout, httpx.Timeout):
+                raise TypeError(
+                    f"timeout must be a number of seconds or an httpx.Timeout, got {timeout!r}"
+                )
+        elif not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not connect_timeout > 0:
             raise ValueError(
@@ -92,7 +99,7 @@ class AsyncClient:
             self._base_url, has_key=self._api_key is not None, allow_insecure_key=allow_insecure_key
         )
         self._ws_url = resolve_ws_base_url(ws_url, self._base_url)
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._retry = _http.RetryPolicy(
             max_retries=max_retries,
@@ -129,7 +136,8 @@ class AsyncClient:
         return self._api_key is not None
 
     @property
-    def timeout(self) -> httpx.Timeout:
+    def timeout(self) -> float | httpx.Timeout:
+        """Each REST request's time limit, as given."""
         return self._timeout
 
     @property
@@ -195,6 +203,8 @@ class AsyncClient:
                     "this client is closed; make a new one (or use the handle without a client)"
                 )
             if self._http is None:
+                import httpx
+
                 self._http = httpx.AsyncClient(timeout=self._timeout)
             return self._http
 
@@ -206,6 +216,8 @@ class AsyncClient:
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         http = self._pool()
+        import httpx  # loaded by now: _pool() or the caller's own client imported it
+
         attempt = 0
         while True:
             attempt += 1
