@@ -232,7 +232,8 @@ class AsyncClient:
                         "GET", shown, exc, attempt, self._api_key
                     ) from None
                 delay = self._retry.delay(attempt)
-                logger.info("GET %s failed (%s); retry %d in %.2f s", shown, exc, attempt, delay)
+                reason = _http.redact(f"{type(exc).__name__}: {exc}", self._api_key)
+                logger.info("GET %s failed (%s); retry %d in %.2f s", shown, reason, attempt, delay)
                 await backend.sleep(delay)
                 continue
             if response.is_success:
