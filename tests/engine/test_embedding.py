@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as sync_connect
@@ -63,6 +64,10 @@ def test_blocking_form_runs_in_its_own_thread_and_stops_clean() -> None:
         port = engine.port
     assert len(engine_threads()) == before
     assert not engine.is_running
+    process = psutil.Process()
+    sockets = getattr(process, "net_connections", process.connections)("tcp")  # psutil < 6
+    ours = [c for c in sockets if c.laddr and c.laddr.port == port]
+    assert ours == []  # no listening or connected socket left behind
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health")
 

@@ -207,3 +207,17 @@ async def test_history_survives_an_engine_restart(
         await resumed.disconnect()
         assert second.port == port
     assert texts == ["before the restart"] * 2 + ["after the restart"] * 2
+
+
+async def test_another_keys_session_cannot_be_resumed(
+    monkeypatch: pytest.MonkeyPatch, closing: Any
+) -> None:
+    async with LocalEngine(db=":memory:", api_keys=["key-a", "key-b"]) as engine:
+        point_at(engine, monkeypatch)
+        monkeypatch.setenv("VECTORSHIFT_API_KEY", "key-a")
+        async with vs.Session(owner_type="agent", owner_id="agent-echo") as mine:
+            sid = mine.session_id
+        monkeypatch.setenv("VECTORSHIFT_API_KEY", "key-b")
+        foreign = closing(vs.Session(session_id=sid))
+        with pytest.raises(vs.SessionError, match="not found"):
+            await asyncio.wait_for(foreign.connect(), TIMEOUT)

@@ -197,6 +197,7 @@ class _Engine:
         self._turn_delay = turn_delay
         self._lives: dict[str, _Live] = {}
         self._turns: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     # --- the handshake: authentication, and REST ---
 
@@ -385,6 +386,9 @@ class _Engine:
         except LookupError as exc:
             await refuse(f"this session's {live.row.object_type} is no longer available: {exc}")
             return
+        if self._closing:
+            await refuse("the engine is shutting down")
+            return
         if self.store.count_messages(session_id) + len(parsed) > self._max_history:
             await refuse(
                 f"session {session_id!r} has reached the maximum history of "
@@ -427,6 +431,8 @@ class _Engine:
         parsed: Sequence[UserInput],
         first_seq: int,
     ) -> None:
+        if self._lives.get(live.session_id) is not live:
+            return  # terminated while the ack was being sent
         # The turn belongs to the session, not to the connection that posted it.
         task = asyncio.create_task(
             self._run_turn(live, agent, contents, parsed, first_seq),
@@ -469,6 +475,8 @@ class _Engine:
             await turn.status(ParticipantStatus.IDLE)
 
     async def cancel_turns(self) -> None:
+        """Stop every turn, for good: a turn running at shutdown completed before, or never."""
+        self._closing = True
         for task in list(self._turns):
             task.cancel()
         await asyncio.gather(*self._turns, return_exceptions=True)
@@ -491,7 +499,7 @@ class LocalEngine:
 
     ``db`` is a path, ``":memory:"``, or ``None`` for :func:`default_db_path`. ``api_keys``
     (optional) are the accepted ``Authorization: Bearer`` keys; each key reaches only the
-    sessions it created. ``config`` is a file path or a dict (see ``engine._config``);
+    sessions it created. ``config`` is a file path or a dict (see :func:`load_config`);
     ``agents`` adds agents (``{name: agent}`` or :class:`AgentSpec` items) and ``chatbots``
     adds chatbots (``{name: agent name}`` or :class:`ChatbotSpec` items). ``turn_delay`` pauses that many seconds before
     each delta and event, to watch a turn unfold.
@@ -627,9 +635,9 @@ class LocalEngine:
         if server is None or engine is None or store is None:
             return
         self._server = None
+        await engine.cancel_turns()
         server.close()  # closes client connections (1001) and waits for their handlers
         await server.wait_closed()
-        await engine.cancel_turns()
         store.close()
         self._engine = self._store = None
         logger.info("local engine on port %s stopped", self._port)
