@@ -222,7 +222,7 @@ class _Engine:
         path, _, query = request.path.partition("?")
         if path == "/v1" or path.startswith("/v1/"):
             path = path[3:] or "/"
-        upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        upgrade = "websocket" in ",".join(request.headers.get_all("Upgrade")).lower()
         if path.rstrip("/") == SESSION_PATH:
             if not upgrade:
                 return _json_response(426, {"error": f"{SESSION_PATH} speaks WebSocket only"})

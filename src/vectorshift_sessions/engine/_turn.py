@@ -224,19 +224,17 @@ class Turn:
                 await self._host.broadcast_encoded(frames)
         elif isinstance(chunks, AsyncIterable):
             async for chunk in chunks:
-                await self._delta(message_id, chunk, len(parts))
-                parts.append(chunk)
+                parts.append(str(chunk))
+                await self._delta(message_id, parts[-1], len(parts) - 1)
         else:
             for chunk in chunks:
-                await self._delta(message_id, chunk, len(parts))
-                parts.append(chunk)
+                parts.append(str(chunk))
+                await self._delta(message_id, parts[-1], len(parts) - 1)
         return await self._emit(codec.text_content("".join(parts), "Complete"), message_id)
 
     async def _delta(self, message_id: str, chunk: str, index: int) -> None:
         await self._pace()
-        await self._host.broadcast(
-            codec.message_delta(self.session_id, message_id, str(chunk), index)
-        )
+        await self._host.broadcast(codec.message_delta(self.session_id, message_id, chunk, index))
 
     async def thinking(self, content: str, summary: str | None = None) -> str:
         return await self._emit(codec.thinking_content(content, summary))
