@@ -66,6 +66,10 @@ class FaultyProxy:
     def close(self) -> None:
         self._closed = True
         self._flowing.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); close() alone does not
+        except OSError:
+            pass
         self._listener.close()
         self.cut()
         for thread in self._threads:

@@ -619,8 +619,23 @@ def session_created(session_id: str) -> dict[str, Any]:
     return {"type": "session_created", "session_id": session_id}
 
 
-def connect_ack(session_id: str, success: bool = True, error: str | None = None) -> dict[str, Any]:
-    return {"type": "connect_session", "session_id": session_id, "success": success, "error": error}
+def connect_ack(
+    session_id: str,
+    success: bool = True,
+    error: str | None = None,
+    participant_status: ParticipantStatus | str | None = None,
+) -> dict[str, Any]:
+    """The ack of ``connect_session``. **Extension**: ``participant_status`` tells a client
+    that comes back (after a dropped connection) whether the session is still in a turn."""
+    frame = {
+        "type": "connect_session",
+        "session_id": session_id,
+        "success": success,
+        "error": error,
+    }
+    if participant_status is not None:
+        frame["participant_status"] = str(participant_status)
+    return frame
 
 
 def post_ack(

@@ -48,6 +48,7 @@ class Raw:
             "session_id": session_id,
             "success": True,
             "error": None,
+            "participant_status": "Idle",  # extension: the session's status, for returning clients
         }
         return session_id
 

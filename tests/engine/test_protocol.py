@@ -317,7 +317,9 @@ async def test_approval_can_come_from_another_connection(engine: LocalEngine) ->
         before = await run_demo_until_approval(first, sid, "hello")
     # The turn waits for its session, not for the connection that started it.
     async with raw_client(engine) as second:
-        assert (await second.connect(sid))["success"] is True
+        ack = await second.connect(sid)
+        # Extension: the ack tells a returning client the session is mid-turn.
+        assert ack["success"] is True and ack["participant_status"] == "AwaitingApproval"
         await second.send(**approval_answer(sid, before[-1]["message"]["id"]))
         assert (await second.recv())["success"] is True
         after = await second.until_idle()

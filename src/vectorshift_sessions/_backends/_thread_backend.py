@@ -88,10 +88,11 @@ class Transport:
     """One WebSocket connection: text frames in and out. ``send`` may be called from any thread;
     one thread at a time calls ``recv``."""
 
-    __slots__ = ("_ws",)
+    __slots__ = ("_max_size", "_ws")
 
-    def __init__(self, ws: websocket.WebSocket):
+    def __init__(self, ws: websocket.WebSocket, max_size: int | None):
         self._ws = ws
+        self._max_size = max_size
 
     def send(self, text: str) -> None:
         try:
@@ -117,6 +118,10 @@ class Transport:
         if opcode == ABNF.OPCODE_CLOSE:
             code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
             raise TransportClosed(code, data[2:].decode("utf-8", "replace"))
+        if self._max_size is not None and len(data) > self._max_size:
+            # websocket-client has no limit of its own: refuse it as websockets would (1009)
+            self.abort()
+            raise TransportClosed(1009, f"frame of {len(data)} bytes over max_frame_bytes")
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
     def ping(self) -> None:
@@ -168,4 +173,4 @@ def connect(
     except (OSError, websocket.WebSocketException, ValueError) as exc:
         raise TransportError(f"cannot open {url}: {exc or type(exc).__name__}") from None
     ws.settimeout(None)  # recv blocks until a frame comes or the socket is shut down
-    return Transport(ws)
+    return Transport(ws, max_size)

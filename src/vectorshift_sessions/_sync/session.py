@@ -78,6 +78,8 @@ _NEW, _CONNECTING, _CONNECTED, _RECONNECTING, _CLOSING, _CLOSED, _TERMINATED = (
     "closed",
     "terminated",
 )
+#: Participant statuses that mean a turn is under way.
+_IN_TURN = (ParticipantStatus.PROCESSING.value, ParticipantStatus.AWAITING_APPROVAL.value)
 #: How often a WebSocket ping keeps idle proxies from closing the connection.
 _WS_PING_INTERVAL = 30.0
 
@@ -205,12 +207,14 @@ class Session(backend.ConnectOnAwait):
         self._recovered = backend.Event()  # clear while recovering; senders wait on it
         self._recovered.set()
         self._last_frame_at = 0.0
+        self._lost: SessionDisconnectedError | None = None  # why an unasked drop closed us
         self._fanout = Fanout(backlog_size)
         # Message ids already delivered, so a recovery's backfill repeats nothing, and ids
         # the backfill delivered, so the live notification that may follow is not repeated.
         self._seen: set[str] = set()
         self._completed: set[str] = set()
         self._backfilled: set[str] = set()
+        self._turn_open = False  # the engine said Processing and not yet Idle
 
     # --- state ------------------------------------------------------------------------------
 
@@ -260,6 +264,7 @@ class Session(backend.ConnectOnAwait):
         self._check_key_transport()
         self._state = _CONNECTING
         self._closing.clear()
+        self._lost = None
         try:
             transport = self._open_transport()
             self._transport = transport
@@ -371,6 +376,7 @@ class Session(backend.ConnectOnAwait):
                 worker.join()
         self._reader = self._heartbeat = None
         self._state = final_state
+        self._lost = None
         reason = "the session was terminated" if final_state == _TERMINATED else "disconnected"
         self._fanout.fail_pending(SessionDisconnectedError(f"{reason} before the answer came"))
         self._fanout.end_listeners()
@@ -436,6 +442,8 @@ class Session(backend.ConnectOnAwait):
         )
         if request is not None:
             self._fanout.answer(request, item)
+        if item.type is ET.PARTICIPANT_STATUS:
+            self._turn_open = item.data.get("status") in _IN_TURN
         message_id = item.message_id
         if message_id is not None:
             if item.type is ET.MESSAGE_COMPLETE:
@@ -452,8 +460,8 @@ class Session(backend.ConnectOnAwait):
             self._state = _CLOSED
             self._transport = None
             self._closing.set()
-        error = SessionDisconnectedError(
-            f"the connection to {self._url} was lost ({cause}); resume the session by id"
+        error = self._lost = SessionDisconnectedError(
+            f"the connection to {self._url} was lost ({cause}); connect() resumes the session"
         )
         self._fanout.fail_pending(error)
         self._fanout.end_listeners(error)
@@ -498,7 +506,7 @@ class Session(backend.ConnectOnAwait):
                 last_error = exc
                 continue
             try:
-                held, history = self._rejoin(transport)
+                engine_status, held, history = self._rejoin(transport)
             except SessionNotFoundError as exc:
                 transport.abort()
                 last_error = exc
@@ -520,6 +528,16 @@ class Session(backend.ConnectOnAwait):
             )
             for item in held:
                 self._route(item)
+            if self._turn_open and engine_status == ParticipantStatus.IDLE:
+                # The turn ended while we were away: its Idle reached no one. Say it now.
+                self._route(
+                    SessionEvent(
+                        ET.PARTICIPANT_STATUS,
+                        self._session_id or "",
+                        None,
+                        {"status": ParticipantStatus.IDLE.value, "recovered": True},
+                    )
+                )
             self._recovered.set()
             logger.info("session %s: reconnected after %d attempt(s)", self._session_id, attempt)
             return transport
@@ -528,8 +546,9 @@ class Session(backend.ConnectOnAwait):
 
     def _rejoin(
         self, transport: backend.Transport
-    ) -> tuple[list[SessionEvent | codec.HistoryAnswer], list[SessionMessage]]:
-        """Connect the new transport to our session and fetch the history, reading inline.
+    ) -> tuple[str | None, list[SessionEvent | codec.HistoryAnswer], list[SessionMessage]]:
+        """Connect the new transport to our session and fetch the history, reading inline;
+        the engine's participant status (when its ack tells it), the frames held, the history.
 
         Frames that arrive meanwhile are held, to be routed after the backfill (so the events
         stay in order: what was missed first, then what is new).
@@ -545,7 +564,8 @@ class Session(backend.ConnectOnAwait):
             )
         transport.send(codec.encode_client_frame(codec.GetMessages(session_id)))
         history = self._read_until(transport, held, deadline, _is_history)
-        return held, list(history.messages)
+        status = ack.data.get("participant_status")
+        return (status if isinstance(status, str) else None), held, list(history.messages)
 
     def _read_until(
         self,
@@ -599,9 +619,10 @@ class Session(backend.ConnectOnAwait):
         with self._lock:
             self._state = _CLOSED
             self._closing.set()
-        error = ReconnectFailedError(
+        error = self._lost = ReconnectFailedError(
             f"the connection to {self._url} dropped and could not be restored within "
-            f"{policy.deadline} s ({cause}); resume session {self._session_id!r} by id later"
+            f"{policy.deadline} s ({cause}); connect() later resumes session "
+            f"{self._session_id!r}"
         )
         self._fanout.fail_pending(error)
         self._fanout.end_listeners(error)
@@ -683,6 +704,8 @@ class Session(backend.ConnectOnAwait):
         if self._session_id is None or not (
             self._state == _CONNECTED or (recovering_ok and self._state == _RECONNECTING)
         ):
+            if self._state == _CLOSED and self._lost is not None:
+                raise type(self._lost)(f"cannot {action}: {self._lost}")
             if self._state == _TERMINATED:
                 why = "it was terminated"
             elif self._state == _CLOSED:

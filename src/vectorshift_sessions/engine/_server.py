@@ -116,6 +116,7 @@ class _Live:
         self.row = row
         self.sender = codec.object_sender(row.object_id, row.object_type)
         self.turn_delay = turn_delay
+        self.last_status = ParticipantStatus.IDLE.value  # told to clients that (re)connect
         self.connections: set[_Conn] = set()
         self.turns: set[asyncio.Task[None]] = set()
         self.turn_lock = asyncio.Lock()  # one turn at a time; later posts wait their turn
@@ -331,7 +332,7 @@ class _Engine:
             live = self._lives[session_id] = _Live(row, self.store, self._turn_delay)
         live.connections.add(conn)
         conn.attached.add(session_id)
-        await self._send(conn, codec.connect_ack(session_id))
+        await self._send(conn, codec.connect_ack(session_id, participant_status=live.last_status))
 
     def _detach(self, conn: _Conn, session_id: str) -> None:
         conn.attached.discard(session_id)

@@ -141,6 +141,7 @@ class TurnHost(Protocol):
     session_id: str
     sender: dict[str, Any]
     turn_delay: float
+    last_status: str  # the participant status a (re)connecting client is told
 
     async def notify(self, message: dict[str, Any]) -> None:
         """Store a complete message, then send it to every attached connection."""
@@ -200,6 +201,7 @@ class Turn:
 
     async def status(self, status: ParticipantStatus | str) -> None:
         """Show a participant status (``Processing``, ``Typing``, ...)."""
+        self._host.last_status = str(status)
         await self._host.broadcast(codec.participant_status(self.session_id, status))
 
     async def say(self, text: str) -> str:

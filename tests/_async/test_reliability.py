@@ -1,0 +1,210 @@
+"""Faults through a real TCP proxy: cuts, stalls, an engine restart, an engine gone for good.
+
+Written once; tests/_sync/ is generated from it, so both flavours face the same faults.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._proxy import FaultyProxy
+from vectorshift_sessions import (
+    AsyncSession,
+    DeliveryUnknownError,
+    ReconnectFailedError,
+    ReconnectPolicy,
+    SessionDisconnectedError,
+    SessionEvent,
+    SessionEventType,
+    SessionMessageStatus,
+)
+from vectorshift_sessions._backends import _asyncio_backend as backend
+from vectorshift_sessions.engine import LocalEngine
+
+ET = SessionEventType
+FAST = ReconnectPolicy(initial_delay=0.005, max_delay=0.05, deadline=30)
+
+
+@pytest.fixture
+def proxy(engine: LocalEngine) -> Iterator[FaultyProxy]:
+    with FaultyProxy(engine.port) as running:
+        yield running
+
+
+def session_via(proxy: FaultyProxy, **options: object) -> AsyncSession:
+    options.setdefault("reconnect", FAST)
+    return AsyncSession(owner_type="agent", owner_id="agent-echo", ws_url=proxy.ws_url, **options)  # type: ignore[arg-type]
+
+
+def client_status(event: SessionEvent) -> str | None:
+    """The status of a client-side connection event (Offline / Connected), else None."""
+    if event.type == ET.PARTICIPANT_STATUS and event.data.get("source") == "client":
+        return str(event.data["status"])
+    return None
+
+
+async def send_once(session: AsyncSession, text: str) -> None:
+    """Send, and if a drop made delivery unknown, look in the history before sending again."""
+    try:
+        await session.send(text)
+    except DeliveryUnknownError:
+        history = await session.get_messages()
+        if not any(m.is_user and m.text == text for m in history):
+            await session.send(text)
+
+
+async def test_a_cut_mid_turn_loses_nothing_and_repeats_nothing(proxy: FaultyProxy) -> None:
+    async with session_via(proxy) as session:
+        listener = session.listen(maxsize=0)
+        await session.send(" ".join(f"word{i}" for i in range(2000)))
+        seen: list[SessionEvent] = []
+        cut = False
+        async for event in listener:
+            seen.append(event)
+            if event.type == ET.MESSAGE_DELTA and not cut:
+                cut = proxy.cut() > 0
+            if event.is_turn_end:  # live, or re-said after the recovery if it was missed
+                break
+        history = await session.get_messages()
+    assert cut
+    statuses = [client_status(e) for e in seen if client_status(e)]
+    assert statuses == ["Offline", "Connected"]
+    completes = [e for e in seen if e.is_complete]
+    assert len(completes) == 1
+    (stored,) = [m for m in history if m.is_agent]
+    assert completes[0].message_id == stored.id and completes[0].text == stored.text
+
+
+async def test_200_turns_with_random_cuts_lose_and_repeat_nothing(proxy: FaultyProxy) -> None:
+    rng = random.Random(20261125)
+    completes: list[SessionEvent] = []
+    arrived = backend.Event()
+
+    async def collect(listener: object) -> None:
+        async for event in listener:  # type: ignore[attr-defined]
+            completes.append(event)
+            arrived.set()
+
+    async with session_via(proxy) as session:
+        worker = backend.spawn(
+            collect, session.listen(event_types=[ET.MESSAGE_COMPLETE], maxsize=0), name="collect"
+        )
+        cuts = 0
+        for turn in range(200):
+            arrived.clear()
+            if rng.random() < 0.15:
+                cuts += proxy.cut()  # before sending: the send meets a dead connection
+            await send_once(session, f"turn {turn} " + "x " * rng.randrange(1, 50))
+            if rng.random() < 0.15:
+                cuts += proxy.cut()  # mid-turn
+            while len(completes) < turn + 1:
+                assert await arrived.wait(30), f"turn {turn}: no complete message"
+                arrived.clear()
+        history = await session.get_messages()
+        await session.disconnect()
+        await worker.join()
+    assert cuts >= 30
+    stored = [m for m in history if m.is_agent and m.status == SessionMessageStatus.COMPLETE]
+    assert len(stored) == 200, "every turn ran exactly once"
+    delivered = [e.message_id for e in completes]
+    assert len(delivered) == len(set(delivered)) == 200, "no complete message twice"
+    assert set(delivered) == {m.id for m in stored}, "none lost"
+
+
+async def test_a_silent_connection_is_detected_and_recovered(proxy: FaultyProxy) -> None:
+    async with session_via(proxy, ping_interval=0.05, heartbeat_timeout=0.3) as session:
+        statuses = session.listen(event_types=[ET.PARTICIPANT_STATUS])
+        proxy.stall()  # open but silent: only the heartbeat can notice
+        offline = await statuses.__anext__()
+        assert client_status(offline) == "Offline"
+        proxy.resume()
+        assert client_status(await statuses.__anext__()) == "Connected"
+        assert (await session.ask("alive again")).text == "alive again"
+
+
+async def test_send_during_recovery_waits_and_sends_once(proxy: FaultyProxy) -> None:
+    async with session_via(proxy) as session:
+        statuses = session.listen(event_types=[ET.PARTICIPANT_STATUS])
+        proxy.refuse()
+        proxy.cut()
+        assert client_status(await statuses.__anext__()) == "Offline"
+        assert not session.is_connected
+        sending = backend.spawn(session.send, "sent while recovering", name="send")
+        proxy.refuse(False)
+        await sending.join()
+        history = await session.get_messages()
+        assert [m.text for m in history if m.is_user] == ["sent while recovering"]
+
+
+async def test_an_engine_gone_past_the_deadline_ends_listeners_with_a_typed_error(
+    proxy: FaultyProxy,
+) -> None:
+    session = session_via(proxy, reconnect=ReconnectPolicy(initial_delay=0.01, deadline=0.3))
+    await session.connect()
+    listener = session.listen()
+    proxy.refuse()
+    proxy.cut()
+    with pytest.raises(ReconnectFailedError, match="could not be restored"):
+        async for _ in listener:
+            pass
+    with pytest.raises(ReconnectFailedError):
+        await session.send("anyone?")
+    assert not session.is_connected
+    proxy.refuse(False)
+    await session.connect()  # and it can be resumed later
+    try:
+        assert (await session.ask("back")).text == "back"
+    finally:
+        await session.disconnect()
+
+
+async def test_without_reconnect_a_drop_ends_listeners_with_an_error(proxy: FaultyProxy) -> None:
+    session = session_via(proxy, reconnect=False)
+    await session.connect()
+    listener = session.listen()
+    proxy.cut()
+    with pytest.raises(SessionDisconnectedError, match=r"connection to .* was lost") as info:
+        async for _ in listener:
+            pass
+    assert not isinstance(info.value, ReconnectFailedError)
+    await session.disconnect()
+
+
+async def test_an_engine_restart_mid_turn(tmp_path: Path) -> None:
+    db = tmp_path / "engine.sqlite3"
+    first = LocalEngine(db=str(db), turn_delay=0.001)
+    first.__enter__()
+    try:
+        with FaultyProxy(first.port) as proxy:
+            async with session_via(proxy) as session:
+                await session.ask("before the restart")
+                listener = session.listen(maxsize=0)
+                await session.send(" ".join(f"w{i}" for i in range(500)))
+                seen: list[SessionEvent] = []
+                async for event in listener:
+                    seen.append(event)
+                    if event.type == ET.MESSAGE_DELTA:
+                        break  # mid-turn: now the engine dies
+                first.__exit__(None, None, None)
+                with LocalEngine(db=str(db)) as second:
+                    proxy.retarget(second.port)
+                    async for event in listener:
+                        seen.append(event)
+                        if client_status(event) == "Connected":
+                            break
+                    result = await session.ask("after the restart")
+                    history = await session.get_messages()
+    finally:
+        first.__exit__(None, None, None)
+    assert result.text == "after the restart"
+    assert [client_status(e) for e in seen if client_status(e)] == ["Offline", "Connected"]
+    user_texts = [m.text for m in history if m.is_user]
+    assert user_texts[0] == "before the restart" and user_texts[-1] == "after the restart"
+    # The turn cut off by the restart either finished before the engine stopped (then its
+    # message was stored and is delivered once, by the backfill) or never completed.
+    big = [m for m in history if m.is_agent and (m.text or "").startswith("w0 w1")]
+    assert [e.message_id for e in seen if e.is_complete] == [m.id for m in big]
