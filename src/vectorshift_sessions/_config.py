@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_BASE_URL", "resolve_api_key", "resolve_base_url", "resolve_ws_base_url"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "cleartext_host",
+    "is_loopback",
+    "resolve_api_key",
+    "resolve_base_url",
+    "resolve_ws_base_url",
+]
 
 DEFAULT_BASE_URL = "https://api.vectorshift.ai/v1"
 
@@ -34,3 +43,23 @@ def resolve_ws_base_url(ws_url: str | None = None, base_url: str | None = None) 
 def session_url(ws_base: str) -> str:
     """The session endpoint under a WebSocket base URL."""
     return f"{ws_base.rstrip('/')}/ws/session"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cleartext_host(url: str) -> str | None:
+    """The host an ``http://`` or ``ws://`` URL would carry a key to unencrypted, unless it is
+    this machine; ``None`` when the key would be safe (TLS, or loopback)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme.lower() in ("http", "ws") and not is_loopback(host):
+        return host
+    return None

@@ -9,7 +9,6 @@ Every message built here has the API key removed, whatever the server echoed bac
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import json
 import math
 import random
@@ -20,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 import attrs
 
+from ._config import cleartext_host
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # httpx costs ~60 ms to import: only the first request pays f
 __all__ = [
     "RetryPolicy",
     "check_base_url",
-    "is_loopback",
     "connection_error",
     "display_url",
     "fetch_params",
@@ -308,16 +307,6 @@ def list_params(limit: int, offset: int, include_shared: bool) -> dict[str, str]
     return params
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine (``localhost``, ``127.0.0.0/8``, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_base_url(base_url: str, *, has_key: bool, allow_insecure_key: bool) -> None:
     """Refuse a base URL that is not HTTP(S), or that would carry the key in clear text to
     another machine (unless explicitly allowed, as sessions do for ``ws://``)."""
@@ -327,8 +316,7 @@ def check_base_url(base_url: str, *, has_key: bool, allow_insecure_key: bool) ->
             f"base_url must be an http:// or https:// URL such as "
             f"'https://api.vectorshift.ai/v1', got {base_url!r}"
         )
-    insecure = parts.scheme == "http" and not is_loopback(parts.hostname)
-    if has_key and insecure and not allow_insecure_key:
+    if has_key and cleartext_host(base_url) and not allow_insecure_key:
         raise ValueError(
             f"refusing to send the API key unencrypted to {parts.hostname} over http://; use "
             f"https://, or pass allow_insecure_key=True if this network is trusted"

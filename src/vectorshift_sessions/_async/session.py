@@ -8,18 +8,16 @@ method checks its input before anything is sent.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 from .. import _codec as codec
 from .._backends import _asyncio_backend as backend
 from .._backends._base import HandshakeRejected, TransportClosed, TransportError
-from .._config import resolve_api_key, resolve_ws_base_url, session_url
+from .._config import cleartext_host, resolve_api_key, resolve_ws_base_url, session_url
 from .._content import (
     DEFAULT_MAX_CONTENT_BYTES,
     encode_attachments,
@@ -905,21 +903,12 @@ class AsyncSession(backend.ConnectOnAwait):
         """Never send a key in clear text to another machine, unless explicitly allowed."""
         if not self._api_key or self._allow_insecure_key:
             return
-        parts = urlsplit(self._url)
-        if parts.scheme == "ws" and not _is_loopback(parts.hostname or ""):
+        host = cleartext_host(self._url)
+        if host is not None:
             raise SessionError(
-                f"refusing to send the API key unencrypted to {parts.hostname} over ws://; use "
+                f"refusing to send the API key unencrypted to {host} over ws://; use "
                 f"wss://, or pass allow_insecure_key=True if this network is trusted"
             )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _redact(text: str, secret: str | None) -> str:
