@@ -749,6 +749,11 @@ def tool_result_content(tool_name: str, tool_id: str, status: str, output: Any) 
     }
 
 
+def agent_task_content(content: str) -> dict[str, Any]:
+    """A step of the agent's plan (clients show it as ``MESSAGE_STREAMING``)."""
+    return {"type": "agent_task", "content": content}
+
+
 def thinking_content(content: str, summary: str | None = None) -> dict[str, Any]:
     return {"type": "thinking", "content": content, "summary": summary}
 

@@ -59,10 +59,23 @@ def send_once(session: Session, text: str) -> None:
             session.send(text)
 
 
-def test_a_cut_mid_turn_loses_nothing_and_repeats_nothing(proxy: FaultyProxy) -> None:
+@pytest.fixture(scope="module")
+def paced_engine() -> Iterator[LocalEngine]:
+    """An engine that paces its turns, so a cut surely lands while the turn is still streaming
+    (unpaced, a whole turn can sit in the client's socket buffer before the cut is noticed)."""
+    with LocalEngine(db=":memory:", turn_delay=0.002) as running:
+        yield running
+
+
+def test_a_cut_mid_turn_loses_nothing_and_repeats_nothing(paced_engine: LocalEngine) -> None:
+    with FaultyProxy(paced_engine.port) as proxy:
+        cut_mid_turn(proxy)
+
+
+def cut_mid_turn(proxy: FaultyProxy) -> None:
     with session_via(proxy) as session:
         listener = session.listen(maxsize=0)
-        session.send(" ".join(f"word{i}" for i in range(2000)))
+        session.send(" ".join(f"word{i}" for i in range(200)))
         seen: list[SessionEvent] = []
         cut = False
         for event in listener:

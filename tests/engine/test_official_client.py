@@ -134,9 +134,11 @@ async def test_demo_turn_with_respond(
     } <= types
     statuses = [e.participant_status for e in events if e.type == ET.PARTICIPANT_STATUS]
     assert statuses == ["Processing", "AwaitingApproval", "Processing", "Idle"]
-    # The official client has no frame for tool results: it sees them as streaming content.
-    results = [e for e in events if e.type == ET.MESSAGE_STREAMING]
-    assert results and results[0].data["type"] == "tool_result"
+    # The official client has no frame for tool results: it sees them as streaming content,
+    # like the plan step (agent_task), which it reads as {"text": ...}.
+    streaming = [e for e in events if e.type == ET.MESSAGE_STREAMING]
+    assert streaming[0].data["text"].startswith("Plan:")
+    assert streaming[1:] and {e.data.get("type") for e in streaming[1:]} == {"tool_result"}
     (complete,) = [e for e in events if e.is_complete]
     assert expected in complete.text
     assert complete.text == "".join(e.delta for e in events if e.type == ET.MESSAGE_DELTA)

@@ -268,6 +268,7 @@ async def test_demo_turn_with_approval_confirmed(engine: LocalEngine) -> None:
     assert kinds(before) == [
         "status:Processing",
         "notification:thinking",
+        "notification:agent_task",
         "notification:tool_call",
         "notification:tool_result",
         "notification:search_message",
@@ -275,9 +276,9 @@ async def test_demo_turn_with_approval_confirmed(engine: LocalEngine) -> None:
         "status:AwaitingApproval",
         "notification:tool_call_approval",
     ]
-    search_result = before[3]["message"]["content"]
+    search_result = before[4]["message"]["content"]
     assert set(search_result) == {"type", "tool_name", "tool_id", "status", "output"}
-    assert search_result["tool_id"] == before[2]["message"]["content"]["tool_id"]
+    assert search_result["tool_id"] == before[3]["message"]["content"]["tool_id"]
     assert request["content"]["tool_name"] == "create_ticket"
     assert kinds(after)[:2] == ["status:Processing", "notification:tool_result"]
     assert after[1]["message"]["content"]["output"]["priority"] == "high"

@@ -136,6 +136,7 @@ async def demo_agent(turn: Turn) -> None:
         "ticket, which needs the user's approval.",
         "Search, then file a ticket",
     )
+    await turn.task("Plan: 1. search the knowledge base  2. file a follow-up ticket")
     search_id = await turn.tool_call("knowledge_base_search", arguments={"query": text})
     results = [
         {

@@ -241,6 +241,10 @@ class Turn:
     async def thinking(self, content: str, summary: str | None = None) -> str:
         return await self._emit(codec.thinking_content(content, summary))
 
+    async def task(self, content: str) -> str:
+        """Announce a step of the agent's plan (an ``agent_task`` message)."""
+        return await self._emit(codec.agent_task_content(content))
+
     async def tool_call(
         self, tool_name: str, *, tool_id: str | None = None, status: str = "running", **extra: Any
     ) -> str:
