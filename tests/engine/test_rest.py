@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import websockets
 
 from vectorshift_sessions.engine import LocalEngine
 
@@ -100,9 +101,18 @@ async def test_errors(
     assert isinstance(answer.json()["error"], str) and answer.json()["error"]
 
 
+# websockets parses other methods than GET from 17.0 on (which needs Python 3.11+); before,
+# its HTTP parser drops such a request before the engine sees it.
+PARSES_OTHER_METHODS = int(websockets.__version__.split(".")[0]) >= 17
+
+
 async def test_only_get(http: httpx.AsyncClient) -> None:
-    answer = await http.delete("/agent", params={"id": "agent-echo"})
-    assert answer.status_code == 405 and "GET" in answer.json()["error"]
+    if PARSES_OTHER_METHODS:
+        answer = await http.delete("/agent", params={"id": "agent-echo"})
+        assert answer.status_code == 405 and "GET" in answer.json()["error"]
+    else:
+        with pytest.raises(httpx.RemoteProtocolError):  # refused all the same
+            await http.delete("/agent", params={"id": "agent-echo"})
 
 
 async def test_session_endpoint_over_plain_http(http: httpx.AsyncClient) -> None:
