@@ -170,26 +170,69 @@ def _banner(engine: Any) -> str:
     return "\n".join(lines)
 
 
-# --- demo and chat (placeholders until their commands land) -----------------------------------
+# --- demo ---------------------------------------------------------------------------------
 
 
 def add_demo_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "demo", help="(not available yet)", description="Not available yet."
+        "demo",
+        help="a scripted session against an embedded local engine, showing every event type",
+        description=(
+            "Start an embedded local engine and run a scripted conversation end to end, in both "
+            "flavours (AsyncSession and the blocking Session), showing every event as it "
+            "streams: thinking, tool calls and results, search results, an approval, a "
+            "re-authorization request, an error, history, resume by id. No account, no network."
+        ),
     )
-    parser.set_defaults(run=_not_available)
+    parser.add_argument(
+        "--turn-delay",
+        type=float,
+        default=0.01,
+        metavar="SECONDS",
+        help="the engine's pause between events, to watch them stream (default: %(default)s)",
+    )
+    parser.set_defaults(run=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo as demo
+
+    return demo(turn_delay=args.turn_delay)
+
+
+# --- chat ---------------------------------------------------------------------------------
 
 
 def add_chat_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "chat", help="(not available yet)", description="Not available yet."
+        "chat",
+        help="chat with an agent or chatbot in the terminal",
+        description=(
+            "An interactive chat with streamed answers, tool activity and approval prompts. "
+            "With an API key (--api-key or VECTORSHIFT_API_KEY) and an --agent or --chatbot it "
+            "talks to that engine (VECTORSHIFT_BASE_URL, default the hosted API); otherwise to "
+            "an embedded local engine (agent 'demo' unless you name another)."
+        ),
     )
-    parser.set_defaults(run=_not_available)
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--agent", metavar="NAME", help="the agent's name")
+    target.add_argument("--chatbot", metavar="NAME", help="the chatbot's name")
+    parser.add_argument("--api-key", metavar="KEY", help="default: VECTORSHIFT_API_KEY")
+    parser.add_argument("--base-url", metavar="URL", help="default: VECTORSHIFT_BASE_URL")
+    parser.add_argument("--ws-url", metavar="URL", help="default: VECTORSHIFT_WS_URL")
+    parser.set_defaults(run=run_chat)
 
 
-def _not_available(args: argparse.Namespace) -> int:
-    print(f"vectorshift-sessions {args.command}: not available yet", file=sys.stderr)
-    return 2
+def run_chat(args: argparse.Namespace) -> int:
+    from ._chat import run_chat as chat
+
+    return chat(
+        agent=args.agent,
+        chatbot=args.chatbot,
+        api_key=args.api_key,
+        base_url=args.base_url,
+        ws_url=args.ws_url,
+    )
 
 
 # --- wiring -----------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ class EventPrinter:
         out = self._out
         if event.type == ET.MESSAGE_DELTA:
             if not self._streaming:
-                out.write("  [delta]            ")
+                out.write("  [delta]".ljust(22))
                 self._streaming = True
             out.write(event.delta or "")
             out.flush()

@@ -130,12 +130,6 @@ def test_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
             assert option in out
 
 
-@pytest.mark.parametrize("command", ["demo", "chat"])
-def test_placeholders_exit_2(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([command]) == 2
-    assert "not available yet" in capsys.readouterr().err
-
-
 def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([])

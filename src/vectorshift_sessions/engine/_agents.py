@@ -93,6 +93,8 @@ def describe_inputs(turn: Turn) -> str:
     for content in turn.inputs:
         if isinstance(content, str):
             parts.append(f"the text “{content}”")
+        elif isinstance(content, dict) and isinstance(content.get("value"), str):
+            parts.append(f"the text “{content['value']}” ({content.get('type_string')})")
     for file in turn.files:
         parts.append(f"the file {file.name} ({file.mime_type}, {_size(file.size)})")
     count = len(turn.inputs)

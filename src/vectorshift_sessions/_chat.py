@@ -1,0 +1,155 @@
+"""The ``chat`` command: an interactive terminal chat with an agent or chatbot.
+
+Against the hosted engine (or any ``--base-url``) when given an API key and an agent or
+chatbot; otherwise against an embedded local engine. Uses the blocking ``Session``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+from ._config import resolve_api_key
+from ._console import EventPrinter
+from ._errors import VectorShiftError
+from ._sync.session import Session
+from ._types import ParticipantStatus, SessionEventType
+
+__all__ = ["run_chat"]
+
+ET = SessionEventType
+#: What the chat shows; acks, pongs and session bookkeeping stay quiet.
+_SHOWN = frozenset(
+    {
+        ET.MESSAGE_DELTA,
+        ET.THINKING,
+        ET.TOOL_CALL,
+        ET.TOOL_RESULT,
+        ET.SEARCH_RESULT,
+        ET.APPROVAL_REQUEST,
+        ET.REAUTH_REQUEST,
+        ET.MESSAGE_STREAMING,
+        ET.ERROR,
+    }
+)
+HELP = "Type a message and press Enter. /history shows the history, /quit (or Ctrl-D) leaves."
+
+
+@contextlib.contextmanager
+def _open_session(
+    *,
+    agent: str | None,
+    chatbot: str | None,
+    api_key: str | None,
+    base_url: str | None,
+    ws_url: str | None,
+    out: TextIO,
+) -> Iterator[Session]:
+    from ._sync.client import Agent, Chatbot, Client
+
+    key = resolve_api_key(api_key)
+    with contextlib.ExitStack() as stack:
+        if key and (agent or chatbot):
+            client = stack.enter_context(Client(key, base_url=base_url, ws_url=ws_url))
+            out.write(f"chatting through {client.base_url}\n")
+        else:
+            from .engine import LocalEngine
+
+            engine = stack.enter_context(LocalEngine(db=":memory:"))
+            client = stack.enter_context(Client(base_url=engine.base_url, ws_url=engine.ws_url))
+            out.write(
+                f"no API key and agent given: chatting with an embedded local engine ({engine.base_url})\n"
+            )
+            if not (agent or chatbot):
+                agent = "demo"
+        handle = (
+            Chatbot.fetch(name=chatbot, client=client)
+            if chatbot
+            else Agent.fetch(name=agent, client=client)
+        )
+        kind = "chatbot" if chatbot else "agent"
+        out.write(f"{kind} {handle.name!r} ({handle.id}). {HELP}\n")
+        yield stack.enter_context(handle.create_session())
+
+
+def _ask_yes_no(question: str, read: TextIO, out: TextIO) -> bool:
+    out.write(f"{question} [y/N] ")
+    out.flush()
+    answer = read.readline()
+    if not answer:
+        raise EOFError
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _turn(session: Session, text: str, read: TextIO, out: TextIO) -> None:
+    """One exchange: send, stream the answer, ask the user when the agent needs an approval."""
+    show = EventPrinter(out, show_complete_text=False)
+    session.send(text)
+    processing = False
+    for event in session.listen():
+        if event.type in _SHOWN:
+            show(event)
+        if event.type == ET.APPROVAL_REQUEST:
+            show.end_line()
+            tool = event.data.get("tool_name", "a tool")
+            approved = _ask_yes_no(f"  approve {tool}?", read, out)
+            session.respond(event, approved=approved, deny_reason=None if approved else "No.")
+        processing = processing or event.participant_status == ParticipantStatus.PROCESSING
+        if processing and event.is_turn_end:
+            break
+    show.end_line()
+
+
+def _history(session: Session, out: TextIO) -> None:
+    for message in session.get_messages():
+        who = "you  " if message.is_user else "agent"
+        out.write(f"  {who} [{message.content_type}] {message.text or ''}\n")
+
+
+def run_chat(
+    *,
+    agent: str | None = None,
+    chatbot: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    ws_url: str | None = None,
+    read: TextIO | None = None,
+    out: TextIO | None = None,
+) -> int:
+    read = read or sys.stdin
+    out = out or sys.stdout
+    try:
+        with _open_session(
+            agent=agent,
+            chatbot=chatbot,
+            api_key=api_key,
+            base_url=base_url,
+            ws_url=ws_url,
+            out=out,
+        ) as session:
+            while True:
+                out.write("you> ")
+                out.flush()
+                line = read.readline()
+                if not line:  # Ctrl-D / end of input
+                    break
+                text = line.strip()
+                if not text:
+                    continue
+                if text in ("/quit", "/exit"):
+                    break
+                if text == "/history":
+                    _history(session, out)
+                elif text == "/help":
+                    out.write(f"{HELP}\n")
+                else:
+                    _turn(session, text, read, out)
+    except (KeyboardInterrupt, EOFError):
+        pass
+    except VectorShiftError as exc:
+        out.write(f"\nerror: {exc}\n")
+        return 1
+    out.write("\nbye\n")
+    return 0
