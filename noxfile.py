@@ -41,4 +41,4 @@ def codegen(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmark harness: ours side by side with the official client and the raw floors."""
     session.install("-e", ".[dev]")
-    session.run("python", "-m", "benchmarks", *session.posargs)
+    session.run("python", "-m", "tests.bench", *session.posargs)

@@ -1,0 +1,506 @@
+"""Ratios and targets out of the raw results, and the results as Markdown and as a chart."""
+
+from __future__ import annotations
+
+import datetime
+import math
+from pathlib import Path
+from typing import Any
+
+# design.md, "Performance targets"
+TARGET_ASYNC_VS_OFFICIAL = 1.0
+TARGET_ASYNC_VS_RAW = 0.9
+TARGET_SYNC_VS_RAW = 0.85
+TARGET_KB_PER_SESSION = 25.0
+TARGET_IMPORT_MS = 100.0
+TARGET_ADDED_LATENCY_US = 100.0
+
+OURS_ASYNC, OURS_SYNC, OFFICIAL = "ours-async", "ours-sync", "official"
+RAW_ASYNC, RAW_SYNC = "raw-websockets", "raw-websocket-client-skip"
+IMPORT_OURS = "import vectorshift_sessions"
+IMPORT_OURS_CLASSES = "from vectorshift_sessions import AsyncSession, Session"
+IMPORT_OFFICIAL = "import vectorshift.session (official)"
+IMPORT_NOTHING = "python (nothing imported)"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
+        return None
+    return a / b
+
+
+def _median(results: dict[str, Any], client: str) -> float | None:
+    entry = results.get("throughput", {}).get(client)
+    return entry["median"] if entry and entry["rates"] else None
+
+
+def analyse(results: dict[str, Any]) -> dict[str, Any]:
+    """Ratios, each design target with its measured value, and the load check's errors."""
+    targets: list[dict[str, Any]] = []
+
+    def target(name: str, measured: float | None, goal: str, met: bool | None, unit: str) -> None:
+        targets.append(
+            {"target": name, "measured": measured, "goal": goal, "met": met, "unit": unit}
+        )
+
+    ratios: dict[str, float | None] = {}
+    if "throughput" in results:
+        ours_a, ours_s = _median(results, OURS_ASYNC), _median(results, OURS_SYNC)
+        ratios["async_vs_official"] = _ratio(ours_a, _median(results, OFFICIAL))
+        ratios["async_vs_raw_websockets"] = _ratio(ours_a, _median(results, RAW_ASYNC))
+        ratios["sync_vs_raw_websocket_client_skip"] = _ratio(ours_s, _median(results, RAW_SYNC))
+        ratios["sync_vs_raw_websockets_sync"] = _ratio(
+            ours_s, _median(results, "raw-websockets-sync")
+        )
+        ratios["official_vs_raw_websockets"] = _ratio(
+            _median(results, OFFICIAL), _median(results, RAW_ASYNC)
+        )
+        r = ratios["async_vs_official"]
+        target(
+            "AsyncSession.listen() vs official listen()",
+            r,
+            f">= {TARGET_ASYNC_VS_OFFICIAL:.2f}x",
+            None if r is None else r >= TARGET_ASYNC_VS_OFFICIAL,
+            "x",
+        )
+        r = ratios["async_vs_raw_websockets"]
+        target(
+            "AsyncSession.listen() vs raw websockets loop",
+            r,
+            f">= {TARGET_ASYNC_VS_RAW:.2f}x",
+            None if r is None else r >= TARGET_ASYNC_VS_RAW,
+            "x",
+        )
+        r = ratios["sync_vs_raw_websocket_client_skip"]
+        target(
+            "Session.listen() vs raw websocket-client (skip_utf8_validation)",
+            r,
+            f">= {TARGET_SYNC_VS_RAW:.2f}x",
+            None if r is None else r >= TARGET_SYNC_VS_RAW,
+            "x",
+        )
+    if "scale" in results:
+        largest = max(results["scale"], key=int)
+        ours = results["scale"][largest].get(OURS_ASYNC, {})
+        kb = ours.get("bytes_per_session", math.nan) / 1024
+        target(
+            f"RSS per connected AsyncSession ({largest} sessions)",
+            kb,
+            f"<= {TARGET_KB_PER_SESSION:.0f} KB",
+            None if math.isnan(kb) else kb <= TARGET_KB_PER_SESSION,
+            "KB",
+        )
+    if "cold" in results:
+        ms = results["cold"][IMPORT_OURS]["ms"]
+        target(
+            "import vectorshift_sessions",
+            ms,
+            f"<= {TARGET_IMPORT_MS:.0f} ms",
+            ms <= TARGET_IMPORT_MS,
+            "ms",
+        )
+        ms = results["cold"][IMPORT_OURS_CLASSES]["ms"]
+        target(
+            "from vectorshift_sessions import AsyncSession, Session",
+            ms,
+            f"<= {TARGET_IMPORT_MS:.0f} ms",
+            ms <= TARGET_IMPORT_MS,
+            "ms",
+        )
+    added: dict[str, float | None] = {}
+    if "latency" in results:
+        lat = results["latency"]
+        for ours, raw, flavour in (
+            (OURS_ASYNC, RAW_ASYNC, "AsyncSession"),
+            (OURS_SYNC, RAW_SYNC, "Session"),
+        ):
+            for kind, what in (("first_delta", "send -> first delta"), ("ping", "ping -> pong")):
+                if ours in lat and raw in lat:
+                    value = lat[ours][kind]["p50"] - lat[raw][kind]["p50"]
+                    added[f"{ours}:{kind}"] = value
+                    target(
+                        f"{flavour} added median latency, {what}",
+                        value,
+                        f"<= {TARGET_ADDED_LATENCY_US:.0f} us",
+                        value <= TARGET_ADDED_LATENCY_US,
+                        "us",
+                    )
+    load_errors: list[str] = []
+    for n, clients in results.get("scale", {}).items():
+        run = clients.get(OURS_ASYNC, {})
+        if run.get("failed") or run.get("error_count"):
+            load_errors.append(f"{n} AsyncSessions: {run.get('failed') or run.get('errors')}")
+    for n, clients in results.get("threads", {}).items():
+        run = clients.get(OURS_SYNC, {})
+        if run.get("failed") or run.get("error_count"):
+            load_errors.append(f"{n} threads of Session: {run.get('failed') or run.get('errors')}")
+    for client, run in results.get("throughput", {}).items():
+        if client.startswith("ours") and run["errors"]:
+            load_errors.append(f"throughput {client}: {run['errors']}")
+    return {
+        "ratios": ratios,
+        "targets": targets,
+        "added_latency_us": added,
+        "load_check_errors": load_errors,
+    }
+
+
+# --- Markdown --------------------------------------------------------------------------------
+
+
+def _num(value: float | None, fmt: str = "{:,.0f}") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return fmt.format(value)
+
+
+def _x(value: float | None) -> str:
+    return _num(value, "{:.2f}x")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    cfg = results["config"]
+    summary = results["summary"]
+    out = [
+        "# vectorshift-sessions benchmark",
+        "",
+        f"`{results['command']}` ({results['mode']} run, {results['seconds']:.0f} s), "
+        f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, commit {m['git_commit']}.",
+        "",
+        f"- Machine: {m['cpu']}, {m['logical_cores']} logical cores "
+        f"({m['physical_cores']} physical), {m['ram_gib']} GiB RAM; {m['os']}",
+        f"- Python: {m['python']}",
+        "- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
+        f"- Load average before / after: {_load(results['load_before'])} / "
+        f"{_load(results['load_after'])} (a busy machine makes every number noisier)",
+        "- The local engine runs in its own process (`vectorshift-sessions engine --port 0 "
+        "--db :memory:`), and every measurement in a fresh client process, so client and "
+        "engine never share a GIL. Its `agent-bench` streams N one-character deltas.",
+        "",
+    ]
+    if summary["targets"]:
+        out += ["## Design targets", ""]
+        rows = []
+        for t in summary["targets"]:
+            fmt = "{:.2f}x" if t["unit"] == "x" else "{:,.1f} " + t["unit"]
+            met = "n/a" if t["met"] is None else ("met" if t["met"] else "**missed**")
+            rows.append([t["target"], _num(t["measured"], fmt), t["goal"], met])
+        out += _table(["target", "measured", "goal", ""], rows)
+    if "throughput" in results:
+        tp = results["throughput"]
+        out += [
+            "## Stream throughput",
+            "",
+            f"One turn of {cfg['deltas']:,} deltas read through `listen()` (unbounded queue, "
+            "`maxsize=0`) or a raw receive loop, timed from just before the post to the turn's "
+            f"`Idle`; {cfg['rounds']} rounds, interleaved across clients, each in a fresh "
+            f"process after a {cfg['warmup']:,}-delta warm-up; medians.",
+            "",
+        ]
+        official = _median(results, OFFICIAL)
+        raw_async, raw_sync = _median(results, RAW_ASYNC), _median(results, RAW_SYNC)
+        rows = []
+        for client, run in tp.items():
+            rates = run["rates"] or [math.nan]
+            floor = (
+                raw_sync
+                if client in (OURS_SYNC, "raw-websockets-sync")
+                or client.startswith("raw-websocket-client")
+                else raw_async
+            )
+            rows.append(
+                [
+                    run["label"],
+                    _num(run["median"]),
+                    f"{_num(min(rates))} - {_num(max(rates))}",
+                    _x(_ratio(run["median"], official)),
+                    _x(_ratio(run["median"], floor)),
+                    str(len(run["errors"])),
+                ]
+            )
+        out += _table(
+            ["client", "events/s (median)", "range", "/ official", "/ raw floor", "errors"], rows
+        )
+        out += [
+            "Raw floor: the plain `websockets` asyncio loop for asyncio clients; the plain "
+            "`websocket-client` loop with `skip_utf8_validation=True` (the blocking `Session`'s "
+            "own transport, at its best) for blocking clients.",
+            "",
+        ]
+    if "latency" in results:
+        lat = results["latency"]
+        out += [
+            "## Latency",
+            "",
+            f"{cfg['latency_samples']} samples after {cfg['latency_warmup']} warm-ups, one "
+            "session, heartbeats off. *send -> first delta*: from just before sending a "
+            "one-delta post to that delta arriving (through a listener subscribed before). "
+            "*ping -> pong*: `ping_session` to `pong`. The sessions have no public ping: for "
+            "ours the frame goes out through the session's own (private) transport and the "
+            "`PONG` comes back through `listen()`; for the official client through its "
+            "private `_ws_send`. Microseconds.",
+            "",
+        ]
+        rows = []
+        for client, run in lat.items():
+            raw = RAW_SYNC if client in (OURS_SYNC, RAW_SYNC) else RAW_ASYNC
+            cells = [run["label"]]
+            for kind in ("first_delta", "ping"):
+                cells += [_num(run[kind]["p50"]), _num(run[kind]["p99"])]
+                cells.append(
+                    "-"
+                    if client == raw
+                    else _num(run[kind]["p50"] - lat[raw][kind]["p50"], "{:+,.0f}")
+                )
+            rows.append(cells)
+        out += _table(
+            [
+                "client",
+                "first delta p50",
+                "p99",
+                "added p50",
+                "ping p50",
+                "p99",
+                "added p50",
+            ],
+            rows,
+        )
+    if "scale" in results:
+        out += [
+            "## Many concurrent async sessions",
+            "",
+            f"N sessions in one process, connected {cfg['scale_concurrency']} handshakes at a "
+            f"time, then each streams one turn of {cfg['scale_deltas']} deltas, all at once. "
+            "RSS per session: the client process's RSS after connecting the N sessions minus "
+            "before (after one warm-up session), divided by N; after streaming in brackets.",
+            "",
+        ]
+        rows = []
+        for n, clients in results["scale"].items():
+            for run in clients.values():
+                if "failed" in run:
+                    rows.append([n, run["label"], "failed", "", "", "", run["failed"][:80]])
+                    continue
+                rows.append(
+                    [
+                        n,
+                        run["label"],
+                        f"{run['connect_seconds']:.2f}",
+                        f"{run['stream_seconds']:.2f}",
+                        f"{run['bytes_per_session'] / 1024:.1f} "
+                        f"({run['bytes_per_session_streamed'] / 1024:.1f})",
+                        f"{run['received']:,}",
+                        str(run["error_count"]),
+                    ]
+                )
+        out += _table(
+            ["N", "client", "connect s", "stream wall s", "KB / session", "deltas", "errors"],
+            rows,
+        )
+    if "threads" in results:
+        out += [
+            "## Blocking sessions under threads",
+            "",
+            f"T threads, each with its own session, stream one turn each at the same moment; "
+            f"{cfg['thread_total_deltas']:,} deltas in all (split over the threads). Aggregate "
+            "events/s over the wall time to the slowest thread's end.",
+            "",
+        ]
+        rows = []
+        for n, clients in results["threads"].items():
+            for run in clients.values():
+                if "failed" in run:
+                    rows.append([n, run["label"], "failed", "", "", run["failed"][:80]])
+                    continue
+                rows.append(
+                    [
+                        n,
+                        run["label"],
+                        f"{run['deltas_per_thread']:,}",
+                        _num(run["rate"]),
+                        f"{run['wall_seconds']:.2f}",
+                        str(run["error_count"]),
+                    ]
+                )
+        out += _table(
+            ["threads", "client", "deltas / thread", "events/s", "wall s", "errors"], rows
+        )
+    if "cold" in results:
+        cold = results["cold"]
+        out += [
+            "## Cold start",
+            "",
+            f"Each in a fresh interpreter, median of {cfg['cold_runs']} (after one warm-up "
+            "pass); RSS of the whole process after the import.",
+            "",
+        ]
+        rows = [
+            [f"`{name}`", f"{run['ms']:.0f}", f"{run['rss_mb']:.1f}"] for name, run in cold.items()
+        ]
+        out += _table(["import", "ms", "RSS MB"], rows)
+    if "default_listen" in results:
+        out += [
+            "## `listen()` with its default queue bound",
+            "",
+            f"One turn of {cfg['default_listen_deltas']:,} deltas through `listen()` with the "
+            "default `maxsize=1024`, read by a loop that does nothing else (20 s limit).",
+            "",
+        ]
+        rows = []
+        for run in results["default_listen"].values():
+            if "failed" in run:
+                rows.append([run["label"], "failed", "", "", run["failed"][:80]])
+                continue
+            rows.append(
+                [
+                    run["label"],
+                    f"{run['deltas']:,} of {run['expected']:,}",
+                    f"{run['overflow_notices']:,} ({run['dropped']:,} dropped)",
+                    "yes" if run["turn_end"] else "**no** (never arrived)",
+                ]
+            )
+        out += _table(["client", "deltas delivered", "overflow notices", "turn end seen"], rows)
+    if summary["load_check_errors"]:
+        out += ["## Errors", ""] + [f"- {e}" for e in summary["load_check_errors"]] + [""]
+    else:
+        out += [
+            "Load check: every AsyncSession of every scale step and every threaded Session "
+            "finished its streamed turn with no error.",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def _load(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+# --- chart -----------------------------------------------------------------------------------
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        name for name in ("throughput", "latency", "scale", "threads", "cold") if name in results
+    ]
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5.2), squeeze=False)
+    for ax, name in zip(axes[0], panels, strict=True):
+        globals()[f"_chart_{name}"](ax, results)
+    fig.suptitle(
+        f"vectorshift-sessions ({results['mode']} run), {results['machine']['cpu']}, "
+        f"{results['machine']['logical_cores']} cores, {results['machine']['python']}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _ours_color(client: str) -> str:
+    if client.startswith("ours"):
+        return "tab:blue"
+    return "tab:orange" if client == OFFICIAL else "tab:gray"
+
+
+def _chart_throughput(ax: Any, results: dict[str, Any]) -> None:
+    tp = results["throughput"]
+    names = list(tp)
+    values = [tp[c]["median"] / 1e3 for c in names]
+    ax.barh(range(len(names)), values, color=[_ours_color(c) for c in names])
+    ax.set_yticks(range(len(names)), [tp[c]["label"] for c in names], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("thousand events/s (median)")
+    ax.set_title("stream throughput", fontsize=10)
+    for i, v in enumerate(values):
+        ax.text(v, i, f" {v:,.0f}k", va="center", fontsize=7)
+
+
+def _chart_latency(ax: Any, results: dict[str, Any]) -> None:
+    lat = results["latency"]
+    names = list(lat)
+    width = 0.4
+    first = [lat[c]["first_delta"]["p50"] for c in names]
+    ping = [lat[c]["ping"]["p50"] for c in names]
+    ys = range(len(names))
+    ax.barh(
+        [y - width / 2 for y in ys], first, width, label="send -> first delta", color="tab:blue"
+    )
+    ax.barh([y + width / 2 for y in ys], ping, width, label="ping -> pong", color="tab:green")
+    ax.set_yticks(list(ys), [lat[c]["label"] for c in names], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("p50, microseconds")
+    ax.set_title("latency", fontsize=10)
+    ax.legend(fontsize=7)
+
+
+def _chart_scale(ax: Any, results: dict[str, Any]) -> None:
+    sc = results["scale"]
+    ns = sorted(sc, key=int)
+    clients = [c for c in sc[ns[0]]]
+    for client in clients:
+        points = [
+            (int(n), sc[n][client]["bytes_per_session"] / 1024)
+            for n in ns
+            if client in sc[n] and "failed" not in sc[n][client]
+        ]
+        if points:
+            label = sc[ns[0]][client]["label"]
+            ax.plot(*zip(*points, strict=True), marker="o", label=label, color=_ours_color(client))
+    ax.axhline(TARGET_KB_PER_SESSION, ls="--", color="tab:red", lw=1, label="target 25 KB")
+    ax.set_xscale("log")
+    ax.set_xlabel("concurrent sessions")
+    ax.set_ylabel("KB RSS per connected session")
+    ax.set_title("many sessions: memory", fontsize=10)
+    ax.legend(fontsize=7)
+
+
+def _chart_threads(ax: Any, results: dict[str, Any]) -> None:
+    th = results["threads"]
+    counts = sorted(th, key=int)
+    for client in th[counts[0]]:
+        points = [
+            (int(n), th[n][client]["rate"] / 1e3)
+            for n in counts
+            if client in th[n] and "failed" not in th[n][client]
+        ]
+        if points:
+            label = th[counts[0]][client]["label"]
+            ax.plot(*zip(*points, strict=True), marker="o", label=label, color=_ours_color(client))
+    ax.set_xscale("log")
+    ax.set_xlabel("threads (one blocking session each)")
+    ax.set_ylabel("thousand events/s, all threads")
+    ax.set_title("blocking flavour under threads", fontsize=10)
+    ax.legend(fontsize=7)
+
+
+def _chart_cold(ax: Any, results: dict[str, Any]) -> None:
+    cold = results["cold"]
+    names = list(cold)
+    ms = [cold[n]["ms"] for n in names]
+    colors = [
+        "tab:gray" if n == IMPORT_NOTHING else "tab:orange" if n == IMPORT_OFFICIAL else "tab:blue"
+        for n in names
+    ]
+    ax.barh(range(len(names)), ms, color=colors)
+    ax.set_yticks(
+        range(len(names)), [n.replace(" (official)", "\n(official)") for n in names], fontsize=7
+    )
+    ax.invert_yaxis()
+    ax.axvline(TARGET_IMPORT_MS, ls="--", color="tab:red", lw=1)
+    ax.set_xlabel("import time, ms (median); RSS MB in the bars")
+    ax.set_title("cold start", fontsize=10)
+    for i, n in enumerate(names):
+        ax.text(ms[i], i, f" {ms[i]:.0f} ms, {cold[n]['rss_mb']:.0f} MB", va="center", fontsize=7)

@@ -1,0 +1,341 @@
+"""Runs every scenario (each measurement in a fresh client process) against one engine process,
+then writes ``results.json``, ``results.md`` and ``results.png``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import _clients, _machine, _report
+from ._engine import EngineProcess
+from ._worker import MARKER
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FULL: dict[str, Any] = {
+    "deltas": 100_000,  # one turn, per round
+    "rounds": 5,
+    "warmup": 2_000,
+    "latency_samples": 300,
+    "latency_warmup": 30,
+    "scale_sessions": [10, 100, 500, 1000],
+    "scale_deltas": 100,
+    "scale_concurrency": 50,  # handshakes in flight at once
+    "thread_counts": [1, 10, 100],
+    "thread_total_deltas": 100_000,  # split over the threads
+    "cold_runs": 7,
+    "default_listen_deltas": 100_000,
+}
+QUICK: dict[str, Any] = {
+    **FULL,
+    "deltas": 10_000,
+    "rounds": 2,
+    "warmup": 1_000,
+    "latency_samples": 60,
+    "latency_warmup": 10,
+    "scale_sessions": [10, 100],
+    "thread_total_deltas": 10_000,
+    "cold_runs": 3,
+    "default_listen_deltas": 10_000,
+}
+
+THROUGHPUT_CLIENTS = [
+    "ours-async",
+    "official",
+    "raw-websockets",
+    "ours-sync",
+    "raw-websockets-sync",
+    "raw-websocket-client",
+    "raw-websocket-client-skip",
+]
+LATENCY_CLIENTS = [
+    "ours-async",
+    "official",
+    "raw-websockets",
+    "ours-sync",
+    "raw-websocket-client-skip",
+]
+SCALE_CLIENTS = ["ours-async", "official", "raw-websockets"]
+THREAD_CLIENTS = ["ours-sync", "raw-websocket-client-skip"]
+DEFAULT_LISTEN_CLIENTS = ["ours-async", "official", "ours-sync"]
+SCENARIOS = ["cold", "throughput", "latency", "scale", "threads", "default_listen"]
+
+COLD_SNIPPETS = {
+    "python (nothing imported)": "pass",
+    "import vectorshift_sessions": "import vectorshift_sessions",
+    "from vectorshift_sessions import AsyncSession, Session": (
+        "from vectorshift_sessions import AsyncSession, Session"
+    ),
+    "import vectorshift.session (official)": "import vectorshift.session",
+}
+_COLD_PROGRAM = """
+import resource, time, json
+start = time.perf_counter()
+{snippet}
+seconds = time.perf_counter() - start
+rss = 0
+with open("/proc/self/status") as status:
+    for line in status:
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) * 1024
+if not rss:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"seconds": seconds, "rss": rss}}))
+"""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_worker(task: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
+    """One measurement in a fresh process; its result, or ``{"failed": ...}``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.bench._worker", json.dumps(task)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARKER):
+            result: dict[str, Any] = json.loads(line[len(MARKER) :])
+            return result
+    tail = (proc.stderr or proc.stdout)[-2000:]
+    return {"failed": f"exit {proc.returncode}: {tail}", "errors": [f"worker failed: {tail}"]}
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+
+def cold_start(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Import time and RSS after import, each in a fresh interpreter, interleaved, medians."""
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in COLD_SNIPPETS}
+    for run in range(cfg["cold_runs"] + 1):
+        for name, snippet in COLD_SNIPPETS.items():
+            out = subprocess.run(
+                [sys.executable, "-c", _COLD_PROGRAM.format(snippet=snippet)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            if run:  # the first pass only warms the file cache and writes .pyc files
+                samples[name].append(json.loads(out.stdout))
+    result = {}
+    for name, runs in samples.items():
+        result[name] = {
+            "ms": statistics.median(r["seconds"] for r in runs) * 1e3,
+            "ms_all": [r["seconds"] * 1e3 for r in runs],
+            "rss_mb": statistics.median(r["rss"] for r in runs) / 2**20,
+        }
+        log(f"  cold {name}: {result[name]['ms']:.0f} ms, {result[name]['rss_mb']:.1f} MB")
+    return result
+
+
+def throughput(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
+    """Rounds interleaved across clients (a fresh process per client and round), so a slow
+    moment of the machine does not land on one client only."""
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in THROUGHPUT_CLIENTS}
+    for round_no in range(cfg["rounds"]):
+        for client in THROUGHPUT_CLIENTS:
+            task = {
+                "task": "throughput",
+                "client": client,
+                "ws_base": ws_base,
+                "deltas": cfg["deltas"],
+                "rounds": 1,
+                "warmup": cfg["warmup"],
+            }
+            runs[client].append(run_worker(task))
+            rate = runs[client][-1].get("rates", [0])[0]
+            log(f"  throughput round {round_no + 1} {client}: {rate:,.0f} events/s")
+    result = {}
+    for client, worker_runs in runs.items():
+        rates = [r for run in worker_runs for r in run.get("rates", [])]
+        errors = [e for run in worker_runs for e in run.get("errors", [])]
+        result[client] = {
+            "label": _clients.label(client),
+            "rates": rates,
+            "median": statistics.median(rates) if rates else 0.0,
+            "errors": errors,
+        }
+    return result
+
+
+def latency(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for client in LATENCY_CLIENTS:
+        result[client] = {"label": _clients.label(client)}
+        for kind in ("first_delta", "ping"):
+            task = {
+                "task": "latency",
+                "client": client,
+                "ws_base": ws_base,
+                "kind": kind,
+                "samples": cfg["latency_samples"],
+                "warmup": cfg["latency_warmup"],
+            }
+            run = run_worker(task)
+            us = sorted(run.get("us", [])) or [float("nan")]
+            result[client][kind] = {
+                "p50": _percentile(us, 50),
+                "p99": _percentile(us, 99),
+                "errors": run.get("errors", []),
+            }
+            log(
+                f"  latency {client} {kind}: p50 {result[client][kind]['p50']:.0f} us, "
+                f"p99 {result[client][kind]['p99']:.0f} us"
+            )
+    return result
+
+
+def scale(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for sessions in cfg["scale_sessions"]:
+        for client in SCALE_CLIENTS:
+            task = {
+                "task": "scale",
+                "client": client,
+                "ws_base": ws_base,
+                "sessions": sessions,
+                "deltas": cfg["scale_deltas"],
+                "concurrency": cfg["scale_concurrency"],
+            }
+            run = run_worker(task)
+            run["label"] = _clients.label(client)
+            result.setdefault(str(sessions), {})[client] = run
+            if "failed" in run:
+                log(f"  scale {sessions} {client}: FAILED {run['failed'][-300:]}")
+                continue
+            log(
+                f"  scale {sessions} {client}: connect {run['connect_seconds']:.2f} s, stream "
+                f"{run['stream_seconds']:.2f} s, {run['bytes_per_session'] / 1024:.1f} KB/session, "
+                f"{run['error_count']} errors"
+            )
+    return result
+
+
+def threads(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for count in cfg["thread_counts"]:
+        for client in THREAD_CLIENTS:
+            task = {
+                "task": "threads",
+                "client": client,
+                "ws_base": ws_base,
+                "count": count,
+                "deltas": cfg["thread_total_deltas"] // count,
+            }
+            run = run_worker(task)
+            run["label"] = _clients.label(client)
+            run["deltas_per_thread"] = cfg["thread_total_deltas"] // count
+            result.setdefault(str(count), {})[client] = run
+            if "failed" in run:
+                log(f"  threads {count} {client}: FAILED {run['failed'][-300:]}")
+                continue
+            log(
+                f"  threads {count} {client}: {run['rate']:,.0f} events/s, wall "
+                f"{run['wall_seconds']:.2f} s, {run['error_count']} errors"
+            )
+    return result
+
+
+def default_listen(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for client in DEFAULT_LISTEN_CLIENTS:
+        task = {
+            "task": "default_listen",
+            "client": client,
+            "ws_base": ws_base,
+            "deltas": cfg["default_listen_deltas"],
+            "timeout": 20.0,
+        }
+        run = run_worker(task)
+        run["label"] = _clients.label(client)
+        result[client] = run
+        log(f"  default listen() {client}: {run}")
+    return result
+
+
+def _percentile(sorted_values: list[float], pct: float) -> float:
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    rank = (len(sorted_values) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench",
+        description=(
+            "Benchmark vectorshift-sessions against the official client and the raw WebSocket "
+            "floors; writes results.md, results.json and results.png."
+        ),
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short run: 10,000 deltas, 2 rounds, up to 100 concurrent sessions",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SCENARIOS,
+        metavar="SCENARIO",
+        help=f"run only these scenarios ({', '.join(SCENARIOS)})",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results", help="output directory")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = dict(QUICK if args.quick else FULL)
+    chosen = args.only or SCENARIOS
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "mode": "quick" if args.quick else "full",
+        "config": cfg,
+        "command": "python -m tests.bench" + (" --quick" if args.quick else ""),
+        "machine": _machine.describe(),
+        "load_before": list(os.getloadavg()),
+    }
+    log(f"benchmark ({results['mode']}): {', '.join(chosen)}")
+    if "cold" in chosen:
+        log("cold start")
+        results["cold"] = cold_start(cfg)
+    network = [s for s in chosen if s != "cold"]
+    if network:
+        with EngineProcess() as engine:
+            log(f"engine: pid {engine.pid} at {engine.ws_base}")
+            for name in network:
+                log(name)
+                results[name] = globals()[name](cfg, engine.ws_base)
+    results["load_after"] = list(os.getloadavg())
+    results["seconds"] = time.monotonic() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    summary = _report.analyse(results)
+    results["summary"] = summary
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "results.md").write_text(_report.markdown(results))
+    _report.chart(results, args.out / "results.png")
+    log(f"done in {results['seconds']:.0f} s: {args.out}/results.md, results.json, results.png")
+    failures = summary["load_check_errors"]
+    if failures:
+        log(f"ERRORS: {failures}")
+        return 1
+    return 0
