@@ -575,6 +575,9 @@ _ENGINE_DECODERS: dict[str, Callable[[dict[str, Any], str], Decoded]] = {
 }
 
 
+_DELTA = ET.MESSAGE_DELTA
+
+
 def decode_engine_frame(text: str | bytes | bytearray, session_id: str = "") -> Decoded:
     """Client side: one engine frame -> its event, the history answer, or ``None`` (no event).
 
@@ -589,6 +592,20 @@ def decode_engine_frame(text: str | bytes | bytearray, session_id: str = "") -> 
     if type(frame) is not dict:
         raise CodecError(f"engine frame must be a JSON object, got {_json_type(frame)}")
     frame_type = frame.get("type")
+    if frame_type == "message_delta":
+        # The hot path, inlined: a well-formed delta. Anything unusual in it takes the general
+        # path below (``_message_delta``), which decodes it the same way or names the bad field.
+        sid = frame.get("session_id", session_id)
+        value = frame.get("value")
+        index = frame.get("index")
+        message_id = frame.get("message_id")
+        if (
+            type(sid) is str
+            and type(value) is str
+            and (index is None or type(index) is int)
+            and (message_id is None or type(message_id) is str)
+        ):
+            return SessionEvent(_DELTA, sid, message_id, {"delta": value, "index": index})
     decoder = _ENGINE_DECODERS.get(frame_type) if type(frame_type) is str else None
     if decoder is None:
         if type(frame_type) is not str:

@@ -82,7 +82,8 @@ class EventQueue:
                 items.append(_Overflow(event))
             return
         items.append(event)
-        self._wakeup.set()
+        if len(items) == 1:  # it was empty, so its reader may be asleep: wake it
+            self._wakeup.set()
 
     def take_from(self, other: EventQueue) -> None:
         """Move ``other``'s unread events here (after ours), through our filter and limit."""

@@ -150,6 +150,33 @@ class Transport:
             sock.close()
 
 
+class _BufferedWebSocket(websocket.WebSocket):
+    """websocket-client reads each frame with two exact-size socket reads (header, payload):
+    two system calls per frame, and a release of the GIL at each. This reads the socket in
+    large chunks and serves those reads from the chunk (the handshake reads the socket itself)."""
+
+    _CHUNK = 64 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._chunk = b""
+        self._pos = 0
+
+    def _recv(self, bufsize: int) -> bytes:
+        chunk, pos = self._chunk, self._pos
+        if not chunk:
+            received: bytes = super()._recv(self._CHUNK)  # type: ignore[no-untyped-call]
+            if len(received) <= bufsize:
+                return received  # all of it
+            chunk, pos = received, 0
+        end = pos + bufsize
+        if end >= len(chunk):  # used up: an idle connection keeps no chunk
+            self._chunk, self._pos = b"", 0
+        else:
+            self._chunk, self._pos = chunk, end
+        return chunk[pos:end]
+
+
 def connect(
     url: str,
     *,
@@ -160,7 +187,7 @@ def connect(
 ) -> Transport:
     """Open a WebSocket, or raise ``HandshakeRejected`` / ``TransportError``."""
     sslopt: dict[str, Any] = {"context": ssl_context} if ssl_context is not None else {}
-    ws = websocket.WebSocket(
+    ws = _BufferedWebSocket(
         enable_multithread=True, skip_utf8_validation=True, sslopt=sslopt or None
     )
     try:
