@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-from ._async.client import AsyncAgent, AsyncChatbot, AsyncClient
-from ._async.session import AsyncSession, AsyncSessionListener
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     ActionRequiredError,
     APIConnectionError,
@@ -35,22 +36,68 @@ from ._errors import (
     UnprocessableEntityError,
     VectorShiftError,
 )
-from ._retry import ReconnectPolicy
-from ._sync.client import Agent, Chatbot, Client
-from ._sync.session import Session, SessionListener
-from ._turn import TurnResult, TurnStatus
-from ._types import (
-    ApprovalResponse,
-    MessageSender,
-    ParticipantStatus,
-    SendManyItem,
-    SessionEvent,
-    SessionEventType,
-    SessionMessage,
-    SessionMessageRole,
-    SessionMessageStatus,
-    UserSessionMessage,
-)
+
+if TYPE_CHECKING:
+    from ._async.client import AsyncAgent, AsyncChatbot, AsyncClient
+    from ._async.session import AsyncSession, AsyncSessionListener
+    from ._retry import ReconnectPolicy
+    from ._sync.client import Agent, Chatbot, Client
+    from ._sync.session import Session, SessionListener
+    from ._turn import TurnResult, TurnStatus
+    from ._types import (
+        ApprovalResponse,
+        MessageSender,
+        ParticipantStatus,
+        SendManyItem,
+        SessionEvent,
+        SessionEventType,
+        SessionMessage,
+        SessionMessageRole,
+        SessionMessageStatus,
+        UserSessionMessage,
+    )
+
+#: Where each other public name lives: the root imports it when it is first used, so a blocking
+#: script never loads asyncio and websockets, nor an asyncio application websocket-client and
+#: the blocking code (``import vectorshift_sessions`` alone takes a few ms; the errors, which
+#: ``except`` clauses need, are plain classes and imported at once).
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("AsyncAgent", "AsyncChatbot", "AsyncClient"), "._async.client"),
+    **dict.fromkeys(("AsyncSession", "AsyncSessionListener"), "._async.session"),
+    **dict.fromkeys(("Agent", "Chatbot", "Client"), "._sync.client"),
+    **dict.fromkeys(("Session", "SessionListener"), "._sync.session"),
+    **dict.fromkeys(("ReconnectPolicy",), "._retry"),
+    **dict.fromkeys(("TurnResult", "TurnStatus"), "._turn"),
+    **dict.fromkeys(
+        (
+            "ApprovalResponse",
+            "MessageSender",
+            "ParticipantStatus",
+            "SendManyItem",
+            "SessionEvent",
+            "SessionEventType",
+            "SessionMessage",
+            "SessionMessageRole",
+            "SessionMessageStatus",
+            "UserSessionMessage",
+        ),
+        "._types",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # imported once; later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __version__ = "0.1.0.dev0"
 
