@@ -27,6 +27,14 @@ __all__ = [
 ]
 
 monotonic = time.monotonic
+#: While frames are buffered, websockets' ``recv()`` returns them without yielding to the event
+#: loop, so one fast burst (a socket read holds ~2,000 deltas) would run without letting any
+#: other task in: listeners could not drain their queues, and would overflow. ``recv`` yields
+#: once every this many frames.
+_YIELD_EVERY = 256
+#: Frames websockets buffers before it stops reading the socket (its default, 16, pauses and
+#: resumes reading every few frames of a fast stream).
+_MAX_QUEUE = 1024
 
 
 class StateLock:
@@ -113,10 +121,11 @@ def spawn(fn: Callable[..., Coroutine[Any, Any, None]], *args: Any, name: str) -
 class Transport:
     """One WebSocket connection: text frames in and out."""
 
-    __slots__ = ("_ws",)
+    __slots__ = ("_unyielded", "_ws")
 
     def __init__(self, ws: ClientConnection):
         self._ws = ws
+        self._unyielded = 0  # frames returned since the last yield to the event loop
 
     async def send(self, text: str) -> None:
         try:
@@ -126,6 +135,10 @@ class Transport:
 
     async def recv(self, timeout: float | None = None) -> str:
         """The next text frame; ``TransportClosed`` when closed (or silent past ``timeout``)."""
+        self._unyielded += 1
+        if self._unyielded >= _YIELD_EVERY:
+            self._unyielded = 0
+            await asyncio.sleep(0)
         try:
             if timeout is None:
                 message = await self._ws.recv()
@@ -174,6 +187,7 @@ async def connect(
             additional_headers=headers,
             open_timeout=open_timeout,
             max_size=max_size,
+            max_queue=_MAX_QUEUE,
             ping_interval=None,  # the session runs its own heartbeat
             compression=None,
             ssl=ssl_context if url.startswith("wss://") else None,

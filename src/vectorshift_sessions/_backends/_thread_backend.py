@@ -31,6 +31,10 @@ __all__ = [
 
 monotonic = time.monotonic
 sleep = time.sleep
+#: ``recv`` serves frames from a chunk already read (see ``_BufferedWebSocket``) without
+#: releasing the GIL, so during a fast burst listener threads would rarely run and their queues
+#: would overflow; like the asyncio twin, ``recv`` lets them in once every this many frames.
+_YIELD_EVERY = 256
 #: Guards state shared with the reader thread; re-entrant because a listener may be released
 #: (and unsubscribe) by garbage collection in a thread that already holds it.
 StateLock = threading.RLock
@@ -88,11 +92,12 @@ class Transport:
     """One WebSocket connection: text frames in and out. ``send`` may be called from any thread;
     one thread at a time calls ``recv``."""
 
-    __slots__ = ("_max_size", "_ws")
+    __slots__ = ("_max_size", "_unyielded", "_ws")
 
     def __init__(self, ws: websocket.WebSocket, max_size: int | None):
         self._ws = ws
         self._max_size = max_size
+        self._unyielded = 0  # frames returned since other threads last had the GIL
 
     def send(self, text: str) -> None:
         try:
@@ -102,6 +107,10 @@ class Transport:
 
     def recv(self, timeout: float | None = None) -> str:
         """The next text frame; ``TransportClosed`` when closed (or silent past ``timeout``)."""
+        self._unyielded += 1
+        if self._unyielded >= _YIELD_EVERY:
+            self._unyielded = 0
+            time.sleep(0)  # releases the GIL: a listener thread waiting for it runs
         try:
             if timeout is not None:
                 self._ws.settimeout(timeout)
