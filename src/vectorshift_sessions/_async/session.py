@@ -396,7 +396,8 @@ class AsyncSession(backend.ConnectOnAwait):
         current: backend.Transport | None = transport
         while current is not None:
             cause = await self._pump(current)
-            if self._state == _CONNECTED and self._reconnect is not None:
+            # RECONNECTING already: a sender found the connection dead before we did.
+            if self._state in (_CONNECTED, _RECONNECTING) and self._reconnect is not None:
                 current = await self._recover(cause)
             else:
                 if self._state in (_CONNECTED, _CONNECTING):
@@ -677,8 +678,10 @@ class AsyncSession(backend.ConnectOnAwait):
                 await transport.send(codec.encode_client_frame(frame))
             except TransportClosed as exc:
                 self._fanout.forget(frame.TYPE, pending)
-                if self._state == _RECONNECTING or self._state == _CONNECTED:
-                    await self._ready(what)  # dropped before sending: send it after recovery
+                if self._reconnect is not None and self._state in (_CONNECTED, _RECONNECTING):
+                    # Dropped before sending: start (or join) the recovery, then send it.
+                    self._mark_dropped(transport)
+                    await self._ready(what)
                     continue
                 raise SessionDisconnectedError(
                     f"the connection is closed ({exc}); nothing was sent"
@@ -689,6 +692,16 @@ class AsyncSession(backend.ConnectOnAwait):
                 if not isinstance(frame, codec.GetMessages):
                     raise
                 await self._ready(what)
+
+    def _mark_dropped(self, transport: backend.Transport) -> None:
+        """A sender found the connection dead before the reader did: recovery starts now, so
+        callers wait for it instead of retrying a dead connection (which, on one event loop,
+        would never let the reader run)."""
+        with self._lock:
+            if self._transport is transport and self._state == _CONNECTED:
+                self._state = _RECONNECTING
+                self._recovered.clear()
+        transport.abort()
 
     async def _ready(self, action: str) -> str:
         """The session id, once connected; during a recovery, wait for it to end first."""

@@ -12,7 +12,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from ._base import HandshakeRejected, TransportClosed, TransportError
+from ._base import HandshakeRejected, NoDebugLogger, TransportClosed, TransportError
 
 __all__ = [
     "ConnectOnAwait",
@@ -181,17 +181,20 @@ async def connect(
     ssl_context: ssl.SSLContext | None = None,
 ) -> Transport:
     """Open a WebSocket, or raise ``HandshakeRejected`` / ``TransportError``."""
+    # TLS for wss:// URLs: verified against the system's trust store unless a context is given.
+    tls: dict[str, Any] = {"ssl": ssl_context} if ssl_context is not None else {}
     try:
         ws = await ws_connect(
             url,
+            **tls,
             additional_headers=headers,
             open_timeout=open_timeout,
             max_size=max_size,
             max_queue=_MAX_QUEUE,
             ping_interval=None,  # the session runs its own heartbeat
             compression=None,
-            ssl=ssl_context if url.startswith("wss://") else None,
             user_agent_header=None,
+            logger=NoDebugLogger("websockets.client"),
         )
     except InvalidStatus as exc:
         body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["HandshakeRejected", "TransportClosed", "TransportError"]
+import logging
+
+__all__ = ["HandshakeRejected", "NoDebugLogger", "TransportClosed", "TransportError"]
+
+
+class NoDebugLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A websockets logger without DEBUG: at that level websockets logs every handshake header,
+    ``Authorization`` (the API key) included, and this package never logs a key."""
+
+    def __init__(self, name: str):
+        super().__init__(logging.getLogger(name), {})
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
 
 
 class TransportError(Exception):

@@ -28,6 +28,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from .. import _codec as codec
+from .._backends._base import NoDebugLogger
 from .._errors import CodecError
 from .._types import ParticipantStatus
 from ._agents import AgentSpec, Catalog, ChatbotSpec, build_catalog
@@ -153,14 +154,6 @@ class _Live:
         self.approvals[message_id] = future
         future.add_done_callback(lambda _: self.approvals.pop(message_id, None))
         return future
-
-
-class _NoDebugLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """websockets' server logger without DEBUG: at that level websockets logs every handshake
-    header, ``Authorization`` (the API key) included, and the engine never logs a key."""
-
-    def isEnabledFor(self, level: int) -> bool:
-        return level > logging.DEBUG and self.logger.isEnabledFor(level)
 
 
 def _json_response(status: int, body: Mapping[str, Any]) -> Response:
@@ -619,7 +612,7 @@ class LocalEngine:
                 compression=None,  # local traffic: deflate would only cost CPU
                 close_timeout=2,
                 server_header=f"vectorshift-sessions-engine/{_version()}",
-                logger=_NoDebugLogger(logging.getLogger("websockets.server"), {}),
+                logger=NoDebugLogger("websockets.server"),
                 backlog=1024,
             )
         except BaseException:
