@@ -33,8 +33,7 @@ REPLACEMENTS = {
     "AsyncClient": "Client",  # ours, and httpx.AsyncClient -> httpx.Client
     "AsyncAgent": "Agent",
     "AsyncChatbot": "Chatbot",
-    "AsyncAgents": "Agents",  # client.agents / client.chatbots namespaces
-    "AsyncChatbots": "Chatbots",
+    "AsyncHandles": "Handles",  # client.agents / client.chatbots
     "AsyncSessionListener": "SessionListener",
     # the backend twins: asyncio tasks and websockets -> threads and websocket-client
     "_asyncio_backend": "_thread_backend",

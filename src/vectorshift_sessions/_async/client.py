@@ -14,7 +14,7 @@ import builtins
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
 
@@ -29,7 +29,7 @@ from .session import AsyncSession
 if TYPE_CHECKING:  # httpx costs ~60 ms to import: only the first request pays for it
     import httpx
 
-__all__ = ["AsyncAgent", "AsyncAgents", "AsyncChatbot", "AsyncChatbots", "AsyncClient"]
+__all__ = ["AsyncAgent", "AsyncChatbot", "AsyncClient", "AsyncHandles"]
 
 logger = logging.getLogger("vectorshift_sessions.client")
 
@@ -113,9 +113,9 @@ class AsyncClient:
         self._closed = False
         # Creating the pool costs a TLS context: done on the first request, once.
         self._pool_lock = backend.StateLock()
-        self.agents = AsyncAgents(self)
+        self.agents: AsyncHandles[AsyncAgent] = AsyncHandles(AsyncAgent, self)
         """Fetch and list agents with this client: ``client.agents.fetch(name=...)``."""
-        self.chatbots = AsyncChatbots(self)
+        self.chatbots: AsyncHandles[AsyncChatbot] = AsyncHandles(AsyncChatbot, self)
         """Fetch and list chatbots with this client: ``client.chatbots.fetch(name=...)``."""
 
     # --- configuration ------------------------------------------------------------------------
@@ -545,12 +545,14 @@ class AsyncChatbot(_Handle):
         return f"{type(self).__name__}(id={self.id!r}, name={self.name!r})"
 
 
-class AsyncAgents:
-    """``client.agents``: the agent class methods ``fetch`` and ``list``, bound to one client."""
+class AsyncHandles(Generic[_Handle_T]):
+    """``client.agents`` / ``client.chatbots``: a handle class's ``fetch`` and ``list``, bound
+    to one client."""
 
-    __slots__ = ("_client",)
+    __slots__ = ("_client", "_handle")
 
-    def __init__(self, client: AsyncClient):
+    def __init__(self, handle: type[_Handle_T], client: AsyncClient):
+        self._handle = handle
         self._client = client
 
     async def fetch(
@@ -559,41 +561,14 @@ class AsyncAgents:
         name: str | None = None,
         username: str | None = None,
         org_name: str | None = None,
-    ) -> AsyncAgent:
-        """Fetch an agent by ``id`` or ``name`` (see the agent class's ``fetch``)."""
-        return await AsyncAgent.fetch(id, name, username, org_name, client=self._client)
+    ) -> _Handle_T:
+        """Fetch one by ``id`` or ``name`` (see the handle class's ``fetch``)."""
+        return await self._handle.fetch(id, name, username, org_name, client=self._client)
 
     async def list(
         self, *, limit: int = 50, offset: int = 0, include_shared: bool = False
-    ) -> builtins.list[AsyncAgent]:
-        """One page of agents (see the agent class's ``list``)."""
-        return await AsyncAgent.list(
-            limit=limit, offset=offset, include_shared=include_shared, client=self._client
-        )
-
-
-class AsyncChatbots:
-    """``client.chatbots``: the chatbot class methods ``fetch`` and ``list``, bound to one client."""
-
-    __slots__ = ("_client",)
-
-    def __init__(self, client: AsyncClient):
-        self._client = client
-
-    async def fetch(
-        self,
-        id: str | None = None,
-        name: str | None = None,
-        username: str | None = None,
-        org_name: str | None = None,
-    ) -> AsyncChatbot:
-        """Fetch a chatbot by ``id`` or ``name`` (see the chatbot class's ``fetch``)."""
-        return await AsyncChatbot.fetch(id, name, username, org_name, client=self._client)
-
-    async def list(
-        self, *, limit: int = 50, offset: int = 0, include_shared: bool = False
-    ) -> builtins.list[AsyncChatbot]:
-        """One page of chatbots (see the chatbot class's ``list``)."""
-        return await AsyncChatbot.list(
+    ) -> builtins.list[_Handle_T]:
+        """One page of them (see the handle class's ``list``)."""
+        return await self._handle.list(
             limit=limit, offset=offset, include_shared=include_shared, client=self._client
         )

@@ -16,7 +16,7 @@ import builtins
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
 
@@ -31,7 +31,7 @@ from .session import Session
 if TYPE_CHECKING:  # httpx costs ~60 ms to import: only the first request pays for it
     import httpx
 
-__all__ = ["Agent", "Agents", "Chatbot", "Chatbots", "Client"]
+__all__ = ["Agent", "Chatbot", "Client", "Handles"]
 
 logger = logging.getLogger("vectorshift_sessions.client")
 
@@ -115,9 +115,9 @@ class Client:
         self._closed = False
         # Creating the pool costs a TLS context: done on the first request, once.
         self._pool_lock = backend.StateLock()
-        self.agents = Agents(self)
+        self.agents: Handles[Agent] = Handles(Agent, self)
         """Fetch and list agents with this client: ``client.agents.fetch(name=...)``."""
-        self.chatbots = Chatbots(self)
+        self.chatbots: Handles[Chatbot] = Handles(Chatbot, self)
         """Fetch and list chatbots with this client: ``client.chatbots.fetch(name=...)``."""
 
     # --- configuration ------------------------------------------------------------------------
@@ -547,12 +547,14 @@ class Chatbot(_Handle):
         return f"{type(self).__name__}(id={self.id!r}, name={self.name!r})"
 
 
-class Agents:
-    """``client.agents``: the agent class methods ``fetch`` and ``list``, bound to one client."""
+class Handles(Generic[_Handle_T]):
+    """``client.agents`` / ``client.chatbots``: a handle class's ``fetch`` and ``list``, bound
+    to one client."""
 
-    __slots__ = ("_client",)
+    __slots__ = ("_client", "_handle")
 
-    def __init__(self, client: Client):
+    def __init__(self, handle: type[_Handle_T], client: Client):
+        self._handle = handle
         self._client = client
 
     def fetch(
@@ -561,41 +563,14 @@ class Agents:
         name: str | None = None,
         username: str | None = None,
         org_name: str | None = None,
-    ) -> Agent:
-        """Fetch an agent by ``id`` or ``name`` (see the agent class's ``fetch``)."""
-        return Agent.fetch(id, name, username, org_name, client=self._client)
+    ) -> _Handle_T:
+        """Fetch one by ``id`` or ``name`` (see the handle class's ``fetch``)."""
+        return self._handle.fetch(id, name, username, org_name, client=self._client)
 
     def list(
         self, *, limit: int = 50, offset: int = 0, include_shared: bool = False
-    ) -> builtins.list[Agent]:
-        """One page of agents (see the agent class's ``list``)."""
-        return Agent.list(
-            limit=limit, offset=offset, include_shared=include_shared, client=self._client
-        )
-
-
-class Chatbots:
-    """``client.chatbots``: the chatbot class methods ``fetch`` and ``list``, bound to one client."""
-
-    __slots__ = ("_client",)
-
-    def __init__(self, client: Client):
-        self._client = client
-
-    def fetch(
-        self,
-        id: str | None = None,
-        name: str | None = None,
-        username: str | None = None,
-        org_name: str | None = None,
-    ) -> Chatbot:
-        """Fetch a chatbot by ``id`` or ``name`` (see the chatbot class's ``fetch``)."""
-        return Chatbot.fetch(id, name, username, org_name, client=self._client)
-
-    def list(
-        self, *, limit: int = 50, offset: int = 0, include_shared: bool = False
-    ) -> builtins.list[Chatbot]:
-        """One page of chatbots (see the chatbot class's ``list``)."""
-        return Chatbot.list(
+    ) -> builtins.list[_Handle_T]:
+        """One page of them (see the handle class's ``list``)."""
+        return self._handle.list(
             limit=limit, offset=offset, include_shared=include_shared, client=self._client
         )
