@@ -188,10 +188,6 @@ class Fanout:
         for queue in listeners:
             queue.end(error)
 
-    def clear_backlog(self) -> None:
-        with self._lock:
-            self._backlog = EventQueue(self._backlog._maxsize)
-
     # --- requests and their answers -------------------------------------------------------
 
     def expect(self, request_type: str) -> Pending:

@@ -95,9 +95,6 @@ class Worker:
     def __init__(self, fn: Callable[..., Coroutine[Any, Any, None]], *args: Any, name: str):
         self._task = asyncio.get_running_loop().create_task(fn(*args), name=name)
 
-    def cancel(self) -> None:
-        self._task.cancel()
-
     def is_current(self) -> bool:
         return asyncio.current_task() is self._task
 

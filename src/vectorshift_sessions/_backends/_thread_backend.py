@@ -72,9 +72,6 @@ class Worker:
         self._thread = threading.Thread(target=fn, args=args, name=name, daemon=True)
         self._thread.start()
 
-    def cancel(self) -> None:
-        """Threads cannot be cancelled: closing the transport or an event ends them."""
-
     def is_current(self) -> bool:
         return threading.current_thread() is self._thread
 
