@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._rogue import GARBAGE, RogueEngine
 from vectorshift_sessions import (
     Session,
     HandshakeError,
@@ -416,3 +417,27 @@ def test_the_api_key_never_shows(engine: LocalEngine) -> None:
             owner_type="agent", owner_id=ECHO, ws_url="ws://192.0.2.1:80", api_key=secret
         ).connect()
     assert secret not in str(info.value)
+
+
+def test_malformed_frames_from_the_engine_are_dropped_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rogue = RogueEngine()
+    try:
+        with Session(
+            owner_type="agent", owner_id="agent-x", ws_url=rogue.ws_url
+        ) as session:
+            result = session.ask("hello")
+            assert session.get_messages() == []  # and the session still answers
+    finally:
+        rogue.close()
+    assert result.text == "fine"
+    assert [e.type for e in result.events] == [
+        ET.MESSAGE_POSTED,
+        ET.PARTICIPANT_STATUS,
+        ET.MESSAGE_DELTA,
+        ET.MESSAGE_COMPLETE,
+        ET.PARTICIPANT_STATUS,
+    ]
+    dropped = [r for r in caplog.records if "malformed frame" in r.getMessage()]
+    assert len(dropped) == len(GARBAGE) - 1  # the frame from the future is dropped quietly
