@@ -203,12 +203,16 @@ class Fanout:
             queue = self._pending.get(request_type)
             if queue and pending in queue:
                 queue.remove(pending)
+                if not queue:
+                    del self._pending[request_type]
 
     def answer(self, request_type: str, value: Any) -> bool:
         """Resolve the oldest request of this type; whether there was one."""
         with self._lock:
             queue = self._pending.get(request_type)
             pending = queue.popleft() if queue else None
+            if queue is not None and not queue:  # an idle session keeps no empty deques
+                del self._pending[request_type]
         if pending is None:
             return False
         pending.resolve(value)
