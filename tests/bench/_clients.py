@@ -114,6 +114,35 @@ class RawWebsocketsAsync:
         await self.ws.close()
 
 
+class RawAiohttp(RawWebsocketsAsync):
+    """A plain ``aiohttp`` loop (the official client's transport, with its compiled frame
+    reader): ``receive()`` + ``json.loads``. Context for the official client's numbers; this
+    package does not use aiohttp."""
+
+    label = "raw aiohttp (asyncio)"
+
+    async def open(self, ws_base: str) -> None:
+        import aiohttp
+
+        self.http = aiohttp.ClientSession()
+        self.aws = await self.http.ws_connect(ws_base + "/ws/session")
+        self.ws = self  # the inherited loops call self.ws.send / self.ws.recv
+        await self.send(create_frame())
+        self.session_id = json.loads(await self.recv())["session_id"]
+        await self.send(connect_frame(self.session_id))
+        _check(json.loads(await self.recv()))
+
+    async def send(self, text: str) -> None:
+        await self.aws.send_str(text)
+
+    async def recv(self) -> str:
+        return str((await self.aws.receive()).data)
+
+    async def close(self) -> None:
+        await self.aws.close()
+        await self.http.close()
+
+
 # --- this package, asyncio -------------------------------------------------------------------
 
 
@@ -413,6 +442,7 @@ CLIENTS: dict[str, tuple[str, Any]] = {
     ),
     "official": ("async", lambda quiet=False: OfficialAsync(ping_loop=not quiet)),
     "raw-websockets": ("async", lambda quiet=False: RawWebsocketsAsync()),
+    "raw-aiohttp": ("async", lambda quiet=False: RawAiohttp()),
     "ours-sync": (
         "sync",
         lambda quiet=False: OursSync(**({"ping_interval": None} if quiet else {})),

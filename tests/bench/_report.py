@@ -239,8 +239,10 @@ def markdown(results: dict[str, Any]) -> str:
         out += [
             "## Latency",
             "",
-            f"{cfg['latency_samples']} samples after {cfg['latency_warmup']} warm-ups, one "
-            "session, heartbeats off. *send -> first delta*: from just before sending a "
+            f"{cfg['latency_samples']} samples per client and kind, taken in "
+            f"{cfg['latency_passes']} passes interleaved across clients (a fresh process each, "
+            f"after {cfg['latency_warmup']} warm-ups) and pooled; a fresh session every 50 "
+            "samples (the engine reads a session's history at each post); heartbeats off. *send -> first delta*: from just before sending a "
             "one-delta post to that delta arriving (through a listener subscribed before). "
             "*ping -> pong*: `ping_session` to `pong`. The sessions have no public ping: for "
             "ours the frame goes out through the session's own (private) transport and the "

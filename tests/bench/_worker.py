@@ -78,10 +78,16 @@ def throughput(client: str, ws_base: str, deltas: int, rounds: int, warmup: int)
 # --- latency ---------------------------------------------------------------------------------
 
 
+#: Latency samples per session: the engine reads a session's history at every post, so a
+#: long-lived session would slowly add its own time to every sample.
+SAMPLES_PER_SESSION = 50
+
+
 def latency(client: str, ws_base: str, kind: str, samples: int, warmup: int) -> dict[str, Any]:
     """``first_delta``: from just before sending a one-delta post to its delta arriving.
     ``ping``: from sending ``ping_session`` to its ``pong`` arriving. Heartbeats are off, so
-    no stray pong lands in a sample."""
+    no stray pong lands in a sample. A fresh session every ``SAMPLES_PER_SESSION`` samples,
+    its first sample discarded."""
     adapter = _clients.make(client, quiet=True)
     times: list[float] = []
 
@@ -100,16 +106,28 @@ def latency(client: str, ws_base: str, kind: str, samples: int, warmup: int) -> 
         return float(first - start)
 
     async def run_async() -> None:
+        nonlocal adapter
         await adapter.open(ws_base)
         for i in range(warmup + samples):
+            if i > warmup and (i - warmup) % SAMPLES_PER_SESSION == 0:
+                await adapter.close()
+                adapter = _clients.make(client, quiet=True)
+                await adapter.open(ws_base)
+                await one_async()
             value = await one_async()
             if i >= warmup:
                 times.append(value)
         await adapter.close()
 
     def run_sync() -> None:
+        nonlocal adapter
         adapter.open(ws_base)
         for i in range(warmup + samples):
+            if i > warmup and (i - warmup) % SAMPLES_PER_SESSION == 0:
+                adapter.close()
+                adapter = _clients.make(client, quiet=True)
+                adapter.open(ws_base)
+                one_sync()
             value = one_sync()
             if i >= warmup:
                 times.append(value)
