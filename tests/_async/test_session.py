@@ -309,9 +309,28 @@ async def test_slow_listener_overflows_with_a_notice_that_always_arrives(
                 break
     assert [e.type for e in got] == [ET.MESSAGE_DELTA] * 3 + [ET.ERROR]
     notice = got[-1]
+    assert not [e for e in got if e.type == ET.PARTICIPANT_STATUS]  # filtered out, not dropped
     assert notice.error == "subscriber queue overflow"
     assert notice.data["dropped_event_type"] == "message_delta"
     assert notice.data["dropped_count"] >= 30
+
+
+async def test_an_overflowing_listener_still_sees_the_turn_end(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        slow = session.listen(maxsize=2)
+        witness = session.listen(maxsize=0)
+        await session.send(" ".join(f"w{i}" for i in range(40)))
+        async for event in witness:
+            if event.is_turn_end:
+                break
+        got = []
+        async for event in slow:
+            got.append(event)
+            if event.is_turn_end:
+                break
+    assert ET.ERROR in [e.type for e in got]  # deltas overflowed...
+    statuses = [e.participant_status for e in got if e.type == ET.PARTICIPANT_STATUS]
+    assert statuses == [ParticipantStatus.PROCESSING, ParticipantStatus.IDLE]  # ...statuses did not
 
 
 async def test_get_messages_never_reaches_listeners(engine: LocalEngine) -> None:

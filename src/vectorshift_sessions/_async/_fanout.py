@@ -6,7 +6,8 @@ Rules (documented in the README):
   what a departing last listener left unread goes back there: nothing is lost in between;
 - when a queue is full the event is dropped and a synthetic ``ERROR`` (``"subscriber queue
   overflow"``, with ``dropped_event_type`` and ``dropped_count``) takes its place; that notice
-  always arrives, ignoring the queue's limit and the listener's filter;
+  always arrives, ignoring the queue's limit and the listener's filter; participant statuses
+  are never dropped (so the turn's end is always seen);
 - answers (acks, history) are matched to their requests first-in first-out per request type,
   which is the order the engine answers in on one connection.
 """
@@ -25,6 +26,7 @@ from .._types import SessionEvent, SessionEventType
 logger = logging.getLogger("vectorshift_sessions.session")
 
 OVERFLOW_ERROR = "subscriber queue overflow"
+_STATUS = SessionEventType.PARTICIPANT_STATUS
 
 
 class _Overflow:
@@ -74,7 +76,8 @@ class EventQueue:
         if self._types is not None and event.type not in self._types:
             return
         items = self._items
-        if self._maxsize and len(items) >= self._maxsize:
+        # Statuses are never dropped: a loop waiting for the turn's end must see it.
+        if self._maxsize and len(items) >= self._maxsize and event.type is not _STATUS:
             last = items[-1] if items else None
             if type(last) is _Overflow:
                 last.count += 1
