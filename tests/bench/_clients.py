@@ -369,6 +369,51 @@ class RawWebsocketClient(_RawBlocking):
         return ws
 
 
+class RawWebsocketClientThread(RawWebsocketClient):
+    """The same loop, but a reader thread receives and hands each text to the caller through a
+    ``queue.SimpleQueue``: the floor of any blocking client with a background reader (``Session``
+    has one, so that several threads can listen and send at once)."""
+
+    def __init__(self) -> None:
+        super().__init__(skip_utf8_validation=True)
+        self.label = "raw websocket-client + reader thread"
+
+    def open(self, ws_base: str) -> None:
+        import queue
+        import threading
+
+        self.conn = self._connect(ws_base + "/ws/session")
+        self.texts: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.ws = self  # the inherited loops call self.ws.send / self.ws.recv
+        self.send(create_frame())
+        self.session_id = json.loads(self.recv())["session_id"]
+        self.send(connect_frame(self.session_id))
+        _check(json.loads(self.recv()))
+
+    def _read(self) -> None:
+        try:
+            while True:
+                self.texts.put(self.conn.recv())
+        except Exception:
+            self.texts.put(None)
+
+    def send(self, text: str) -> None:
+        self.conn.send(text)
+
+    def recv(self) -> str:
+        text = self.texts.get()
+        if text is None:
+            raise TurnFailed("the connection closed")
+        return text
+
+    def close(self) -> None:
+        self.conn.abort()  # wakes the reader, which ends
+        self.reader.join(5)
+        self.conn.shutdown()
+
+
 # --- this package, blocking ------------------------------------------------------------------
 
 
@@ -453,6 +498,7 @@ CLIENTS: dict[str, tuple[str, Any]] = {
         "sync",
         lambda quiet=False: RawWebsocketClient(skip_utf8_validation=True),
     ),
+    "raw-websocket-client-thread": ("sync", lambda quiet=False: RawWebsocketClientThread()),
 }
 
 

@@ -57,6 +57,7 @@ THROUGHPUT_CLIENTS = [
     "raw-websockets-sync",
     "raw-websocket-client",
     "raw-websocket-client-skip",
+    "raw-websocket-client-thread",
 ]
 LATENCY_CLIENTS = [
     "ours-async",
@@ -64,6 +65,7 @@ LATENCY_CLIENTS = [
     "raw-websockets",
     "ours-sync",
     "raw-websocket-client-skip",
+    "raw-websocket-client-thread",
 ]
 SCALE_CLIENTS = ["ours-async", "official", "raw-websockets"]
 THREAD_CLIENTS = ["ours-sync", "raw-websocket-client-skip"]
