@@ -351,7 +351,8 @@ def markdown(results: dict[str, Any]) -> str:
             "## Cold start",
             "",
             f"Each in a fresh interpreter, median of {cfg['cold_runs']} (after one warm-up "
-            "pass); RSS of the whole process after the import.",
+            "pass, which also writes any missing `.pyc` files, as `pip install` does); RSS of "
+            "the whole process after the import.",
             "",
         ]
         rows = [
