@@ -406,13 +406,20 @@ def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = [
-        name for name in ("throughput", "latency", "scale", "threads", "cold") if name in results
+        name
+        for name in ("throughput", "latency", "scale", "threads", "cold", "default_listen")
+        if name in results
     ]
     if not panels:
         return
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5.2), squeeze=False)
-    for ax, name in zip(axes[0], panels, strict=True):
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4.6 * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax, name in zip(flat, panels, strict=False):
         globals()[f"_chart_{name}"](ax, results)
+    for ax in flat[len(panels) :]:
+        ax.set_visible(False)
     fig.suptitle(
         f"vectorshift-sessions ({results['mode']} run), {results['machine']['cpu']}, "
         f"{results['machine']['logical_cores']} cores, {results['machine']['python']}",
@@ -510,11 +517,28 @@ def _chart_cold(ax: Any, results: dict[str, Any]) -> None:
     ]
     ax.barh(range(len(names)), ms, color=colors)
     ax.set_yticks(
-        range(len(names)), [n.replace(" (official)", "\n(official)") for n in names], fontsize=7
+        range(len(names)),
+        [n.replace(" import ", "\nimport ").replace(" (official)", "\n(official)") for n in names],
+        fontsize=7,
     )
     ax.invert_yaxis()
     ax.axvline(TARGET_IMPORT_MS, ls="--", color="tab:red", lw=1)
-    ax.set_xlabel("import time, ms (median); RSS MB in the bars")
+    ax.set_xlabel("import time, ms (median); RSS after the import at the bar's end")
     ax.set_title("cold start", fontsize=10)
     for i, n in enumerate(names):
         ax.text(ms[i], i, f" {ms[i]:.0f} ms, {cold[n]['rss_mb']:.0f} MB", va="center", fontsize=7)
+
+
+def _chart_default_listen(ax: Any, results: dict[str, Any]) -> None:
+    runs = results["default_listen"]
+    names = [c for c in runs if "failed" not in runs[c]]
+    shares = [100 * runs[c]["deltas"] / runs[c]["expected"] for c in names]
+    ax.barh(range(len(names)), shares, color=[_ours_color(c) for c in names])
+    ax.set_yticks(range(len(names)), [runs[c]["label"] for c in names], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 115)
+    ax.set_xlabel("% of the turn's deltas delivered")
+    ax.set_title("listen() with its default maxsize=1024, a fast stream", fontsize=10)
+    for i, c in enumerate(names):
+        end = "" if runs[c]["turn_end"] else ", turn end lost"
+        ax.text(shares[i], i, f" {shares[i]:.0f}%{end}", va="center", fontsize=7)
