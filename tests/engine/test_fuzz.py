@@ -9,41 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
+from tests._frames import CLIENT_FRAME_TYPES, ENGINE_FRAME_TYPES, json_values
 from tests.engine._helpers import TIMEOUT
 from vectorshift_sessions.engine import LocalEngine
 
-TYPES = [
-    "create_session",
-    "connect_session",
-    "post_message",
-    "post_messages",
-    "get_messages",
-    "ping_session",
-    "disconnect_session",
-    "terminate_session",
-]
-ENGINE_TYPES = {
-    "session_created",
-    "connect_session",
-    "post_message",
-    "post_messages",
-    "message_delta",
-    "message_notification",
-    "participant_status",
-    "get_messages",
-    "pong",
-    "error",
-    "disconnect_session",
-    "terminate_session",
-}
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
+TYPES = CLIENT_FRAME_TYPES
+ENGINE_TYPES = set(ENGINE_FRAME_TYPES)
 
 
 def frames(session_id: str) -> st.SearchStrategy[Any]:
