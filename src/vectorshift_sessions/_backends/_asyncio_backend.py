@@ -24,6 +24,7 @@ __all__ = [
     "monotonic",
     "sleep",
     "spawn",
+    "wait_blocking",
 ]
 
 monotonic = time.monotonic
@@ -112,6 +113,12 @@ class Event:
 def _expire(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(False)
+
+
+def wait_blocking(event: Event, timeout: float) -> bool:
+    """Wait for ``event`` without yielding: impossible on an event loop (nothing else would
+    run to set it), so ``False`` at once. The threads twin really waits."""
+    return False
 
 
 class Worker:

@@ -27,6 +27,7 @@ __all__ = [
     "monotonic",
     "sleep",
     "spawn",
+    "wait_blocking",
 ]
 
 monotonic = time.monotonic
@@ -63,6 +64,11 @@ class Event:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._event.wait(timeout)
+
+
+def wait_blocking(event: Event, timeout: float) -> bool:
+    """Wait for ``event`` for up to ``timeout`` seconds; whether it was set."""
+    return event.wait(timeout)
 
 
 class Worker:

@@ -28,6 +28,8 @@ from .._types import SessionEvent, SessionEventType
 logger = logging.getLogger("vectorshift_sessions.session")
 
 OVERFLOW_ERROR = "subscriber queue overflow"
+#: How long a reader thread waits for a full listener to take an event before dropping.
+ROOM_GRACE = 0.05
 _STATUS = SessionEventType.PARTICIPANT_STATUS
 
 
@@ -65,7 +67,7 @@ class _Ended:
 class EventQueue:
     """One listener's queue (or the backlog). Fed by the reader; read by one consumer."""
 
-    __slots__ = ("_ended", "_items", "_maxsize", "_types", "_wakeup")
+    __slots__ = ("_ended", "_items", "_maxsize", "_room", "_types", "_wakeup")
 
     def __init__(self, maxsize: int, types: frozenset[SessionEventType] | None = None):
         self._items: deque[SessionEvent | _Overflow] = deque()
@@ -73,6 +75,7 @@ class EventQueue:
         self._types = types
         self._wakeup = backend.Event()
         self._ended: _Ended | None = None
+        self._room: backend.Event | None = None  # while the producer waits for room
 
     def offer(self, event: SessionEvent) -> None:
         if self._types is not None and event.type not in self._types:
@@ -83,12 +86,25 @@ class EventQueue:
             last = items[-1] if items else None
             if type(last) is _Overflow:
                 last.count += 1
-            else:  # one slot past the limit, so the notice always fits
-                items.append(_Overflow(event))
-            return
+                return
+            if not self._wait_for_room():
+                items.append(_Overflow(event))  # one slot past the limit: the notice always fits
+                return
         items.append(event)
         if len(items) == 1:  # it was empty, so its reader may be asleep: wake it
             self._wakeup.set()
+
+    def _wait_for_room(self) -> bool:
+        """Give a listener that just fell behind a moment to catch up before dropping: a reader
+        thread can wait (a listener thread may simply not have had the GIL yet); on an event
+        loop ``wait_blocking`` returns at once, and the reader yields during bursts instead."""
+        room = self._room = backend.Event()
+        try:
+            if len(self._items) < self._maxsize:  # the listener took one meanwhile
+                return True
+            return backend.wait_blocking(room, ROOM_GRACE) and len(self._items) < self._maxsize
+        finally:
+            self._room = None
 
     def take_from(self, other: EventQueue) -> None:
         """Move ``other``'s unread events here (after ours), through our filter and limit."""
@@ -114,6 +130,9 @@ class EventQueue:
             items = self._items
             if items:
                 item = items.popleft()
+                room = self._room
+                if room is not None:  # the producer waits for room: there is some now
+                    room.set()
                 return item if type(item) is SessionEvent else item.as_event()  # type: ignore[union-attr]
             ended = self._ended
             if ended is not None:
