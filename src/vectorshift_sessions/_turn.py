@@ -1,12 +1,13 @@
-"""The outcome of one turn, as ``ask()`` and the one-shot ``run()`` return it."""
+"""One turn: ``TurnWatcher`` tells where it ends; ``TurnResult`` is what ``ask()`` and the
+one-shot ``run()`` return."""
 
 from __future__ import annotations
 
 import attrs
 
-from ._types import SessionEvent, SessionEventType, _short
+from ._types import ParticipantStatus, SessionEvent, SessionEventType, _short
 
-__all__ = ["TurnResult", "TurnStatus"]
+__all__ = ["TurnResult", "TurnStatus", "TurnWatcher"]
 
 
 class TurnStatus:
@@ -48,3 +49,55 @@ class TurnResult:
             f"TurnResult(session_id={self.session_id!r}, status={self.status!r}, "
             f"text={_short(self.text)}, events={len(self.events)})"
         )
+
+
+class TurnWatcher:
+    """Follows the events of one turn and says when it is over: the single place that knows
+    what ends a turn. Feed it every event from ``listen()`` after ``send()``::
+
+        watcher = TurnWatcher()
+        for event in session.listen():
+            if watcher.feed(event):
+                break
+
+    A turn ends at ``Idle`` after ``Processing`` (an ``Idle`` left over from an earlier turn
+    does not end it). With ``stop_for_action=True`` (what ``ask()`` does) it also stops at an
+    approval or re-authorization request, which the user must answer first; ``status`` then
+    says which. ``events`` and ``text`` (the last complete message) collect the turn.
+    """
+
+    __slots__ = ("_processing", "_stop_for_action", "events", "status", "text")
+
+    def __init__(self, *, stop_for_action: bool = False):
+        self._stop_for_action = stop_for_action
+        self._processing = False
+        self.events: list[SessionEvent] = []
+        self.text: str | None = None
+        self.status = TurnStatus.COMPLETE
+
+    def feed(self, event: SessionEvent) -> bool:
+        """Take the next event; ``True`` when the turn is over (or waits for the user)."""
+        self.events.append(event)
+        kind = event.type
+        if kind is SessionEventType.MESSAGE_COMPLETE:
+            self.text = event.text
+        elif kind is SessionEventType.APPROVAL_REQUEST:
+            self.status = TurnStatus.AWAITING_APPROVAL
+            return self._stop_for_action
+        elif kind is SessionEventType.REAUTH_REQUEST:
+            self.status = TurnStatus.REAUTH_REQUIRED
+            return self._stop_for_action
+        elif kind is SessionEventType.ERROR and event.message_id is not None:
+            self.status = TurnStatus.ERROR
+        elif kind is SessionEventType.PARTICIPANT_STATUS:
+            state = event.participant_status
+            if state is ParticipantStatus.PROCESSING:
+                self._processing = True
+                if self.status != TurnStatus.ERROR:
+                    self.status = TurnStatus.COMPLETE  # an answered approval: going on
+            elif state is ParticipantStatus.IDLE and self._processing:
+                return True
+        return False
+
+    def result(self, session_id: str) -> TurnResult:
+        return TurnResult(session_id, self.status, self.text, tuple(self.events))

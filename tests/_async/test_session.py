@@ -191,11 +191,13 @@ async def test_ask_returns_the_turn(engine: LocalEngine) -> None:
     assert result.session_id == session.session_id
 
 
-async def test_ask_leaves_earlier_unread_events_for_listen(engine: LocalEngine) -> None:
+async def test_ask_reads_its_turn_and_listen_goes_on_after_it(engine: LocalEngine) -> None:
     async with new_session(engine) as session:
         await session.ask("one")
-        first = await session.listen().__anext__()
-        assert first.type == ET.SESSION_CREATED  # connect's events still wait for a listener
+        await session.send("two")
+        events = await until_turn_end(session)
+    assert events[0].type == ET.MESSAGE_POSTED  # nothing before or of the asked turn again
+    assert turn_text(events) == "two"
 
 
 async def test_send_files_and_batches(engine: LocalEngine, tmp_path: Path) -> None:
@@ -305,14 +307,17 @@ async def test_slow_listener_overflows_with_a_notice_that_always_arrives(
         got = []
         async for event in slow:
             got.append(event)
-            if event.type == ET.ERROR:
+            if len(got) == 4:
                 break
-    assert [e.type for e in got] == [ET.MESSAGE_DELTA] * 3 + [ET.ERROR]
-    notice = got[-1]
-    assert not [e for e in got if e.type == ET.PARTICIPANT_STATUS]  # filtered out, not dropped
+    # The oldest went; one notice stands in their place, before the newest `maxsize` deltas.
+    assert [e.type for e in got] == [ET.ERROR] + [ET.MESSAGE_DELTA] * 3
+    notice = got[0]
     assert notice.error == "subscriber queue overflow"
     assert notice.data["dropped_event_type"] == "message_delta"
     assert notice.data["dropped_count"] >= 30
+    deltas = [e.data["index"] for e in got[1:]]
+    assert deltas == list(range(deltas[0], deltas[0] + 3))
+    assert deltas[0] == notice.data["dropped_count"]  # counted exactly: none lost untold
 
 
 async def test_an_overflowing_listener_still_sees_the_turn_end(engine: LocalEngine) -> None:

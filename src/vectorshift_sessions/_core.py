@@ -1,0 +1,317 @@
+"""The session's logic without I/O: what a frame means, who waits for it, what listeners get,
+and what a recovery sends and delivers. Like h11's ``Connection``: the I/O layer (``_async/
+session.py``, and its generated twin) feeds it what happened (a frame's text, a dropped
+connection, a heartbeat tick, a user's request) and does what it says (send these frames,
+wake that waiter). No awaits, no threads, no sockets: it is tested directly.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from . import _codec as codec
+from ._errors import CodecError, SessionError, SessionNotFoundError
+from ._eventlog import EventLog
+from ._types import (
+    ParticipantStatus,
+    SessionEvent,
+    SessionEventType,
+    SessionMessage,
+    SessionMessageStatus,
+)
+
+__all__ = ["Requests", "SessionCore", "State", "Waiter", "turn_ended_in"]
+
+logger = logging.getLogger("vectorshift_sessions.session")
+
+ET = SessionEventType
+_DELTA = ET.MESSAGE_DELTA
+_IN_TURN = (ParticipantStatus.PROCESSING.value, ParticipantStatus.AWAITING_APPROVAL.value)
+_IDLE = ParticipantStatus.IDLE.value
+
+
+class State(enum.Enum):
+    NEW = "new"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    TERMINATED = "terminated"
+
+
+class Waiter(Protocol):
+    """Whoever waits for an answer (the I/O layer's future-like object)."""
+
+    def resolve(self, value: Any) -> None: ...
+
+
+class Requests:
+    """Requests waiting for their answers, matched first-in first-out per request type (the
+    order the engine answers in on one connection)."""
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, deque[Waiter]] = {}
+
+    def expect(self, request_type: str, waiter: Waiter) -> None:
+        """Register before sending, so the answer cannot arrive unexpected."""
+        self._waiting.setdefault(request_type, deque()).append(waiter)
+
+    def forget(self, request_type: str, waiter: Waiter) -> None:
+        """Withdraw a request that was never sent (its answer will not come)."""
+        queue = self._waiting.get(request_type)
+        if queue and waiter in queue:
+            queue.remove(waiter)
+            if not queue:
+                del self._waiting[request_type]
+
+    def answer(self, request_type: str, value: Any) -> bool:
+        """Resolve the oldest request of this type; whether there was one."""
+        queue = self._waiting.get(request_type)
+        if not queue:
+            return False
+        waiter = queue.popleft()
+        if not queue:  # an idle session keeps no empty deques
+            del self._waiting[request_type]
+        waiter.resolve(value)
+        return True
+
+    def waiting(self, request_type: str) -> bool:
+        return bool(self._waiting.get(request_type))
+
+    def fail_all(self, error: BaseException) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for queue in waiting.values():
+            for waiter in queue:
+                waiter.resolve(error)
+
+
+def turn_ended_in(history: Iterable[SessionMessage]) -> bool:
+    """Whether the stored history shows the last turn over: after the user's last message,
+    the agent answered (complete text, an error or a re-authorization request), nothing is
+    still streaming and no approval request waits for an answer."""
+    after: list[SessionMessage] = []
+    for message in history:
+        if message.is_user:
+            after = []
+        elif message.is_agent:
+            after.append(message)
+    if not after or after[-1].content_type == "tool_call_approval":
+        return False
+    if any(m.status == SessionMessageStatus.STREAMING for m in after):
+        return False
+    return any(
+        (m.content_type == "data_type_message" and m.status == SessionMessageStatus.COMPLETE)
+        or m.content_type in ("error_message", "reauthorization_request")
+        for m in after
+    )
+
+
+class _Rejoin:
+    """A recovery in progress on a new connection: our own requests, and what arrived meanwhile."""
+
+    __slots__ = ("ack", "error", "held", "history")
+
+    def __init__(self) -> None:
+        self.ack: SessionEvent | None = None
+        self.history: list[SessionMessage] | None = None
+        self.held: list[codec.Decoded] = []
+        self.error: BaseException | None = None
+
+
+class SessionCore:
+    """One session's state. The I/O layer calls ``receive`` for every frame (the hot path)."""
+
+    def __init__(self, session_id: str | None, backlog_size: int):
+        self.state = State.NEW
+        self.session_id = session_id
+        self.log = EventLog(backlog_size, session_id or "")
+        self.requests = Requests()
+        self.frames_received = 0  # the heartbeat's evidence that the connection is alive
+        self._rejoin: _Rejoin | None = None
+        # Message ids already delivered, so a recovery's backfill repeats nothing, and ids
+        # the backfill delivered, so the live notification that may follow is not repeated.
+        self._seen: set[str] = set()
+        self._completed: set[str] = set()
+        self._backfilled: set[str] = set()
+        self._turn_open = False  # the engine said Processing and not yet Idle
+
+    def set_session_id(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.log.session_id = session_id
+
+    # --- frames in --------------------------------------------------------------------------
+
+    def receive(self, text: str) -> None:
+        """One frame from the engine: answer whoever asked, publish what is news."""
+        self.frames_received += 1
+        try:
+            item = codec.decode_engine_frame(text, self.session_id or "")
+        except CodecError as exc:
+            logger.warning("dropping a malformed frame from the engine: %s", exc)
+            return
+        if type(item) is SessionEvent and item.type is _DELTA and self._rejoin is None:
+            self.log.append(item)  # the hot path
+        elif item is not None:
+            if self._rejoin is not None:
+                self._rejoining(item)
+            else:
+                self._route(item)
+
+    def _route(self, item: SessionEvent | codec.Answer) -> None:
+        if type(item) is codec.Answer:
+            answered = self.requests.answer(item.request, item)
+            event = item.event
+            if event is None:
+                return  # the history goes only to whoever asked
+            if item.request == codec.PingSession.TYPE and answered:
+                self.log.append_live(event)  # our heartbeat's pong is news to no one later
+                return
+        else:
+            event = item
+        self._publish(event)
+
+    def _publish(self, event: SessionEvent) -> None:
+        """Deliver one event, once: statuses track the turn, message ids dedupe a backfill."""
+        if event.type is ET.PARTICIPANT_STATUS:
+            self._turn_open = event.data.get("status") in _IN_TURN
+        message_id = event.message_id
+        if message_id is not None:
+            if event.type is ET.MESSAGE_COMPLETE:
+                if message_id in self._backfilled:
+                    return  # a recovery's backfill delivered it already
+                self._completed.add(message_id)
+            self._seen.add(message_id)
+        self.log.append(event)
+
+    def remember(self, history: Iterable[SessionMessage]) -> None:
+        """What is already stored is not news: a later recovery must not replay it."""
+        for message in history:
+            if message.id:
+                self._seen.add(message.id)
+                if message.status == SessionMessageStatus.COMPLETE:
+                    self._completed.add(message.id)
+
+    # --- the connection ---------------------------------------------------------------------
+
+    def connection_lost(self, cause: BaseException | None, *, recover: bool) -> None:
+        """The connection dropped unasked; ``recover``: a recovery starts (else we are closed).
+        Pending requests fail with what the I/O layer gives ``fail_pending``."""
+        self.state = State.RECONNECTING if recover else State.CLOSED
+        if recover:
+            self.publish_client_status(ParticipantStatus.OFFLINE, {"reason": str(cause)})
+
+    def publish_client_status(self, status: ParticipantStatus, extra: dict[str, Any]) -> None:
+        """Listeners see a recovery as client-side participant statuses: Offline, then Connected."""
+        data = {"status": status.value, "source": "client", **extra}
+        self.log.append(SessionEvent(ET.PARTICIPANT_STATUS, self.session_id or "", None, data))
+
+    def start_rejoin(self) -> list[codec.ClientFrame]:
+        """A new connection is open: the frames that rejoin our session on it. Until
+        ``rejoin_done`` says so, frames are held (their answers are ours)."""
+        self._rejoin = _Rejoin()
+        session_id = self.session_id or ""
+        return [codec.ConnectSession(session_id), codec.GetMessages(session_id)]
+
+    def _rejoining(self, item: SessionEvent | codec.Answer) -> None:
+        rejoin = self._rejoin
+        assert rejoin is not None
+        if type(item) is codec.Answer and item.request == codec.ConnectSession.TYPE:
+            if rejoin.ack is None:
+                rejoin.ack = item.event
+                if item.error is not None:
+                    rejoin.error = SessionNotFoundError(
+                        f"cannot reconnect to session {self.session_id!r}: {item.error}",
+                        session_id=self.session_id,
+                    )
+                return
+        if type(item) is codec.Answer and item.request == codec.GetMessages.TYPE:
+            if rejoin.ack is not None and rejoin.history is None:
+                rejoin.history = list(item.messages or ())
+                return
+        rejoin.held.append(item)
+
+    @property
+    def rejoin_done(self) -> bool:
+        """The rejoin's answers came (or it failed: ``rejoin_error``)."""
+        rejoin = self._rejoin
+        return rejoin is not None and (rejoin.error is not None or rejoin.history is not None)
+
+    @property
+    def rejoin_error(self) -> BaseException | None:
+        return self._rejoin.error if self._rejoin is not None else None
+
+    def abandon_rejoin(self) -> None:
+        """That connection failed: the next attempt starts afresh (nothing held is lost: the
+        next attempt's history has it)."""
+        self._rejoin = None
+
+    def finish_rejoin(self) -> int:
+        """Connected again: deliver what was missed (from the history, each message once),
+        then what arrived meanwhile, and the turn's end if it came while we were away.
+        Returns how many messages the backfill delivered."""
+        rejoin = self._rejoin
+        assert rejoin is not None and rejoin.history is not None and rejoin.ack is not None
+        self._rejoin = None
+        self.state = State.CONNECTED
+        history = rejoin.history
+        was_in_turn = self._turn_open
+        backfilled = self._backfill(history)
+        self.publish_client_status(
+            ParticipantStatus.CONNECTED, {"recovered": True, "backfilled": backfilled}
+        )
+        for item in rejoin.held:
+            if item is not None:
+                self._route(item)
+        # The extension (the ack's participant_status) says it at once; without it, the
+        # history shows whether the turn ended while we were away.
+        engine_status = rejoin.ack.data.get("participant_status")
+        ended = engine_status == _IDLE if isinstance(engine_status, str) else turn_ended_in(history)
+        if was_in_turn and self._turn_open and ended:
+            self._publish(
+                SessionEvent(
+                    ET.PARTICIPANT_STATUS,
+                    self.session_id or "",
+                    None,
+                    {"status": _IDLE, "recovered": True},
+                )
+            )
+        return backfilled
+
+    def _backfill(self, history: list[SessionMessage]) -> int:
+        count = 0
+        for message in history:
+            if message.is_user or not message.id:
+                continue
+            complete = message.status == SessionMessageStatus.COMPLETE
+            if message.id in (self._completed if complete else self._seen):
+                continue
+            self.remember([message])
+            if complete:
+                self._backfilled.add(message.id)
+            self.log.append(codec.stored_message_event(message.raw, self.session_id or ""))
+            count += 1
+        return count
+
+    # --- answers to the I/O layer's requests ------------------------------------------------
+
+    def created(self, answer: codec.Answer, owner: str) -> str:
+        """The answer to ``create_session``: the new session's id, or why there is none."""
+        if answer.error is not None or answer.event is None:
+            raise SessionError(f"the engine could not create a session with {owner}: {answer.error}")
+        self.set_session_id(answer.event.session_id)
+        return answer.event.session_id
+
+    def connected(self, answer: codec.Answer) -> None:
+        """The answer to ``connect_session``."""
+        if answer.error is not None:
+            raise SessionNotFoundError(
+                f"cannot connect to session {self.session_id!r}: {answer.error}",
+                session_id=self.session_id,
+            )

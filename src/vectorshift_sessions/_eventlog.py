@@ -1,0 +1,291 @@
+"""One bounded log of a session's events, read by every listener at its own cursor. Sans-I/O.
+
+The rules (the README's "How ``listen()`` delivers" states them for users):
+
+- Every event gets a sequence number. A listener is a cursor into the log: it reads every
+  event after its start that passes its filter, in order. Publishing appends once, whatever
+  the number of listeners: nothing is copied per listener.
+- A new listener starts at the first event that no listener has read yet: events that arrive
+  while nobody reads wait for the next listener, and an abandoned listener holds nothing back.
+  ``PONG`` events are live-only: a listener never gets pongs older than itself.
+- A listener more than ``maxsize`` events (of its filter) behind loses the oldest of them, and
+  exactly one overflow ``ERROR`` (``"subscriber queue overflow"``, ``dropped_event_type``,
+  ``dropped_count``) stands in their place; participant statuses are never lost.
+- With nobody reading, the log keeps the newest ``backlog_size`` unread events.
+
+Threads: one producer appends without a lock (``list.append`` is atomic); everything else
+(subscribing, fetching a batch, trimming) takes the log's lock for a moment. Nothing sleeps
+here: a reader that finds nothing registers a ``Waker`` (anything with ``set()``), which the
+next append sets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Protocol
+
+from ._types import SessionEvent, SessionEventType
+
+__all__ = ["OVERFLOW_ERROR", "Cursor", "EventLog", "Waker", "overflow_event"]
+
+OVERFLOW_ERROR = "subscriber queue overflow"
+_STATUS = SessionEventType.PARTICIPANT_STATUS
+_PONG = SessionEventType.PONG
+#: Trimming looks at every cursor, so it runs at most once per this many appends.
+_TRIM_SLACK = 1024
+
+
+class Waker(Protocol):
+    def set(self) -> None: ...
+
+
+def overflow_event(session_id: str, first_type: SessionEventType, count: int) -> SessionEvent:
+    """The notice a listener gets in place of the ``count`` events it lost."""
+    data = {"error": OVERFLOW_ERROR, "dropped_event_type": first_type.value, "dropped_count": count}
+    return SessionEvent(SessionEventType.ERROR, session_id, None, data)
+
+
+class Cursor:
+    """One listener's place in the log. Its fields belong to the log (read under its lock)."""
+
+    __slots__ = (
+        "carry",
+        "ended",
+        "error",
+        "lost",
+        "lost_type",
+        "maxsize",
+        "seq",
+        "since",
+        "stop_at",
+        "types",
+    )
+
+    def __init__(self, seq: int, since: int, maxsize: int, types: frozenset[SessionEventType] | None):
+        self.seq = seq  # the next event to fetch
+        self.since = since  # the log's end when this listener joined (older pongs are skipped)
+        self.maxsize = maxsize
+        self.types = types
+        self.carry: list[SessionEvent] = []  # kept from events trimmed before it fetched them
+        self.lost = 0  # events lost since the last overflow notice was handed out
+        self.lost_type: SessionEventType | None = None
+        self.stop_at: int | None = None  # ended: deliver up to here, then stop
+        self.error: BaseException | None = None
+        self.ended = False
+
+
+class EventLog:
+    """The session's events. ``append`` is the hot path; readers ``fetch`` batches."""
+
+    def __init__(self, backlog_size: int, session_id: str = ""):
+        self.session_id = session_id  # for overflow notices
+        self._items: list[SessionEvent] = []
+        self._base = 0  # sequence number of _items[0]
+        self._lock = threading.Lock()
+        self._cursors: list[Cursor] = []
+        # What nobody has read yet, kept for the next listener: a hidden cursor at the first
+        # unread event, bounded like a listener (so statuses survive and losses are told).
+        self._backlog = Cursor(0, 0, backlog_size, None)
+        self._read_mark = 0  # departed listeners read everything before it
+        self._wakers: list[Waker] = []
+        self._trim_at = backlog_size + _TRIM_SLACK
+
+    # --- the producer -----------------------------------------------------------------------
+
+    def append(self, event: SessionEvent) -> None:
+        """Publish one event (one producer: the session's reader)."""
+        items = self._items
+        items.append(event)
+        if self._wakers:
+            self._wake()
+        if len(items) >= self._trim_at:
+            self._trim()
+
+    def append_live(self, event: SessionEvent) -> None:
+        """Publish an event that is news only to current listeners (heartbeat pongs)."""
+        if self._cursors:
+            self.append(event)
+
+    @property
+    def end(self) -> int:
+        """The sequence number the next event will get."""
+        return self._base + len(self._items)
+
+    @property
+    def listening(self) -> bool:
+        return bool(self._cursors)
+
+    def _wake(self) -> None:
+        with self._lock:
+            wakers, self._wakers = self._wakers, []
+        for waker in wakers:
+            waker.set()
+
+    def _trim(self) -> None:
+        """Drop what no one needs: each cursor its last ``maxsize`` events (all, unbounded),
+        the backlog its newest unread ones. A cursor the cut passes keeps, in its carry, what
+        it may still hand out (its filter, its limit, every status)."""
+        with self._lock:
+            self._follow_mark()
+            items, base = self._items, self._base
+            end = base + len(items)
+            cut = end
+            for cursor in (*self._cursors, self._backlog):
+                limit = cursor.maxsize
+                need = cursor.seq if not limit else max(cursor.seq, end - limit)
+                cut = min(cut, need)
+            for cursor in (*self._cursors, self._backlog):
+                if cursor.seq < cut:
+                    self._absorb(cursor, items[cursor.seq - base : cut - base])
+                    cursor.seq = cut
+            if cut > base:
+                self._items = items[cut - base :]
+                self._base = cut
+            self._trim_at = len(self._items) + max(self._backlog.maxsize, _TRIM_SLACK)
+
+    def _follow_mark(self) -> None:
+        """Move the backlog past what some listener read: that is not news any more."""
+        mark = self._read_mark
+        for cursor in self._cursors:
+            if cursor.seq > mark:
+                mark = cursor.seq
+        backlog = self._backlog
+        if mark > backlog.seq:
+            backlog.seq = mark
+            backlog.carry, backlog.lost, backlog.lost_type = [], 0, None
+
+    # --- listeners --------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        maxsize: int = 0,
+        types: frozenset[SessionEventType] | None = None,
+        *,
+        from_now: bool = False,
+    ) -> Cursor:
+        """A new cursor at the first event no listener has read (``from_now``: at the end)."""
+        with self._lock:
+            end = self.end
+            if from_now:
+                cursor = Cursor(end, end, maxsize, types)
+            else:
+                self._follow_mark()
+                backlog = self._backlog
+                cursor = Cursor(backlog.seq, end, maxsize, types)
+                # What the backlog saved from trimming is this listener's now.
+                cursor.carry = [
+                    e
+                    for e in backlog.carry
+                    if e.type is not _PONG and (types is None or e.type in types)
+                ]
+                cursor.lost, cursor.lost_type = backlog.lost, backlog.lost_type
+                backlog.carry, backlog.lost, backlog.lost_type = [], 0, None
+            self._cursors.append(cursor)
+            return cursor
+
+    def unsubscribe(self, cursor: Cursor, unread: Iterable[SessionEvent] = ()) -> None:
+        """The listener is gone; ``unread`` is what it fetched but never handed out: the
+        first of it still in the log is where the next listener starts."""
+        with self._lock:
+            if cursor not in self._cursors:
+                return
+            self._cursors.remove(cursor)
+            self._read_mark = max(self._read_mark, self._first_in_log(unread, cursor.seq))
+
+    def _first_in_log(self, unread: Iterable[SessionEvent], default: int) -> int:
+        items, base = self._items, self._base
+        position: dict[int, int] | None = None
+        for event in unread:
+            if position is None:  # built once, only for a listener that leaves events unread
+                position = {id(e): base + i for i, e in enumerate(items)}
+            seq = position.get(id(event))
+            if seq is not None:
+                return min(seq, default)
+        return default
+
+    def fetch(self, cursor: Cursor) -> list[SessionEvent] | None:
+        """Every event the cursor may hand out now (maybe none), or ``None`` once it ended
+        and has nothing left (``cursor.error`` then says why, if it was an error)."""
+        with self._lock:
+            end = self.end
+            if cursor.stop_at is not None:
+                end = min(end, cursor.stop_at)
+            if cursor.seq < end:
+                base = self._base
+                self._absorb(cursor, self._items[cursor.seq - base : end - base])
+                cursor.seq = end
+            out = cursor.carry
+            if cursor.lost:
+                lost_type = cursor.lost_type or SessionEventType.ERROR
+                out.insert(0, overflow_event(self.session_id, lost_type, cursor.lost))
+                cursor.lost, cursor.lost_type = 0, None
+            cursor.carry = []
+            if not out and cursor.stop_at is not None:
+                cursor.ended = True
+                if cursor in self._cursors:
+                    self._cursors.remove(cursor)
+                return None
+            return out
+
+    def _absorb(self, cursor: Cursor, span: list[SessionEvent]) -> None:
+        """Add ``span`` (the events right after ``cursor.seq``) to the cursor's carry through
+        its filter and limit: past the limit the oldest go, and are counted (statuses stay)."""
+        if cursor.seq < cursor.since:  # catching up on the past: its pongs are stale
+            fresh = cursor.since - cursor.seq
+            span = [e for e in span[:fresh] if e.type is not _PONG] + span[fresh:]
+        types = cursor.types
+        if types is not None:
+            span = [e for e in span if e.type in types]
+        carry = cursor.carry
+        if carry:
+            carry.extend(span)
+        else:
+            carry = cursor.carry = span
+        limit = cursor.maxsize
+        if limit and len(carry) > limit:
+            excess = len(carry) - limit
+            kept: list[SessionEvent] = []
+            for event in carry[:excess]:
+                if event.type is _STATUS:
+                    kept.append(event)
+                else:
+                    if not cursor.lost:
+                        cursor.lost_type = event.type
+                    cursor.lost += 1
+            kept.extend(carry[excess:])
+            cursor.carry = kept
+
+    def wait_for_more(self, cursor: Cursor, waker: Waker) -> bool:
+        """Register ``waker`` to be set by the next append or end; ``False`` (nothing
+        registered) if there is something to fetch already."""
+        with self._lock:
+            self._wakers.append(waker)  # first: an append from now on sets it
+            if cursor.seq < self.end or cursor.carry or cursor.lost or cursor.stop_at is not None:
+                self._wakers.remove(waker)
+                return False
+            return True
+
+    def forget_waker(self, waker: Waker) -> None:
+        with self._lock:
+            if waker in self._wakers:
+                self._wakers.remove(waker)
+
+    def end_listeners(self, error: BaseException | None = None) -> None:
+        """Every current listener ends after what was published so far (then raising
+        ``error``, if given); what they fetched counts as read. New listeners may join."""
+        with self._lock:
+            end = self.end
+            base = self._base
+            for cursor in self._cursors:
+                if cursor.seq < end:
+                    self._absorb(cursor, self._items[cursor.seq - base : end - base])
+                    cursor.seq = end
+                cursor.stop_at = end
+                cursor.error = error
+            if self._cursors:
+                self._read_mark = max(self._read_mark, end)
+            self._cursors = []
+            wakers, self._wakers = self._wakers, []
+        for waker in wakers:
+            waker.set()
