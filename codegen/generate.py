@@ -1,32 +1,39 @@
 """Generate the blocking flavour from the async original with the `unasync` package.
 
     python codegen/generate.py           rewrite every _sync/ twin from its _async/ original
-    python codegen/generate.py --check   exit 1 if a _sync/ file is stale, hand-edited or orphaned
+    python codegen/generate.py --check   exit 1 if a _sync/ file is stale, hand-edited or orphaned,
+                                         or if the package's _sync/ still speaks of async words
 
 Pairs: src/vectorshift_sessions/_async -> _sync, and tests/_async -> tests/_sync.
+
+Three steps per file: unasync rewrites the tokens (``unasync_tokens``), :func:`rewrite_prose`
+rewrites docstrings and comments with the short tables below, and a header is added. Before
+every run, :func:`self_test` checks that unasync still does what this script relies on.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import tokenize_rt
-import unasync
+if TYPE_CHECKING:  # unasync (and tokenize_rt, which comes with it) are only needed to generate
+    import tokenize_rt
+    import unasync
 
 ROOT = Path(__file__).resolve().parent.parent
+SRC_SYNC = ROOT / "src" / "vectorshift_sessions" / "_sync"
 PAIRS = [
-    (
-        ROOT / "src" / "vectorshift_sessions" / "_async",
-        ROOT / "src" / "vectorshift_sessions" / "_sync",
-    ),
+    (ROOT / "src" / "vectorshift_sessions" / "_async", SRC_SYNC),
     (ROOT / "tests" / "_async", ROOT / "tests" / "_sync"),
 ]
 
 # Names that change between the flavours beyond unasync's own (`async`/`await` dropped,
 # `__aenter__` -> `__enter__`, `AsyncIterator` -> `Iterator`, and `AsyncX` -> `SyncX`).
+# Every entry must change something in the generated files (tests/test_codegen.py checks it).
 REPLACEMENTS = {
     # our public classes: the blocking flavour owns the plain names
     "AsyncSession": "Session",
@@ -37,17 +44,52 @@ REPLACEMENTS = {
     "AsyncSessionListener": "SessionListener",
     # the backend twins: asyncio tasks and websockets -> threads and websocket-client
     "_asyncio_backend": "_thread_backend",
-    # httpx
-    "AsyncHTTPTransport": "HTTPTransport",
-    "AsyncByteStream": "SyncByteStream",
+    # ours, and httpx.AsyncClient's
     "aclose": "close",
-    "aiter_lines": "iter_lines",
-    "aiter_bytes": "iter_bytes",
-    "aread": "read",
-    # tests: the async engine fixture becomes the threaded one
-    "async_engine": "engine",
-    "anext": "next",
 }
+
+# unasync rewrites names, not prose. Docstrings and comments get these phrase rewrites (in
+# order: longer phrases first), then the names above as words. So the async original's
+# docstrings are written for asyncio only (`async with AsyncClient() as client:`, "an async
+# iterator"), and never contrast the two flavours: the blocking twin then reads right.
+PROSE = [
+    ("an async iterator", "an iterator"),
+    ("an async iterable", "an iterable"),
+    ("an async context manager", "a context manager"),
+    ("async iterator", "iterator"),
+    ("async iterable", "iterable"),
+    ("async context manager", "context manager"),
+    ("async with ", "with "),
+    ("async for ", "for "),
+    ("async def ", "def "),
+    ("await ", ""),
+]
+#: What must never survive anywhere in the package's generated files (code, strings, prose).
+FORBIDDEN_IN_SYNC = re.compile(
+    r"\b(?:async (?:iterator|iterable|with|for|def)|aclose|await)\b", re.IGNORECASE
+)
+
+#: A known input, and what this script must make of it: see ``self_test``.
+SELF_TEST_INPUT = '''\
+async def fetch(client: AsyncClient) -> AsyncIterator[str]:
+    """An async iterator over an async context manager: ``async with AsyncClient() as c``."""
+    async with client:  # await the answer, then aclose
+        async for line in client.lines():
+            yield await client.decode(line)
+        await client.aclose()
+'''
+SELF_TEST_OUTPUT = '''\
+def fetch(client: Client) -> Iterator[str]:
+    """An iterator over a context manager: ``with Client() as c``."""
+    with client:  # the answer, then close
+        for line in client.lines():
+            yield client.decode(line)
+        client.close()
+'''
+
+
+class UnasyncChanged(RuntimeError):
+    """unasync no longer behaves as this script was written for."""
 
 
 def header(source: Path) -> str:
@@ -58,10 +100,94 @@ def header(source: Path) -> str:
     )
 
 
-def unasync_text(source: Path, rule: unasync.Rule) -> str:
-    tokens = tokenize_rt.src_to_tokens(source.read_text(encoding="utf-8"))
-    body = tokenize_rt.tokens_to_src(rule._unasync_tokens(tokens))
-    return header(source) + body
+def make_rule(src_dir: Path, dst_dir: Path) -> unasync.Rule:
+    import unasync
+
+    return unasync.Rule(str(src_dir), str(dst_dir), additional_replacements=REPLACEMENTS)
+
+
+def unasync_tokens(rule: unasync.Rule, tokens: list[tokenize_rt.Token]) -> list[tokenize_rt.Token]:
+    """unasync's rewrite of one file's tokens.
+
+    ``Rule._unasync_tokens`` is private: unasync's public API only rewrites whole files in
+    place. This is the one place that calls it; the pin ``unasync>=0.6,<0.7`` (dev extra,
+    noxfile) and :func:`self_test` guard it.
+    """
+    hook = getattr(rule, "_unasync_tokens", None)
+    if hook is None:
+        raise UnasyncChanged(
+            f"unasync {_unasync_version()} has no Rule._unasync_tokens any more; install "
+            f"unasync>=0.6,<0.7 (pyproject's dev extra), or port unasync_tokens() in "
+            f"codegen/generate.py to its new API"
+        )
+    return list(hook(tokens))
+
+
+def _prose(text: str) -> str:
+    for phrase, blocking in PROSE:
+        text = text.replace(phrase, blocking)
+    for name, blocking in REPLACEMENTS.items():
+        text = re.sub(rf"\b{re.escape(name)}\b", blocking, text)
+    return text
+
+
+_SKIPPED = {"UNIMPORTANT_WS", "NL", "COMMENT"}
+
+
+def _neighbour(tokens: list[tokenize_rt.Token], i: int, step: int) -> str | None:
+    """The kind of the nearest token before (``step=-1``) or after (``1``) that is code."""
+    i += step
+    while 0 <= i < len(tokens) and tokens[i].name in _SKIPPED:
+        i += step
+    return tokens[i].name if 0 <= i < len(tokens) else None
+
+
+def rewrite_prose(tokens: list[tokenize_rt.Token]) -> list[tokenize_rt.Token]:
+    """Comments and docstrings (strings that are statements of their own) in blocking words."""
+    out = []
+    for i, token in enumerate(tokens):
+        if token.name == "COMMENT" or (
+            token.name == "STRING"
+            and _neighbour(tokens, i, -1) in (None, "NEWLINE", "INDENT", "DEDENT")
+            and _neighbour(tokens, i, 1) in ("NEWLINE", "ENDMARKER")
+        ):
+            token = token._replace(src=_prose(token.src))
+        out.append(token)
+    return out
+
+
+def convert(text: str, rule: unasync.Rule) -> str:
+    """One async source as its blocking twin (without the header)."""
+    import tokenize_rt
+
+    tokens = tokenize_rt.src_to_tokens(text)
+    return tokenize_rt.tokens_to_src(rewrite_prose(unasync_tokens(rule, tokens)))
+
+
+def _unasync_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("unasync")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def self_test() -> None:
+    """Raise ``UnasyncChanged`` unless unasync still converts a known input as it did."""
+    rule = make_rule(ROOT / "_async", ROOT / "_sync")
+    got = convert(SELF_TEST_INPUT, rule)
+    if got != SELF_TEST_OUTPUT:
+        diff = "".join(
+            difflib.unified_diff(
+                SELF_TEST_OUTPUT.splitlines(True), got.splitlines(True), "expected", "got"
+            )
+        )
+        raise UnasyncChanged(
+            f"unasync {_unasync_version()} no longer converts codegen's known input as "
+            f"expected; install unasync>=0.6,<0.7 (pyproject's dev extra), or adapt "
+            f"codegen/generate.py:\n{diff}"
+        )
 
 
 def expected_files() -> dict[Path, str]:
@@ -69,9 +195,10 @@ def expected_files() -> dict[Path, str]:
     for src_dir, dst_dir in PAIRS:
         if not src_dir.is_dir():
             continue
-        rule = unasync.Rule(str(src_dir), str(dst_dir), additional_replacements=REPLACEMENTS)
+        rule = make_rule(src_dir, dst_dir)
         for source in sorted(src_dir.rglob("*.py")):
-            out[dst_dir / source.relative_to(src_dir)] = unasync_text(source, rule)
+            text = convert(source.read_text(encoding="utf-8"), rule)
+            out[dst_dir / source.relative_to(src_dir)] = header(source) + text
     return out
 
 
@@ -79,13 +206,34 @@ def generated_on_disk() -> set[Path]:
     return {path for _, dst_dir in PAIRS if dst_dir.is_dir() for path in dst_dir.rglob("*.py")}
 
 
+def forbidden_words(path: Path, text: str) -> list[str]:
+    """Where async words survive in a generated file of the package, as ``file:line: word``."""
+    if SRC_SYNC not in path.parents:
+        return []
+    return [
+        f"{path.relative_to(ROOT)}:{number}: {match.group(0)!r}"
+        for number, line in enumerate(text.splitlines(), 1)
+        for match in FORBIDDEN_IN_SYNC.finditer(line)
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="verify instead of writing")
     args = parser.parse_args()
 
+    try:
+        self_test()
+    except UnasyncChanged as exc:
+        print(f"codegen: {exc}")
+        return 2
     expected = expected_files()
     orphans = generated_on_disk() - set(expected)
+    words = [where for path, text in expected.items() for where in forbidden_words(path, text)]
+    for where in words:
+        print(f"async wording in blocking code: {where}")
+    if words:
+        print("reword the async original, or add the phrase to PROSE in codegen/generate.py")
     if args.check:
         stale = []
         for path, text in expected.items():
@@ -102,6 +250,7 @@ def main() -> int:
             print(f"orphan (no async original): {path.relative_to(ROOT)}")
         if stale or orphans:
             print("run: python codegen/generate.py")
+        if stale or orphans or words:
             return 1
         print(f"codegen: {len(expected)} generated files are fresh")
         return 0
@@ -114,7 +263,7 @@ def main() -> int:
     for path in orphans:
         path.unlink()
         print(f"removed orphan {path.relative_to(ROOT)}")
-    return 0
+    return 1 if words else 0
 
 
 if __name__ == "__main__":

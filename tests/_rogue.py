@@ -9,6 +9,7 @@ from typing import Any
 from websockets.sync.server import ServerConnection, serve
 
 from vectorshift_sessions import _codec as codec
+from vectorshift_sessions.engine import _frames
 
 #: What the rogue sends after acknowledging a post, in this order; only the last three are good.
 GARBAGE = [
@@ -45,19 +46,22 @@ class RogueEngine:
             frame = json.loads(text)
             sid = frame.get("session_id", "rogue-session")
             if frame["type"] == "create_session":
-                send(codec.session_created("rogue-session"))
+                send(_frames.session_created("rogue-session"))
             elif frame["type"] == "connect_session":
-                send(codec.connect_ack(sid))
+                send(_frames.connect_ack(sid))
             elif frame["type"] == "post_message":
-                send(codec.post_ack("post_message", sid))
-                send(codec.participant_status(sid, "Processing"))
+                send(_frames.post_ack("post_message", sid))
+                send(_frames.participant_status(sid, "Processing"))
                 for bad in GARBAGE:
                     ws.send(bad)
-                message = codec.stored_message(
-                    "m1", sid, codec.object_sender("agent-x", "agent"), codec.text_content("fine")
+                message = _frames.stored_message(
+                    "m1",
+                    sid,
+                    _frames.object_sender("agent-x", "agent"),
+                    _frames.text_content("fine"),
                 )
-                send(codec.message_delta(sid, "m1", "fine", 0))
-                send(codec.message_notification(message))
-                send(codec.participant_status(sid, "Idle"))
+                send(_frames.message_delta(sid, "m1", "fine", 0))
+                send(_frames.message_notification(message))
+                send(_frames.participant_status(sid, "Idle"))
             elif frame["type"] == "get_messages":
-                send(codec.history(sid, []))
+                send(_frames.history(sid, []))

@@ -30,6 +30,7 @@ from tests._frames import (
     stored_messages,
 )
 from vectorshift_sessions import (
+    ApprovalResponse,
     CodecError,
     MessageSender,
     ParticipantStatus,
@@ -51,13 +52,16 @@ from vectorshift_sessions._codec import (
     PostMessage,
     PostMessages,
     TerminateSession,
+    approval_answer,
     approval_content,
     decode_client_frame,
     decode_engine_frame,
     decode_stored_message,
     dumps,
     encode_client_frame,
+    parse_approval_content,
 )
+from vectorshift_sessions.engine import _frames
 
 ET = SessionEventType
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -155,6 +159,83 @@ def test_approval_content_copies_confirm() -> None:
     assert content["value"]["tool_call_approval"]["confirm"] == {"to": "a@b.c"}
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    approved=st.booleans(),
+    confirm=st.none() | st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+    deny_reason=st.none() | st.text(max_size=20),
+)
+def test_approval_content_round_trips(
+    approved: bool, confirm: dict[str, Any] | None, deny_reason: str | None
+) -> None:
+    content = approval_content(approved, confirm, deny_reason)
+    # Through the wire, as the engine receives it.
+    frame = PostMessage(session_id=SID, content=content, parent_message_id=MID)
+    received = decode_client_frame(encode_client_frame(frame))
+    assert isinstance(received, PostMessage)
+    answer = parse_approval_content(received.content)
+    if approved:
+        assert answer == ApprovalResponse(True, confirm=confirm or {})
+    else:
+        assert answer == ApprovalResponse(
+            False, deny_reason=deny_reason or "User denied tool call."
+        )
+    assert approval_content(True, {"a": 1})["value"]["tool_call_approval"] == approval_answer(
+        True, {"a": 1}
+    )
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["hi", {"type_string": "text/plain", "value": "hi"}, FILE_CONTENT, {"value": {}}],
+    ids=str,
+)
+def test_other_content_is_not_an_approval_answer(content: Any) -> None:
+    assert parse_approval_content(content) is None
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "reason"),
+    [
+        ({"type_string": "response_message"}, "content.value", "missing"),
+        ({"type_string": "response_message", "value": "yes"}, "content.value", "got a string"),
+        (
+            {"type_string": "response_message", "value": {}},
+            "content.value.tool_call_approval",
+            "missing",
+        ),
+        (
+            {"type_string": "response_message", "value": {"tool_call_approval": []}},
+            "content.value.tool_call_approval",
+            "got an array",
+        ),
+        (
+            {"type_string": "response_message", "value": {"tool_call_approval": {}}},
+            "content.value.tool_call_approval",
+            "'confirm'",
+        ),
+        (
+            {
+                "type_string": "response_message",
+                "value": {"tool_call_approval": {"confirm": "yes", "deny": 5}},
+            },
+            "content.value.tool_call_approval",
+            "'deny'",
+        ),
+    ],
+    ids=lambda v: str(v)[:50],
+)
+def test_malformed_approval_answers(content: dict[str, Any], field: str, reason: str) -> None:
+    with pytest.raises(CodecError) as info:
+        parse_approval_content(content)
+    assert (info.value.frame_type, info.value.field) == ("post_message", field)
+    assert reason in str(info.value)
+    with pytest.raises(CodecError) as info:
+        parse_approval_content(content, "post_messages", "messages[].")
+    assert info.value.frame_type == "post_messages"
+    assert info.value.field == field.replace("content.", "messages[].", 1)
+
+
 if sys.version_info >= (3, 11):
     try:
         import vectorshift.session as official_session
@@ -215,13 +296,13 @@ def test_approval_frame_matches_the_official_client(
 # --- engine frames: builders match the protocol's field names -------------------------------
 
 BUILT_VS_PROTOCOL: list[tuple[dict[str, Any], dict[str, Any]]] = [
-    (codec.session_created(SID), {"type": "session_created", "session_id": SID}),
+    (_frames.session_created(SID), {"type": "session_created", "session_id": SID}),
     (
-        codec.connect_ack(SID),
+        _frames.connect_ack(SID),
         {"type": "connect_session", "session_id": SID, "success": True, "error": None},
     ),
     (
-        codec.connect_ack(SID, False, "unknown session"),
+        _frames.connect_ack(SID, False, "unknown session"),
         {
             "type": "connect_session",
             "session_id": SID,
@@ -230,23 +311,23 @@ BUILT_VS_PROTOCOL: list[tuple[dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
-        codec.post_ack("post_message", SID),
+        _frames.post_ack("post_message", SID),
         {"type": "post_message", "session_id": SID, "success": True, "error": None},
     ),
     (
-        codec.post_ack("post_messages", SID, False, "busy"),
+        _frames.post_ack("post_messages", SID, False, "busy"),
         {"type": "post_messages", "session_id": SID, "success": False, "error": "busy"},
     ),
     (
-        codec.message_delta(SID, MID, "Hel", 0),
+        _frames.message_delta(SID, MID, "Hel", 0),
         {"type": "message_delta", "session_id": SID, "message_id": MID, "value": "Hel", "index": 0},
     ),
     (
-        codec.participant_status(SID, ParticipantStatus.IDLE),
+        _frames.participant_status(SID, ParticipantStatus.IDLE),
         {"type": "participant_status", "session_id": SID, "message": {"status": "Idle"}},
     ),
     (
-        codec.participant_status(SID, "AwaitingApproval"),
+        _frames.participant_status(SID, "AwaitingApproval"),
         {
             "type": "participant_status",
             "session_id": SID,
@@ -254,38 +335,38 @@ BUILT_VS_PROTOCOL: list[tuple[dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
-        codec.history(SID, [stored({"type": "data_type_message", "value": "hi"})]),
+        _frames.history(SID, [stored({"type": "data_type_message", "value": "hi"})]),
         {
             "type": "get_messages",
             "session_id": SID,
             "messages": [stored({"type": "data_type_message", "value": "hi"})],
         },
     ),
-    (codec.pong(SID), {"type": "pong", "session_id": SID}),
+    (_frames.pong(SID), {"type": "pong", "session_id": SID}),
     (
-        codec.error_frame("bad", "post_message", SID),
+        _frames.error_frame("bad", "post_message", SID),
         {"type": "error", "error": "bad", "request_type": "post_message", "session_id": SID},
     ),
-    (codec.error_frame("bad"), {"type": "error", "error": "bad", "request_type": None}),
-    (codec.disconnect_ack(SID), {"type": "disconnect_session", "session_id": SID}),
-    (codec.terminate_ack(SID), {"type": "terminate_session", "session_id": SID}),
+    (_frames.error_frame("bad"), {"type": "error", "error": "bad", "request_type": None}),
+    (_frames.disconnect_ack(SID), {"type": "disconnect_session", "session_id": SID}),
+    (_frames.terminate_ack(SID), {"type": "terminate_session", "session_id": SID}),
     (
-        codec.message_notification(
-            codec.stored_message(
-                MID, SID, codec.object_sender("agent-1", "agent"), codec.text_content("Hello")
+        _frames.message_notification(
+            _frames.stored_message(
+                MID, SID, _frames.object_sender("agent-1", "agent"), _frames.text_content("Hello")
             )
         ),
         notification({"type": "data_type_message", "value": "Hello", "status": "Complete"}),
     ),
-    (codec.user_sender("user-1"), USER),
-    (codec.object_sender("agent-1", "agent"), AGENT),
-    (codec.error_content("oops"), {"type": "error_message", "error": "oops"}),
+    (_frames.user_sender("user-1"), USER),
+    (_frames.object_sender("agent-1", "agent"), AGENT),
+    (_frames.error_content("oops"), {"type": "error_message", "error": "oops"}),
     (
-        codec.tool_call_content("search", "t1", "running"),
+        _frames.tool_call_content("search", "t1", "running"),
         {"type": "tool_call", "tool_name": "search", "tool_id": "t1", "status": "running"},
     ),
     (
-        codec.tool_result_content("search", "t1", "complete", {"hits": 2}),
+        _frames.tool_result_content("search", "t1", "complete", {"hits": 2}),
         {
             "type": "tool_result",
             "tool_name": "search",
@@ -295,11 +376,11 @@ BUILT_VS_PROTOCOL: list[tuple[dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
-        codec.thinking_content("hmm", "short"),
+        _frames.thinking_content("hmm", "short"),
         {"type": "thinking", "content": "hmm", "summary": "short"},
     ),
     (
-        codec.approval_request_content("send_email", "t2", fields=["to"]),
+        _frames.approval_request_content("send_email", "t2", fields=["to"]),
         {
             "type": "tool_call_approval",
             "tool_name": "send_email",
@@ -308,11 +389,11 @@ BUILT_VS_PROTOCOL: list[tuple[dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
-        codec.reauth_content("gmail"),
+        _frames.reauth_content("gmail"),
         {"type": "reauthorization_request", "provider": "gmail"},
     ),
     (
-        codec.search_content("q", [1]),
+        _frames.search_content("q", [1]),
         {"type": "search_message", "query": "q", "results": [1]},
     ),
 ]
@@ -338,9 +419,9 @@ def test_encoded_message_deltas_are_the_same_frames(
     values: list[str], start: int, ids: tuple[str, str]
 ) -> None:
     session_id, message_id = ids
-    frames = codec.encoded_message_deltas(session_id, message_id, values, start)
+    frames = _frames.encoded_message_deltas(session_id, message_id, values, start)
     assert [json.loads(f) for f in frames] == [
-        codec.message_delta(session_id, message_id, v, i) for i, v in enumerate(values, start)
+        _frames.message_delta(session_id, message_id, v, i) for i, v in enumerate(values, start)
     ]
     for frame, (index, value) in zip(frames, enumerate(values, start), strict=True):
         event = decode_engine_frame(frame, "other")
@@ -350,9 +431,11 @@ def test_encoded_message_deltas_are_the_same_frames(
 
 
 def test_history_only_contents_decode() -> None:
-    upload = decode_stored_message(stored(codec.file_content("a.png", "image/png", 3), USER))
+    upload = decode_stored_message(
+        stored(_frames.stored_file_content("a.png", "image/png", 3), USER)
+    )
     assert (upload.content_type, upload.text, upload.is_user) == ("file", None, True)
-    answer = codec.approval_response_content({"confirm": {}})
+    answer = _frames.approval_response_content({"confirm": {}})
     assert answer == {"type": "response_message", "tool_call_approval": {"confirm": {}}}
     assert decode_stored_message(stored(answer, USER)).content_type == "response_message"
     assert _decode(notification(answer)) == SessionEvent(ET.MESSAGE_STREAMING, SID, MID, answer)
@@ -373,18 +456,18 @@ def _expect(frame: dict[str, Any], kind: ET, data: dict[str, Any], message_id: s
 
 
 def test_session_created() -> None:
-    frame = codec.session_created(SID)
+    frame = _frames.session_created(SID)
     _expect(frame, ET.SESSION_CREATED, frame, None)
 
 
 def test_session_created_takes_its_own_session_id_not_the_default() -> None:
-    event = decode_engine_frame(dumps(codec.session_created("new-id")), "old-id")
+    event = decode_engine_frame(dumps(_frames.session_created("new-id")), "old-id")
     assert isinstance(event, SessionEvent)
     assert event.session_id == "new-id"
 
 
 def test_connect_ack() -> None:
-    frame = codec.connect_ack(SID)
+    frame = _frames.connect_ack(SID)
     _expect(frame, ET.SESSION_CONNECTED, frame, None)
 
 
@@ -393,7 +476,7 @@ def test_connect_ack() -> None:
     [("post_message", ET.MESSAGE_POSTED), ("post_messages", ET.MESSAGES_POSTED)],
 )
 def test_post_acks(request_type: str, kind: ET) -> None:
-    frame = codec.post_ack(request_type, SID)
+    frame = _frames.post_ack(request_type, SID)
     _expect(frame, kind, frame, None)
     # "success" absent counts as success, as in the official client.
     bare = {"type": request_type, "session_id": SID}
@@ -416,13 +499,13 @@ def test_failed_acks_become_errors(request_type: str) -> None:
 
 def test_failed_ack_built_with_builders() -> None:
     _expect(
-        codec.connect_ack(SID, False, "unknown session"),
+        _frames.connect_ack(SID, False, "unknown session"),
         ET.ERROR,
         {"error": "unknown session", "request_type": "connect_session"},
         None,
     )
     _expect(
-        codec.post_ack("post_messages", SID, False, "busy"),
+        _frames.post_ack("post_messages", SID, False, "busy"),
         ET.ERROR,
         {"error": "busy", "request_type": "post_messages"},
         None,
@@ -431,9 +514,12 @@ def test_failed_ack_built_with_builders() -> None:
 
 def test_message_delta() -> None:
     _expect(
-        codec.message_delta(SID, MID, "Hel", 3), ET.MESSAGE_DELTA, {"delta": "Hel", "index": 3}, MID
+        _frames.message_delta(SID, MID, "Hel", 3),
+        ET.MESSAGE_DELTA,
+        {"delta": "Hel", "index": 3},
+        MID,
     )
-    event = _decode(codec.message_delta(SID, MID, "Hel", 3))
+    event = _decode(_frames.message_delta(SID, MID, "Hel", 3))
     assert event.delta == "Hel"
     # index and message_id are optional on the wire
     _expect(
@@ -447,13 +533,13 @@ def test_message_delta() -> None:
 NOTIFICATION_ROWS: list[tuple[str, dict[str, Any], ET, dict[str, Any]]] = [
     (
         "data_type_message Complete",
-        codec.text_content("Hello", "Complete"),
+        _frames.text_content("Hello", "Complete"),
         ET.MESSAGE_COMPLETE,
         {"text": "Hello", "status": "complete"},
     ),
     (
         "data_type_message Streaming",
-        codec.text_content("Hel", "Streaming"),
+        _frames.text_content("Hel", "Streaming"),
         ET.MESSAGE_STREAMING,
         {"text": "Hel", "status": "streaming"},
     ),
@@ -471,7 +557,7 @@ NOTIFICATION_ROWS: list[tuple[str, dict[str, Any], ET, dict[str, Any]]] = [
     ),
     (
         "error_message",
-        codec.error_content("it broke"),
+        _frames.error_content("it broke"),
         ET.ERROR,
         {"error": "it broke"},
     ),
@@ -483,19 +569,19 @@ NOTIFICATION_ROWS: list[tuple[str, dict[str, Any], ET, dict[str, Any]]] = [
     ),
     (
         "tool_call",
-        codec.tool_call_content("search", "t1", "running", arguments={"q": "x"}),
+        _frames.tool_call_content("search", "t1", "running", arguments={"q": "x"}),
         ET.TOOL_CALL,
         {"tool_name": "search", "tool_id": "t1", "status": "running"},
     ),
     (
         "tool_result",
-        codec.tool_result_content("search", "t1", "complete", ["a", "b"]),
+        _frames.tool_result_content("search", "t1", "complete", ["a", "b"]),
         ET.TOOL_RESULT,
         {"tool_name": "search", "tool_id": "t1", "status": "complete", "output": ["a", "b"]},
     ),
     (
         "thinking",
-        codec.thinking_content("let me see", "seeing"),
+        _frames.thinking_content("let me see", "seeing"),
         ET.THINKING,
         {"content": "let me see", "summary": "seeing"},
     ),
@@ -513,21 +599,21 @@ NOTIFICATION_ROWS: list[tuple[str, dict[str, Any], ET, dict[str, Any]]] = [
     ),
     (
         "tool_call_approval",
-        codec.approval_request_content("send_email", "t2", arguments={"to": "x"}),
+        _frames.approval_request_content("send_email", "t2", arguments={"to": "x"}),
         ET.APPROVAL_REQUEST,
-        codec.approval_request_content("send_email", "t2", arguments={"to": "x"}),
+        _frames.approval_request_content("send_email", "t2", arguments={"to": "x"}),
     ),
     (
         "reauthorization_request",
-        codec.reauth_content("gmail", url="https://example.invalid/auth"),
+        _frames.reauth_content("gmail", url="https://example.invalid/auth"),
         ET.REAUTH_REQUEST,
-        codec.reauth_content("gmail", url="https://example.invalid/auth"),
+        _frames.reauth_content("gmail", url="https://example.invalid/auth"),
     ),
     (
         "search_message",
-        codec.search_content("cats", [{"title": "Cats"}]),
+        _frames.search_content("cats", [{"title": "Cats"}]),
         ET.SEARCH_RESULT,
-        codec.search_content("cats", [{"title": "Cats"}]),
+        _frames.search_content("cats", [{"title": "Cats"}]),
     ),
     (
         "agent_task value",
@@ -558,25 +644,25 @@ NOTIFICATION_ROWS: list[tuple[str, dict[str, Any], ET, dict[str, Any]]] = [
     ids=[row[0] for row in NOTIFICATION_ROWS],
 )
 def test_message_notification_rows(content: dict[str, Any], kind: ET, data: dict[str, Any]) -> None:
-    frame = codec.message_notification(
-        codec.stored_message(MID, SID, codec.object_sender("agent-1", "agent"), content)
+    frame = _frames.message_notification(
+        _frames.stored_message(MID, SID, _frames.object_sender("agent-1", "agent"), content)
     )
     _expect(frame, kind, data, MID)
 
 
 def test_message_notification_helpers() -> None:
-    complete = _decode(notification(codec.text_content("Hello")))
+    complete = _decode(notification(_frames.text_content("Hello")))
     assert (complete.text, complete.is_complete, complete.status) == (
         "Hello",
         True,
         SessionMessageStatus.COMPLETE,
     )
-    tool = _decode(notification(codec.tool_call_content("search", "t1", "running")))
+    tool = _decode(notification(_frames.tool_call_content("search", "t1", "running")))
     assert tool.tool_name == "search"
-    approval = _decode(notification(codec.approval_request_content("send_email", "t2")))
+    approval = _decode(notification(_frames.approval_request_content("send_email", "t2")))
     assert approval.requires_action is True
     assert approval.message_id == MID  # what respond() sends back as parent_message_id
-    error = _decode(notification(codec.error_content("bad")))
+    error = _decode(notification(_frames.error_content("bad")))
     assert error.error == "bad"
 
 
@@ -589,24 +675,24 @@ def test_message_notification_without_message_id() -> None:
 
 @pytest.mark.parametrize("status", list(ParticipantStatus))
 def test_participant_status(status: ParticipantStatus) -> None:
-    frame = codec.participant_status(SID, status)
+    frame = _frames.participant_status(SID, status)
     _expect(frame, ET.PARTICIPANT_STATUS, {"status": status.value}, None)
     assert _decode(frame).participant_status is status
 
 
 def test_pong() -> None:
-    frame = codec.pong(SID)
+    frame = _frames.pong(SID)
     _expect(frame, ET.PONG, frame, None)
 
 
 def test_error_frame() -> None:
-    frame = codec.error_frame("bad frame", "post_message", SID)
+    frame = _frames.error_frame("bad frame", "post_message", SID)
     _expect(frame, ET.ERROR, {"error": "bad frame", "request_type": "post_message"}, None)
     bare = {"type": "error", "session_id": SID}
     _expect(bare, ET.ERROR, {"error": "Unknown error", "request_type": None}, None)
 
 
-@pytest.mark.parametrize("frame", [codec.disconnect_ack(SID), codec.terminate_ack(SID)])
+@pytest.mark.parametrize("frame", [_frames.disconnect_ack(SID), _frames.terminate_ack(SID)])
 def test_disconnect_and_terminate_give_no_event(frame: dict[str, Any]) -> None:
     assert _decode(frame) is None
 
@@ -625,7 +711,7 @@ def test_unknown_frame_types_are_dropped_with_a_debug_log(
 
 def test_known_frames_do_not_log(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="vectorshift_sessions._codec"):
-        _decode(codec.pong(SID))
+        _decode(_frames.pong(SID))
     assert not [r for r in caplog.records if r.name == "vectorshift_sessions._codec"]
 
 
@@ -639,7 +725,7 @@ SESSIONLESS_FRAMES: list[tuple[dict[str, Any], ET]] = [
     ({"type": "message_delta", "value": "x", "index": 0}, ET.MESSAGE_DELTA),
     ({"type": "participant_status", "message": {"status": "Idle"}}, ET.PARTICIPANT_STATUS),
     (
-        {"type": "message_notification", "message": {"content": codec.text_content("x")}},
+        {"type": "message_notification", "message": {"content": _frames.text_content("x")}},
         ET.MESSAGE_COMPLETE,
     ),
 ]
@@ -658,7 +744,7 @@ def test_frames_without_session_id_take_the_default(frame: dict[str, Any], kind:
 
 
 def test_engine_frame_as_bytes() -> None:
-    text = dumps(codec.pong(SID))
+    text = dumps(_frames.pong(SID))
     assert decode_engine_frame(text.encode(), "x") == decode_engine_frame(text, "x")
     assert decode_engine_frame(bytearray(text.encode()), "x") == decode_engine_frame(text, "x")
 
@@ -668,17 +754,17 @@ def test_engine_frame_as_bytes() -> None:
 
 def test_history_answer() -> None:
     messages = [
-        codec.stored_message(
-            "m1", SID, codec.user_sender("user-1"), codec.text_content("hi", "Complete")
+        _frames.stored_message(
+            "m1", SID, _frames.user_sender("user-1"), _frames.text_content("hi", "Complete")
         ),
-        codec.stored_message(
+        _frames.stored_message(
             "m2",
             SID,
-            codec.object_sender("agent-1", "agent"),
-            codec.text_content("yo", "Streaming"),
+            _frames.object_sender("agent-1", "agent"),
+            _frames.text_content("yo", "Streaming"),
         ),
     ]
-    answer = _decode(codec.history(SID, messages))
+    answer = _decode(_frames.history(SID, messages))
     assert isinstance(answer, HistoryAnswer)
     assert answer.session_id == SID
     assert [m.id for m in answer.messages] == ["m1", "m2"]
@@ -701,7 +787,7 @@ def test_history_answer() -> None:
 
 
 def test_history_answer_empty_and_default_session() -> None:
-    assert decode_engine_frame(dumps(codec.history(SID, [])), "x") == HistoryAnswer(SID, [])
+    assert decode_engine_frame(dumps(_frames.history(SID, [])), "x") == HistoryAnswer(SID, [])
     assert decode_engine_frame('{"type":"get_messages"}', "dflt") == HistoryAnswer("dflt", [])
     assert decode_engine_frame('{"type":"get_messages","messages":null}', "d") == HistoryAnswer(
         "d", []
@@ -860,7 +946,7 @@ def test_stored_message_sender(sender: Any, expected: MessageSender) -> None:
 
 
 def test_stored_message_raw_is_kept_whole() -> None:
-    raw = {**stored(codec.text_content("hi")), "created_at": "2024-01-01", "extra": [1, 2]}
+    raw = {**stored(_frames.text_content("hi")), "created_at": "2024-01-01", "extra": [1, 2]}
     message = decode_stored_message(raw)
     assert message.raw == raw
     assert message.raw["created_at"] == "2024-01-01"
@@ -876,7 +962,7 @@ def test_converter_round_trips_public_types() -> None:
         "data": event.data,
     }
     assert codec.converter.structure(plain, SessionEvent) == event
-    raw = stored(codec.text_content("hi"))
+    raw = stored(_frames.text_content("hi"))
     message = decode_stored_message(raw)
     assert codec.converter.unstructure(message) == raw
     assert codec.converter.structure(raw, SessionMessage) == message
@@ -885,22 +971,22 @@ def test_converter_round_trips_public_types() -> None:
 # --- the official client as an oracle ------------------------------------------------------
 
 ORACLE_FRAMES: list[dict[str, Any]] = [
-    codec.session_created(SID),
-    codec.connect_ack(SID),
-    codec.connect_ack(SID, False, "unknown session"),
-    codec.post_ack("post_message", SID),
-    codec.post_ack("post_messages", SID),
-    codec.post_ack("post_message", SID, False, "busy"),
-    codec.message_delta(SID, MID, "Hel", 0),
+    _frames.session_created(SID),
+    _frames.connect_ack(SID),
+    _frames.connect_ack(SID, False, "unknown session"),
+    _frames.post_ack("post_message", SID),
+    _frames.post_ack("post_messages", SID),
+    _frames.post_ack("post_message", SID, False, "busy"),
+    _frames.message_delta(SID, MID, "Hel", 0),
     {"type": "message_delta", "value": "x"},
-    codec.pong(SID),
+    _frames.pong(SID),
     {"type": "pong"},
-    codec.error_frame("bad", "post_message", SID),
+    _frames.error_frame("bad", "post_message", SID),
     {"type": "error"},
-    codec.disconnect_ack(SID),
-    codec.terminate_ack(SID),
+    _frames.disconnect_ack(SID),
+    _frames.terminate_ack(SID),
     {"type": "who_knows", "session_id": SID},
-    *(codec.participant_status(SID, s) for s in ParticipantStatus),
+    *(_frames.participant_status(SID, s) for s in ParticipantStatus),
     # every notification row except tool_result (an extension: the official client has no frame)
     *(notification(row[1]) for row in NOTIFICATION_ROWS if row[1].get("type") != "tool_result"),
 ]
@@ -931,14 +1017,14 @@ def test_engine_frames_decode_like_the_official_client(frame: dict[str, Any]) ->
 
 @needs_official
 def test_tool_result_is_an_extension_over_the_official_client() -> None:
-    frame = notification(codec.tool_result_content("search", "t1", "complete", 1))
+    frame = notification(_frames.tool_result_content("search", "t1", "complete", 1))
     assert _decode(frame).type is ET.TOOL_RESULT
     assert _official_parse(frame, SID).type.value == "message_streaming"
 
 
 @needs_official
 def test_get_messages_is_not_an_event_unlike_the_official_client() -> None:
-    frame = codec.history(SID, [stored(codec.text_content("hi"))])
+    frame = _frames.history(SID, [stored(_frames.text_content("hi"))])
     assert isinstance(_decode(frame), HistoryAnswer)
     assert _official_parse(frame, SID).type.value == "message_complete"  # the known fault
 

@@ -6,8 +6,15 @@ import sys
 
 import pytest
 
+from vectorshift_sessions import InsecureTransportError, VectorShiftError
 from vectorshift_sessions._config import (
     DEFAULT_BASE_URL,
+    OWNER_AGENT,
+    OWNER_CHATBOT,
+    OWNER_TYPES,
+    SESSION_PATH,
+    check_key_transport,
+    redact,
     resolve_api_key,
     resolve_base_url,
     resolve_ws_base_url,
@@ -100,9 +107,63 @@ def test_base_url_argument_then_env(clean_env: pytest.MonkeyPatch) -> None:
 
 
 def test_session_url() -> None:
+    assert SESSION_PATH == "/ws/session"
     assert session_url("ws://h:1") == "ws://h:1/ws/session"
     assert session_url("ws://h:1/") == "ws://h:1/ws/session"
     assert session_url("wss://h/v1") == "wss://h/v1/ws/session"
+
+
+def test_owner_types() -> None:
+    assert (OWNER_AGENT, OWNER_CHATBOT) == ("agent", "chatbot")
+    assert OWNER_TYPES == (OWNER_AGENT, OWNER_CHATBOT)
+
+
+# --- the key: never in clear text to another machine, never in a message --------------------
+
+SAFE_URLS = [
+    "https://api.vectorshift.ai/v1",
+    "wss://api.vectorshift.ai/v1/ws/session",
+    "http://localhost:8000/v1",
+    "ws://localhost:8000/v1",
+    "http://127.0.0.1:8000/v1",
+    "ws://127.0.0.2:9/ws/session",
+    "http://[::1]:8000/v1",
+    "ws://[::1]:8000",
+]
+CLEAR_TEXT_URLS = [
+    ("http://api.example.test/v1", "api.example.test", "https://"),
+    ("ws://api.example.test/v1/ws/session", "api.example.test", "wss://"),
+    ("HTTP://10.0.0.5:8000", "10.0.0.5", "https://"),
+    ("ws://[2001:db8::1]:80/ws/session", "2001:db8::1", "wss://"),
+]
+
+
+@pytest.mark.parametrize("url", SAFE_URLS)
+def test_the_key_may_go_over_tls_or_to_this_machine(url: str) -> None:
+    check_key_transport(url, "sk-secret")
+
+
+@pytest.mark.parametrize(("url", "host", "fix"), CLEAR_TEXT_URLS)
+def test_the_key_never_goes_in_clear_text_to_another_machine(url: str, host: str, fix: str) -> None:
+    with pytest.raises(InsecureTransportError) as info:
+        check_key_transport(url, "sk-secret")
+    error = info.value
+    assert isinstance(error, VectorShiftError) and isinstance(error, ValueError)
+    assert error.host == host
+    message = str(error)
+    assert f"unencrypted to {host}" in message
+    assert fix in message and "allow_insecure_key=True" in message
+    assert "sk-secret" not in message
+    # Nothing to protect, or explicitly allowed: no error.
+    check_key_transport(url, None)
+    check_key_transport(url, "")
+    check_key_transport(url, "sk-secret", allow_insecure_key=True)
+
+
+def test_redact() -> None:
+    assert redact("Bearer sk-1 and sk-1 again", "sk-1") == "Bearer *** and *** again"
+    assert redact("text", None) == "text"
+    assert redact("text", "") == "text"
 
 
 def test_api_key_argument_then_env(clean_env: pytest.MonkeyPatch) -> None:

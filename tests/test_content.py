@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import errno
 import io
+import mimetypes
 import os
 import subprocess
 import sys
@@ -15,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vectorshift_sessions import (
+    CodecError,
     ContentTooLargeError,
     MessageSender,
     SessionMessage,
@@ -26,6 +30,8 @@ from vectorshift_sessions import (
 )
 from vectorshift_sessions._content import (
     DEFAULT_MAX_CONTENT_BYTES,
+    DecodedContent,
+    decode_content,
     encode_attachments,
     encode_batch,
     encode_content,
@@ -774,3 +780,134 @@ def test_send_many_matches_the_official_client(text_file: Path) -> None:
         )
     )
     assert theirs == {"type": "post_messages", "session_id": "s", "messages": ours}
+
+
+# --- read back: decode_content is encode_content's inverse ---------------------------------
+
+_names = st.text(min_size=1, max_size=20)
+_mimes = st.none() | st.text(min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(), mime_type=_mimes)
+def test_text_round_trips(text: str, mime_type: str | None) -> None:
+    decoded = decode_content(encode_content(text, mime_type=mime_type))
+    assert decoded == DecodedContent(text=text, mime_type=mime_type)
+    assert not decoded.is_file
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=2048), filename=st.none() | _names, mime_type=_mimes)
+def test_file_round_trips(data: bytes, filename: str | None, mime_type: str | None) -> None:
+    decoded = decode_content(encode_content(data, filename=filename, mime_type=mime_type))
+    name = filename or "file"
+    guessed = mimetypes.guess_type(name)[0] or OCTET
+    assert decoded == DecodedContent(mime_type=mime_type or guessed, filename=name, data=data)
+    assert decoded.is_file and decoded.text is None
+
+
+def test_path_round_trips(text_file: Path) -> None:
+    assert decode_content(encode_content(text_file)) == DecodedContent(
+        mime_type="text/plain", filename="notes.txt", data=b"hello notes"
+    )
+
+
+def test_file_metadata_may_be_left_out() -> None:
+    for value in ({"raw_bytes": "aGk="}, {"raw_bytes": "aGk=", "metadata": {}}):
+        assert decode_content({"type_string": "file", "value": value}) == DecodedContent(
+            mime_type=OCTET, filename="file", data=b"hi"
+        )
+    empty = {"raw_bytes": "", "metadata": {"name": "", "mime_type": ""}}
+    assert decode_content({"type_string": "file", "value": empty}) == DecodedContent(
+        mime_type=OCTET, filename="file", data=b""
+    )
+
+
+MALFORMED_CONTENT: list[tuple[Any, str, str]] = [
+    (5, "content", "expected a string or an object, got a number"),
+    (None, "content", "got null"),
+    (["x"], "content", "got an array"),
+    ({}, "content", "unsupported content"),
+    ({"value": "x"}, "content", "unsupported content"),
+    ({"type_string": 5, "value": "x"}, "content.type_string", "expected a string, got a number"),
+    ({"type_string": "text/plain", "value": 5}, "content", "unsupported content"),
+    ({"type_string": "response_message", "value": {}}, "content", "unsupported content"),
+    ({"type_string": "file"}, "content.value", "raw_bytes and metadata"),
+    ({"type_string": "file", "value": "aGk="}, "content.value", "raw_bytes and metadata"),
+    ({"type_string": "file", "value": {}}, "content.value.raw_bytes", "missing"),
+    ({"type_string": "file", "value": {"raw_bytes": 1}}, "content.value.raw_bytes", "a number"),
+    (
+        {"type_string": "file", "value": {"raw_bytes": "%%%"}},
+        "content.value.raw_bytes",
+        "not valid base64",
+    ),
+    (
+        {"type_string": "file", "value": {"raw_bytes": "aGk"}},  # bad padding
+        "content.value.raw_bytes",
+        "not valid base64",
+    ),
+    (
+        {"type_string": "file", "value": {"raw_bytes": "é"}},
+        "content.value.raw_bytes",
+        "not valid base64",
+    ),
+    (
+        {"type_string": "file", "value": {"raw_bytes": "", "metadata": []}},
+        "content.value.metadata",
+        "expected an object, got an array",
+    ),
+    (
+        {"type_string": "file", "value": {"raw_bytes": "", "metadata": {"name": 1}}},
+        "content.value.metadata.name",
+        "expected a string",
+    ),
+    (
+        {"type_string": "file", "value": {"raw_bytes": "", "metadata": {"mime_type": {}}}},
+        "content.value.metadata.mime_type",
+        "got an object",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "field", "reason"), MALFORMED_CONTENT, ids=str)
+def test_malformed_content_is_a_codec_error(content: Any, field: str, reason: str) -> None:
+    with pytest.raises(CodecError) as info:
+        decode_content(content)
+    assert (info.value.frame_type, info.value.field) == (None, field)
+    assert reason in str(info.value)
+    with pytest.raises(CodecError) as info:
+        decode_content(content, "post_messages", "messages[]")
+    assert info.value.frame_type == "post_messages"
+    assert info.value.field == field.replace("content", "messages[]", 1)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    content=_json
+    | st.fixed_dictionaries(
+        {"type_string": st.sampled_from(["file", "text/plain"]) | _json, "value": _json}
+    )
+    | st.fixed_dictionaries(
+        {
+            "type_string": st.just("file"),
+            "value": st.fixed_dictionaries(
+                {"raw_bytes": st.text(max_size=12) | _json, "metadata": _json}
+            ),
+        }
+    )
+)
+def test_decode_content_raises_nothing_but_codec_error(content: Any) -> None:
+    try:
+        decoded = decode_content(content)
+    except CodecError as exc:
+        assert exc.field is not None and exc.field.startswith("content")
+        return
+    assert isinstance(decoded, DecodedContent)
+    assert (decoded.text is None) == decoded.is_file

@@ -21,6 +21,7 @@ from vectorshift_sessions._errors import (
     CodecError,
     ContentTooLargeError,
     HandshakeError,
+    InsecureTransportError,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
@@ -42,6 +43,7 @@ from vectorshift_sessions._types import SessionEvent, SessionEventType
 EXPECTED_PARENTS: dict[type[BaseException], type[BaseException]] = {
     CodecError: VectorShiftError,
     ContentTooLargeError: VectorShiftError,
+    InsecureTransportError: VectorShiftError,
     SessionError: VectorShiftError,
     HandshakeError: SessionError,
     SessionAuthenticationError: HandshakeError,
@@ -75,6 +77,7 @@ def test_documented_parent(cls: type[BaseException], parent: type[BaseException]
 
 def test_builtin_parents_too() -> None:
     assert issubclass(ContentTooLargeError, ValueError)
+    assert issubclass(InsecureTransportError, ValueError)
     assert issubclass(SessionTimeoutError, TimeoutError)
     assert issubclass(VectorShiftError, Exception)
     # and nothing else is mixed in by accident
@@ -280,6 +283,7 @@ def test_api_error_attributes() -> None:
 ERROR_SAMPLES: list[Any] = [
     CodecError("missing", frame_type="pong", field="session_id"),
     ContentTooLargeError("text", 11, 10),
+    InsecureTransportError("clear text", host="api.example.test"),
     SessionAuthenticationError("bad key", status_code=401),
     SessionNotFoundError("gone", session_id="s"),
     SessionTimeoutError("slow"),

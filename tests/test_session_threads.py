@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from typing import Any
 
 import pytest
 
@@ -115,3 +116,25 @@ def test_ctrl_c_during_listen_exits_promptly(engine: LocalEngine) -> None:
     assert out.split() == ["interrupted", "closed"], err
     assert child.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_the_reader_thread_never_waits_for_a_listener(engine: LocalEngine) -> None:
+    """Publishing never sleeps: a listener that does not keep up costs the reader nothing
+    (it used to wait up to 50 ms for room, holding up every caller)."""
+    waits: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        thread = threading.current_thread().name
+        if event == "call" and frame.f_code.co_name == "wait" and "reader" in thread:
+            waits.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
+
+    threading.setprofile(profile)  # for the threads started from now on: the reader
+    try:
+        with Session(owner_type="agent", owner_id="agent-bench", ws_url=engine.ws_url) as session:
+            stuck = session.listen(maxsize=1)
+            result = session.ask("3000")
+            stuck.close()
+    finally:
+        threading.setprofile(None)  # type: ignore[arg-type]
+    assert len([e for e in result.events if e.type == SessionEventType.MESSAGE_DELTA]) == 3000
+    assert waits == []

@@ -21,6 +21,7 @@ from ._errors import (
     ContentTooLargeError,
     DeliveryUnknownError,
     HandshakeError,
+    InsecureTransportError,
     InternalServerError,
     MalformedResponseError,
     NotFoundError,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from ._retry import ReconnectPolicy
     from ._sync.client import Agent, Chatbot, Client
     from ._sync.session import Session, SessionListener
-    from ._turn import TurnResult, TurnStatus
+    from ._turn import TurnResult, TurnStatus, TurnWatcher
     from ._types import (
         ApprovalResponse,
         MessageSender,
@@ -67,7 +68,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Agent", "Chatbot", "Client"), "._sync.client"),
     **dict.fromkeys(("Session", "SessionListener"), "._sync.session"),
     **dict.fromkeys(("ReconnectPolicy",), "._retry"),
-    **dict.fromkeys(("TurnResult", "TurnStatus"), "._turn"),
+    **dict.fromkeys(("TurnResult", "TurnStatus", "TurnWatcher"), "._turn"),
     **dict.fromkeys(
         (
             "ApprovalResponse",
@@ -122,6 +123,7 @@ __all__ = [
     "DeliveryUnknownError",
     "ContentTooLargeError",
     "HandshakeError",
+    "InsecureTransportError",
     "InternalServerError",
     "MalformedResponseError",
     "MessageSender",
@@ -147,6 +149,7 @@ __all__ = [
     "SessionTimeoutError",
     "TurnResult",
     "TurnStatus",
+    "TurnWatcher",
     "UnprocessableEntityError",
     "UserSessionMessage",
     "VectorShiftError",

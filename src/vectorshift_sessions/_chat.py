@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-from ._config import resolve_api_key
+from ._config import OWNER_AGENT, OWNER_CHATBOT, resolve_api_key
 from ._console import EventPrinter
 from ._errors import VectorShiftError
 from ._sync.session import Session
@@ -69,7 +69,7 @@ def _open_session(
             if chatbot
             else Agent.fetch(name=agent, client=client)
         )
-        kind = "chatbot" if chatbot else "agent"
+        kind = OWNER_CHATBOT if chatbot else OWNER_AGENT
         out.write(f"{kind} {handle.name!r} ({handle.id}). {HELP}\n")
         yield stack.enter_context(handle.create_session())
 

@@ -1,9 +1,13 @@
 """The wire codec: sans-I/O, the one place that knows the protocol's frames.
 
 Client side: typed client frames -> JSON text (``encode_client_frame``), and engine frames ->
-``SessionEvent`` / ``HistoryAnswer`` / ``None`` (``decode_engine_frame``, the hot path).
-Engine side: JSON text -> typed client frames (``decode_client_frame``), and the builders of
-engine frames (``session_created`` ... ``error_frame``) and of stored messages and their content.
+``SessionEvent`` (news) / ``Answer`` (to a named request) / ``None`` (``decode_engine_frame``,
+the hot path).
+Engine side: JSON text -> typed client frames (``decode_client_frame``); the engine builds its
+own frames and stored messages (``engine/_frames.py``), which clients read back here.
+Content: the approval answer (``approval_content`` builds it, ``parse_approval_content`` reads
+it) and stored messages (``decode_stored_message``); the content a user posts (text, text with
+a MIME type, files) is built and read back in ``_content.py``.
 
 Malformed input raises :class:`CodecError` naming the frame type and the field, never a bare
 ``KeyError`` / ``TypeError`` / ``AttributeError``. Unknown frame types are dropped with a debug log
@@ -14,17 +18,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Union
 
 import attrs
 import cattrs
 
 from ._content import WireContent
+from ._content import json_type as _json_type
 from ._errors import CodecError
 from ._types import (
+    ApprovalResponse,
     MessageSender,
-    ParticipantStatus,
     SessionEvent,
     SessionEventType,
     SessionMessage,
@@ -33,35 +38,27 @@ from ._types import (
 )
 
 __all__ = [
+    "Answer",
     "ClientFrame",
     "ConnectSession",
     "CreateSession",
+    "DEFAULT_DENY_REASON",
     "DisconnectSession",
     "GetMessages",
-    "HistoryAnswer",
     "PingSession",
     "PostMessage",
     "PostMessages",
     "TerminateSession",
+    "approval_answer",
     "approval_content",
-    "connect_ack",
     "converter",
     "decode_client_frame",
     "decode_engine_frame",
     "decode_stored_message",
-    "disconnect_ack",
     "dumps",
     "encode_client_frame",
-    "error_frame",
-    "history",
-    "message_delta",
-    "message_notification",
-    "participant_status",
-    "pong",
-    "post_ack",
-    "session_created",
-    "stored_message",
-    "terminate_ack",
+    "parse_approval_content",
+    "stored_message_event",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,19 +67,6 @@ ET = SessionEventType
 
 #: ``deny`` reason sent when the user gives none (as the official client does).
 DEFAULT_DENY_REASON = "User denied tool call."
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
 
 
 def dumps(frame: Mapping[str, Any]) -> str:
@@ -234,16 +218,43 @@ _CLIENT_FRAMES: dict[str, type[Any]] = {
 }
 
 
+def approval_answer(
+    approved: bool, confirm: Mapping[str, Any] | None = None, deny_reason: str | None = None
+) -> dict[str, Any]:
+    """The ``tool_call_approval`` of an answer: ``{"confirm": {...}}`` or ``{"deny": reason}``."""
+    if approved:
+        return {"confirm": dict(confirm or {})}
+    return {"deny": deny_reason or DEFAULT_DENY_REASON}
+
+
 def approval_content(
     approved: bool, confirm: Mapping[str, Any] | None = None, deny_reason: str | None = None
 ) -> dict[str, Any]:
     """The ``response_message`` content that answers a tool-call approval request."""
-    answer: dict[str, Any] = (
-        {"confirm": dict(confirm or {})}
-        if approved
-        else {"deny": deny_reason or DEFAULT_DENY_REASON}
-    )
+    answer = approval_answer(approved, confirm, deny_reason)
     return {"type_string": "response_message", "value": {"tool_call_approval": answer}}
+
+
+def parse_approval_content(
+    content: WireContent, frame_type: str = "post_message", path: str = "content."
+) -> ApprovalResponse | None:
+    """The answer in :func:`approval_content`'s content; ``None`` when ``content`` is not an
+    approval answer (not a ``response_message``), ``CodecError`` when it is a malformed one."""
+    if type(content) is not dict or content.get("type_string") != "response_message":
+        return None
+    value = _obj(content, "value", frame_type, path)
+    answer = _obj(value, "tool_call_approval", frame_type, path + "value.")
+    confirm = answer.get("confirm")
+    if type(confirm) is dict:
+        return ApprovalResponse(True, confirm=confirm)
+    deny = answer.get("deny")
+    if type(deny) is str:
+        return ApprovalResponse(False, deny_reason=deny)
+    raise CodecError(
+        "an approval answer must be {'confirm': {...}} or {'deny': <reason>}",
+        frame_type=frame_type,
+        field=path + "value.tool_call_approval",
+    )
 
 
 # --- the one converter: client frames and public types <-> plain JSON values ---------------
@@ -414,36 +425,37 @@ def decode_stored_message(
 
 
 @attrs.frozen
-class HistoryAnswer:
-    """The answer to ``get_messages``: not an event, it goes to the one caller that asked."""
+class Answer:
+    """An engine frame that answers a client request (``request``: its frame type).
 
-    session_id: str
-    messages: list[SessionMessage]
+    ``event`` is what listeners are shown of it (``None`` for the history), ``error`` the
+    engine's refusal (the event is then an ``ERROR``), ``messages`` the history.
+    """
+
+    request: str
+    event: SessionEvent | None
+    error: str | None = None
+    messages: list[SessionMessage] | None = None
 
 
-Decoded = Union[SessionEvent, HistoryAnswer, None]
+Decoded = Union[SessionEvent, Answer, None]
 
 
-def _ack(event_type: SessionEventType) -> Callable[[dict[str, Any], str], SessionEvent]:
-    def decode(frame: dict[str, Any], session_id: str) -> SessionEvent:
+def _ack(event_type: SessionEventType) -> Callable[[dict[str, Any], str], Answer]:
+    def decode(frame: dict[str, Any], session_id: str) -> Answer:
         frame_type = frame["type"]
         if _opt_bool(frame, "success", frame_type) is False:
-            error = _opt_str(frame, "error", frame_type)
-            return SessionEvent(
-                ET.ERROR,
-                session_id,
-                None,
-                {"error": error or f"{frame_type} failed", "request_type": frame_type},
-            )
-        return SessionEvent(event_type, session_id, None, frame)
+            error = _opt_str(frame, "error", frame_type) or f"{frame_type} failed"
+            data = {"error": error, "request_type": frame_type}
+            return Answer(frame_type, SessionEvent(ET.ERROR, session_id, None, data), error)
+        return Answer(frame_type, SessionEvent(event_type, session_id, None, frame))
 
     return decode
 
 
-def _session_created(frame: dict[str, Any], session_id: str) -> SessionEvent:
-    return SessionEvent(
-        ET.SESSION_CREATED, _str(frame, "session_id", "session_created"), None, frame
-    )
+def _session_created(frame: dict[str, Any], session_id: str) -> Answer:
+    created = _str(frame, "session_id", "session_created")
+    return Answer("create_session", SessionEvent(ET.SESSION_CREATED, created, None, frame))
 
 
 def _message_delta(frame: dict[str, Any], session_id: str) -> SessionEvent:
@@ -527,7 +539,7 @@ def _participant_status(frame: dict[str, Any], session_id: str) -> SessionEvent:
     return SessionEvent(ET.PARTICIPANT_STATUS, session_id, None, message)
 
 
-def _history(frame: dict[str, Any], session_id: str) -> HistoryAnswer:
+def _history(frame: dict[str, Any], session_id: str) -> Answer:
     messages = frame.get("messages")
     if messages is None:
         messages = []
@@ -537,22 +549,23 @@ def _history(frame: dict[str, Any], session_id: str) -> HistoryAnswer:
             frame_type="get_messages",
             field="messages",
         )
-    return HistoryAnswer(session_id, [decode_stored_message(m) for m in messages])
+    return Answer("get_messages", None, messages=[decode_stored_message(m) for m in messages])
 
 
-def _pong(frame: dict[str, Any], session_id: str) -> SessionEvent:
-    return SessionEvent(ET.PONG, session_id, None, frame)
+def _pong(frame: dict[str, Any], session_id: str) -> Answer:
+    return Answer("ping_session", SessionEvent(ET.PONG, session_id, None, frame))
 
 
-def _error(frame: dict[str, Any], session_id: str) -> SessionEvent:
-    error = _opt_str(frame, "error", "error")
+def _error(frame: dict[str, Any], session_id: str) -> SessionEvent | Answer:
+    """An ``error`` frame: the refusal of a request when it names one of ours, else news."""
+    error = _opt_str(frame, "error", "error") or "Unknown error"
     request_type = _opt_str(frame, "request_type", "error")
-    return SessionEvent(
-        ET.ERROR,
-        session_id,
-        None,
-        {"error": error or "Unknown error", "request_type": request_type},
+    event = SessionEvent(
+        ET.ERROR, session_id, None, {"error": error, "request_type": request_type}
     )
+    if request_type in _CLIENT_FRAMES:
+        return Answer(request_type, event, error)
+    return event
 
 
 def _no_event(frame: dict[str, Any], session_id: str) -> None:
@@ -627,193 +640,3 @@ def decode_engine_frame(text: str | bytes | bytearray, session_id: str = "") -> 
             )
         sid = session_id
     return decoder(frame, sid)
-
-
-# --- engine frames (engine side builders) ---------------------------------------------------
-
-
-def session_created(session_id: str) -> dict[str, Any]:
-    return {"type": "session_created", "session_id": session_id}
-
-
-def connect_ack(
-    session_id: str,
-    success: bool = True,
-    error: str | None = None,
-    participant_status: ParticipantStatus | str | None = None,
-) -> dict[str, Any]:
-    """The ack of ``connect_session``. **Extension**: ``participant_status`` tells a client
-    that comes back (after a dropped connection) whether the session is still in a turn."""
-    frame = {
-        "type": "connect_session",
-        "session_id": session_id,
-        "success": success,
-        "error": error,
-    }
-    if participant_status is not None:
-        frame["participant_status"] = str(participant_status)
-    return frame
-
-
-def post_ack(
-    request_type: str, session_id: str, success: bool = True, error: str | None = None
-) -> dict[str, Any]:
-    """The ack of ``post_message`` or ``post_messages`` (``request_type``)."""
-    return {"type": request_type, "session_id": session_id, "success": success, "error": error}
-
-
-def message_delta(session_id: str, message_id: str, value: str, index: int) -> dict[str, Any]:
-    return {
-        "type": "message_delta",
-        "session_id": session_id,
-        "message_id": message_id,
-        "value": value,
-        "index": index,
-    }
-
-
-def message_notification(message: Mapping[str, Any]) -> dict[str, Any]:
-    """Notify a stored message (built with :func:`stored_message`)."""
-    return {
-        "type": "message_notification",
-        "session_id": message["session_id"],
-        "message": dict(message),
-    }
-
-
-def participant_status(session_id: str, status: ParticipantStatus | str) -> dict[str, Any]:
-    return {
-        "type": "participant_status",
-        "session_id": session_id,
-        "message": {"status": str(status)},
-    }
-
-
-def history(session_id: str, messages: list[Mapping[str, Any]]) -> dict[str, Any]:
-    return {"type": "get_messages", "session_id": session_id, "messages": list(messages)}
-
-
-def pong(session_id: str) -> dict[str, Any]:
-    return {"type": "pong", "session_id": session_id}
-
-
-def error_frame(
-    error: str, request_type: str | None = None, session_id: str | None = None
-) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "error": error, "request_type": request_type}
-    if session_id is not None:
-        frame["session_id"] = session_id
-    return frame
-
-
-def disconnect_ack(session_id: str) -> dict[str, Any]:
-    return {"type": "disconnect_session", "session_id": session_id}
-
-
-def terminate_ack(session_id: str) -> dict[str, Any]:
-    return {"type": "terminate_session", "session_id": session_id}
-
-
-def user_sender(user_id: str) -> dict[str, Any]:
-    return {"user_id": user_id}
-
-
-def object_sender(object_id: str, object_type: str) -> dict[str, Any]:
-    return {"object_id": object_id, "object_type": object_type}
-
-
-def stored_message(
-    message_id: str, session_id: str, sender: Mapping[str, Any], content: Mapping[str, Any]
-) -> dict[str, Any]:
-    """A stored message, as history holds it and notifications carry it.
-
-    ``content`` is one of the content builders below (``text_content`` ...).
-    """
-    return {
-        "id": message_id,
-        "session_id": session_id,
-        "sender": dict(sender),
-        "content": dict(content),
-    }
-
-
-def text_content(value: Any, status: str = "Complete") -> dict[str, Any]:
-    """``data_type_message`` content; ``status`` is ``"Complete"`` or ``"Streaming"``."""
-    return {"type": "data_type_message", "value": value, "status": status}
-
-
-def error_content(error: str) -> dict[str, Any]:
-    return {"type": "error_message", "error": error}
-
-
-def tool_call_content(tool_name: str, tool_id: str, status: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "tool_call",
-        "tool_name": tool_name,
-        "tool_id": tool_id,
-        "status": status,
-        **extra,
-    }
-
-
-def tool_result_content(tool_name: str, tool_id: str, status: str, output: Any) -> dict[str, Any]:
-    return {
-        "type": "tool_result",
-        "tool_name": tool_name,
-        "tool_id": tool_id,
-        "status": status,
-        "output": output,
-    }
-
-
-def agent_task_content(content: str) -> dict[str, Any]:
-    """A step of the agent's plan (clients show it as ``MESSAGE_STREAMING``)."""
-    return {"type": "agent_task", "content": content}
-
-
-def thinking_content(content: str, summary: str | None = None) -> dict[str, Any]:
-    return {"type": "thinking", "content": content, "summary": summary}
-
-
-def approval_request_content(tool_name: str, tool_id: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "tool_call_approval", "tool_name": tool_name, "tool_id": tool_id, **extra}
-
-
-def reauth_content(provider: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "reauthorization_request", "provider": provider, **extra}
-
-
-def search_content(query: str, results: list[Any], **extra: Any) -> dict[str, Any]:
-    return {"type": "search_message", "query": query, "results": results, **extra}
-
-
-def file_content(name: str, mime_type: str, size: int) -> dict[str, Any]:
-    """A file the user posted, as history keeps it: its metadata, not its bytes."""
-    return {"type": "file", "name": name, "mime_type": mime_type, "size": size}
-
-
-def approval_response_content(tool_call_approval: Mapping[str, Any]) -> dict[str, Any]:
-    """The user's answer to an approval request, as history keeps it."""
-    return {"type": "response_message", "tool_call_approval": dict(tool_call_approval)}
-
-
-def encoded_message_deltas(
-    session_id: str, message_id: str, values: Iterable[str], start_index: int = 0
-) -> list[bytes]:
-    """Many ``message_delta`` frames as UTF-8 JSON, for bulk streaming.
-
-    The same frames as :func:`message_delta` + :func:`dumps`, but built from one template, so
-    an engine can stream a long answer without paying for a full ``json.dumps`` per delta.
-    """
-    head = dumps({"type": "message_delta", "session_id": session_id, "message_id": message_id})
-    head = head[:-1] + ',"index":'
-    tails: dict[str, str] = {}  # repeated values (e.g. benchmark tokens) are encoded once
-    frames = []
-    for index, value in enumerate(values, start_index):
-        tail = tails.get(value)
-        if tail is None:
-            tail = ',"value":' + json.dumps(value, ensure_ascii=False) + "}"
-            if len(tails) < 1024:
-                tails[value] = tail
-        frames.append(f"{head}{index}{tail}".encode())
-    return frames

@@ -1,4 +1,7 @@
-"""Where to connect and with which key: arguments first, then the environment, as the official client."""
+"""Where to connect and with which key: arguments first, then the environment, as the official
+client. Also the facts about both that the client, the sessions and the engine share: the session
+endpoint's path, the kinds of object a session belongs to, and keeping the key secret (never in
+clear text to another machine, never in a message)."""
 
 from __future__ import annotations
 
@@ -6,16 +9,31 @@ import ipaddress
 import os
 from urllib.parse import urlsplit
 
+from ._errors import InsecureTransportError
+
 __all__ = [
     "DEFAULT_BASE_URL",
+    "OWNER_AGENT",
+    "OWNER_CHATBOT",
+    "OWNER_TYPES",
+    "SESSION_PATH",
+    "check_key_transport",
     "cleartext_host",
     "is_loopback",
+    "redact",
     "resolve_api_key",
     "resolve_base_url",
     "resolve_ws_base_url",
+    "session_url",
 ]
 
 DEFAULT_BASE_URL = "https://api.vectorshift.ai/v1"
+#: The session endpoint, under the WebSocket base URL (the engine serves it under ``/v1`` too).
+SESSION_PATH = "/ws/session"
+#: The kinds of object a session belongs to (``create_session``'s ``object_type``).
+OWNER_AGENT = "agent"
+OWNER_CHATBOT = "chatbot"
+OWNER_TYPES = (OWNER_AGENT, OWNER_CHATBOT)
 
 
 def resolve_api_key(api_key: str | None = None) -> str | None:
@@ -42,7 +60,7 @@ def resolve_ws_base_url(ws_url: str | None = None, base_url: str | None = None) 
 
 def session_url(ws_base: str) -> str:
     """The session endpoint under a WebSocket base URL."""
-    return f"{ws_base.rstrip('/')}/ws/session"
+    return ws_base.rstrip("/") + SESSION_PATH
 
 
 def is_loopback(host: str) -> bool:
@@ -63,3 +81,28 @@ def cleartext_host(url: str) -> str | None:
     if parts.scheme.lower() in ("http", "ws") and not is_loopback(host):
         return host
     return None
+
+
+def check_key_transport(url: str, api_key: str | None, allow_insecure_key: bool = False) -> None:
+    """Refuse, before any traffic, to send ``api_key`` to ``url`` in clear text.
+
+    Raises :class:`InsecureTransportError` when ``url`` is ``http://`` or ``ws://`` to another
+    machine and there is a key to protect, unless ``allow_insecure_key``. TLS and loopback are
+    always fine.
+    """
+    if not api_key or allow_insecure_key:
+        return
+    host = cleartext_host(url)
+    if host is not None:
+        scheme = urlsplit(url).scheme.lower()
+        secure = "https" if scheme == "http" else "wss"
+        raise InsecureTransportError(
+            f"refusing to send the API key unencrypted to {host} over {scheme}://; use "
+            f"{secure}://, or pass allow_insecure_key=True if this network is trusted",
+            host=host,
+        )
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (the API key) replaced by ``***``."""
+    return text.replace(secret, "***") if secret else text

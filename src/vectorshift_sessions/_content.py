@@ -1,23 +1,32 @@
-"""Content encoding: what users pass to ``send()`` / ``send_many()`` -> the wire's content values.
+"""Content encoding: what users pass to ``send()`` / ``send_many()`` -> the wire's content values,
+and back (:func:`decode_content`, what the engine reads of a post).
 
-Everything is checked and read here, before a frame is built, so bad input never reaches the
-engine and never leaves half a batch sent.
+This module is the one owner of the posted content shapes: a bare string, text with a MIME
+type ``{"type_string": mime, "value": text}``, and a file ``{"type_string": "file", "value":
+{"raw_bytes": base64, "metadata": {"name", "mime_type"}}}``. Everything is checked and read
+here, before a frame is built, so bad input never reaches the engine and never leaves half a
+batch sent.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import mimetypes
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
-from ._errors import ContentTooLargeError
+import attrs
+
+from ._errors import CodecError, ContentTooLargeError
 from ._types import SessionMessage, UserSessionMessage
 
 __all__ = [
     "DEFAULT_MAX_CONTENT_BYTES",
+    "DecodedContent",
     "WireContent",
+    "decode_content",
     "encode_attachments",
     "encode_batch",
     "encode_content",
@@ -32,6 +41,7 @@ DEFAULT_MAX_CONTENT_BYTES = 16 * 1024 * 1024
 _ACCEPTED = "str, pathlib.Path, bytes, bytearray, or a file object opened for reading"
 _ACCEPTED_ITEMS = f"{_ACCEPTED}, UserSessionMessage or SessionMessage"
 _OCTET_STREAM = "application/octet-stream"
+_FILE = "file"  # the type_string of file content
 
 
 def _describe(value: object) -> str:
@@ -151,12 +161,108 @@ def encode_content(
     else:
         raise TypeError(f"cannot send {_describe(content)}; content must be {_ACCEPTED}")
     return {
-        "type_string": "file",
+        "type_string": _FILE,
         "value": {
             "raw_bytes": base64.b64encode(data).decode("ascii"),
             "metadata": {"name": name, "mime_type": mime_type or _guess_mime(name)},
         },
     }
+
+
+@attrs.frozen
+class DecodedContent:
+    """One posted content value, read back: what :func:`encode_content` was given.
+
+    Text: ``text``, with its ``mime_type`` when it was sent with one. A file: ``filename``,
+    ``mime_type`` and ``data`` (the bytes; ``text`` is ``None``).
+    """
+
+    text: str | None = None
+    mime_type: str | None = None
+    filename: str | None = None
+    data: bytes | None = attrs.field(default=None, repr=False)
+
+    @property
+    def is_file(self) -> bool:
+        return self.data is not None
+
+
+def json_type(value: object) -> str:
+    """``a string``, ``an object``, ``null``...: a decoded JSON value's type, for error messages
+    (here and in the codec)."""
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def _field(obj: Mapping[str, Any], key: str, kind: type, where: str, frame_type: str | None) -> Any:
+    """``obj[key]`` when absent (``None``) or of type ``kind``; else a ``CodecError``."""
+    value = obj.get(key)
+    if value is None or type(value) is kind:
+        return value
+    expected = "an object" if kind is dict else "a string"
+    raise CodecError(
+        f"expected {expected}, got {json_type(value)}", frame_type=frame_type, field=where + key
+    )
+
+
+def decode_content(
+    content: Any, frame_type: str | None = None, path: str = "content"
+) -> DecodedContent:
+    """A posted content value -> what it holds; ``CodecError`` (naming ``frame_type`` and the
+    field under ``path``) when it is none of the shapes above.
+
+    A file's ``metadata`` may leave out its name (``"file"``) and MIME type
+    (``application/octet-stream``); its ``raw_bytes`` must be valid base64.
+    """
+    if type(content) is str:
+        return DecodedContent(text=content)
+    if type(content) is not dict:
+        raise CodecError(
+            f"expected a string or an object, got {json_type(content)}",
+            frame_type=frame_type,
+            field=path,
+        )
+    type_string = _field(content, "type_string", str, path + ".", frame_type)
+    value = content.get("value")
+    if type_string == _FILE:
+        where = path + ".value."
+        if type(value) is not dict:
+            raise CodecError(
+                "file content needs a 'value' object with raw_bytes and metadata",
+                frame_type=frame_type,
+                field=path + ".value",
+            )
+        raw = _field(value, "raw_bytes", str, where, frame_type)
+        if raw is None:
+            raise CodecError("missing", frame_type=frame_type, field=where + "raw_bytes")
+        metadata = _field(value, "metadata", dict, where, frame_type) or {}
+        name = _field(metadata, "name", str, where + "metadata.", frame_type)
+        mime = _field(metadata, "mime_type", str, where + "metadata.", frame_type)
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise CodecError(
+                "file content's raw_bytes is not valid base64",
+                frame_type=frame_type,
+                field=where + "raw_bytes",
+            ) from None
+        return DecodedContent(mime_type=mime or _OCTET_STREAM, filename=name or "file", data=data)
+    if type_string is not None and type(value) is str:
+        return DecodedContent(text=value, mime_type=type_string)  # text with a MIME type
+    raise CodecError(
+        "unsupported content: expected a string, {'type_string': <mime>, 'value': <string>} "
+        "or a file object",
+        frame_type=frame_type,
+        field=path,
+    )
 
 
 def encode_attachments(

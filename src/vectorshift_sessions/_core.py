@@ -92,16 +92,22 @@ class Requests:
                 waiter.resolve(error)
 
 
+def last_turn(history: Iterable[SessionMessage]) -> list[SessionMessage] | None:
+    """The agent's messages after the user's last message (``None``: no user message yet)."""
+    after: list[SessionMessage] | None = None
+    for message in history:
+        if message.is_user:
+            after = []
+        elif message.is_agent and after is not None:
+            after.append(message)
+    return after
+
+
 def turn_ended_in(history: Iterable[SessionMessage]) -> bool:
     """Whether the stored history shows the last turn over: after the user's last message,
     the agent answered (complete text, an error or a re-authorization request), nothing is
     still streaming and no approval request waits for an answer."""
-    after: list[SessionMessage] = []
-    for message in history:
-        if message.is_user:
-            after = []
-        elif message.is_agent:
-            after.append(message)
+    after = last_turn(history)
     if not after or after[-1].content_type == "tool_call_approval":
         return False
     if any(m.status == SessionMessageStatus.STREAMING for m in after):
@@ -254,8 +260,8 @@ class SessionCore:
 
     def finish_rejoin(self) -> int:
         """Connected again: deliver what was missed (from the history, each message once),
-        then what arrived meanwhile, and the turn's end if it came while we were away.
-        Returns how many messages the backfill delivered."""
+        then what arrived meanwhile, and the turn's start or end if either came while we were
+        away. Returns how many messages the backfill delivered."""
         rejoin = self._rejoin
         assert rejoin is not None and rejoin.history is not None and rejoin.ack is not None
         self._rejoin = None
@@ -264,28 +270,50 @@ class SessionCore:
         was_in_turn = self._turn_open
         backfilled = self._backfill(history)
         self.publish_client_status(
-            ParticipantStatus.CONNECTED, {"recovered": True, "backfilled": backfilled}
+            ParticipantStatus.CONNECTED, {"recovered": True, "backfilled": len(backfilled)}
         )
-        for item in rejoin.held:
-            if item is not None:
-                self._route(item)
-        # The extension (the ack's participant_status) says it at once; without it, the
-        # history shows whether the turn ended while we were away.
-        engine_status = rejoin.ack.data.get("participant_status")
-        ended = engine_status == _IDLE if isinstance(engine_status, str) else turn_ended_in(history)
-        if was_in_turn and self._turn_open and ended:
-            self._publish(
-                SessionEvent(
-                    ET.PARTICIPANT_STATUS,
-                    self.session_id or "",
-                    None,
-                    {"status": _IDLE, "recovered": True},
-                )
-            )
-        return backfilled
+        held = [item for item in rejoin.held if item is not None]
+        live = next(
+            (i.data.get("status") for i in held if type(i) is SessionEvent and i.participant_status),
+            None,
+        )
+        self._say_missed_statuses(rejoin.ack, history, was_in_turn, backfilled, live)
+        for item in held:
+            self._route(item)
+        return len(backfilled)
 
-    def _backfill(self, history: list[SessionMessage]) -> int:
-        count = 0
+    def _say_missed_statuses(
+        self,
+        ack: SessionEvent,
+        history: list[SessionMessage],
+        was_in_turn: bool,
+        backfilled: set[str],
+        live: str | None,
+    ) -> None:
+        """A turn that started or ended while we were away: say so, unless the live stream
+        (``live``: the first status that came meanwhile) says it itself. The extension (the
+        ack's ``participant_status``) tells where the engine is; without it, the history does."""
+        status = ack.data.get("participant_status")
+        after = last_turn(history)
+        if isinstance(status, str):
+            ended, running = status == _IDLE, status in _IN_TURN
+        else:
+            ended = turn_ended_in(history)
+            running = after is not None and not ended
+        missed_turn = any(m.id in backfilled for m in after or ())
+        started_unseen = not was_in_turn and (running or (ended and missed_turn))
+        if started_unseen and live not in _IN_TURN:
+            self._recovered_status(ParticipantStatus.PROCESSING)
+        if live is None and ended and (was_in_turn or missed_turn):
+            self._recovered_status(ParticipantStatus.IDLE)
+
+    def _recovered_status(self, status: ParticipantStatus) -> None:
+        """A status the engine showed while we were away, said now (``data["recovered"]``)."""
+        data = {"status": status.value, "recovered": True}
+        self._publish(SessionEvent(ET.PARTICIPANT_STATUS, self.session_id or "", None, data))
+
+    def _backfill(self, history: list[SessionMessage]) -> set[str]:
+        delivered: set[str] = set()
         for message in history:
             if message.is_user or not message.id:
                 continue
@@ -296,8 +324,8 @@ class SessionCore:
             if complete:
                 self._backfilled.add(message.id)
             self.log.append(codec.stored_message_event(message.raw, self.session_id or ""))
-            count += 1
-        return count
+            delivered.add(message.id)
+        return delivered
 
     # --- answers to the I/O layer's requests ------------------------------------------------
 

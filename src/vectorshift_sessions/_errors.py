@@ -5,6 +5,7 @@
     VectorShiftError
     ├── CodecError                      malformed frame or stored message (names type and field)
     ├── ContentTooLargeError            content over the configured size limit (also a ValueError)
+    ├── InsecureTransportError          the key would travel in clear text (also a ValueError)
     ├── SessionError                    a session operation failed
     │   ├── HandshakeError              the engine refused the WebSocket handshake
     │   │   └── SessionAuthenticationError   ... because the API key is missing or wrong
@@ -47,6 +48,7 @@ __all__ = [
     "DeliveryUnknownError",
     "ContentTooLargeError",
     "HandshakeError",
+    "InsecureTransportError",
     "InternalServerError",
     "MalformedResponseError",
     "NotFoundError",
@@ -108,6 +110,18 @@ class ContentTooLargeError(VectorShiftError, ValueError):
         )
         self.size = size
         self.limit = limit
+
+
+class InsecureTransportError(VectorShiftError, ValueError):
+    """The API key would travel unencrypted (``http://`` or ``ws://``) to another machine.
+
+    Raised when a client or session is made, before any traffic; ``host`` is that machine.
+    Use ``https://`` / ``wss://``, or pass ``allow_insecure_key=True`` on a trusted network.
+    """
+
+    def __init__(self, message: str, *, host: str | None = None):
+        super().__init__(message)
+        self.host = host
 
 
 class SessionError(VectorShiftError):

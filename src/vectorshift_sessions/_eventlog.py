@@ -22,7 +22,6 @@ next append sets.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from typing import Protocol
 
 from ._types import SessionEvent, SessionEventType
@@ -47,9 +46,11 @@ def overflow_event(session_id: str, first_type: SessionEventType, count: int) ->
 
 
 class Cursor:
-    """One listener's place in the log. Its fields belong to the log (read under its lock)."""
+    """One listener's place in the log. ``batch[taken:]`` is what it fetched and has not
+    handed out yet (its reader owns those two); the other fields belong to the log."""
 
     __slots__ = (
+        "batch",
         "carry",
         "ended",
         "error",
@@ -59,12 +60,15 @@ class Cursor:
         "seq",
         "since",
         "stop_at",
+        "taken",
         "types",
     )
 
-    def __init__(self, seq: int, since: int, maxsize: int, types: frozenset[SessionEventType] | None):
-        self.seq = seq  # the next event to fetch
-        self.since = since  # the log's end when this listener joined (older pongs are skipped)
+    def __init__(self, maxsize: int = 0, types: frozenset[SessionEventType] | None = None):
+        self.batch: list[SessionEvent] = []
+        self.taken = 0
+        self.seq = 0  # the next event to fetch (set when it subscribes)
+        self.since = 0  # the log's end when it subscribed (older pongs are skipped)
         self.maxsize = maxsize
         self.types = types
         self.carry: list[SessionEvent] = []  # kept from events trimmed before it fetched them
@@ -78,18 +82,21 @@ class Cursor:
 class EventLog:
     """The session's events. ``append`` is the hot path; readers ``fetch`` batches."""
 
-    def __init__(self, backlog_size: int, session_id: str = ""):
+    def __init__(self, backlog_size: int, session_id: str = "", *, trim_slack: int = _TRIM_SLACK):
         self.session_id = session_id  # for overflow notices
         self._items: list[SessionEvent] = []
         self._base = 0  # sequence number of _items[0]
-        self._lock = threading.Lock()
+        # Re-entrant: a listener released by garbage collection unsubscribes in whatever
+        # thread collects it, which may be inside one of these methods.
+        self._lock = threading.RLock()
         self._cursors: list[Cursor] = []
         # What nobody has read yet, kept for the next listener: a hidden cursor at the first
         # unread event, bounded like a listener (so statuses survive and losses are told).
-        self._backlog = Cursor(0, 0, backlog_size, None)
+        self._backlog = Cursor(backlog_size)
         self._read_mark = 0  # departed listeners read everything before it
         self._wakers: list[Waker] = []
-        self._trim_at = backlog_size + _TRIM_SLACK
+        self._slack = trim_slack
+        self._trim_at = backlog_size + trim_slack
 
     # --- the producer -----------------------------------------------------------------------
 
@@ -142,14 +149,14 @@ class EventLog:
             if cut > base:
                 self._items = items[cut - base :]
                 self._base = cut
-            self._trim_at = len(self._items) + max(self._backlog.maxsize, _TRIM_SLACK)
+            self._trim_at = len(self._items) + max(self._backlog.maxsize, self._slack)
 
     def _follow_mark(self) -> None:
         """Move the backlog past what some listener read: that is not news any more."""
         mark = self._read_mark
         for cursor in self._cursors:
             if cursor.seq > mark:
-                mark = cursor.seq
+                mark = max(mark, self._read_to(cursor))
         backlog = self._backlog
         if mark > backlog.seq:
             backlog.seq = mark
@@ -157,23 +164,18 @@ class EventLog:
 
     # --- listeners --------------------------------------------------------------------------
 
-    def subscribe(
-        self,
-        maxsize: int = 0,
-        types: frozenset[SessionEventType] | None = None,
-        *,
-        from_now: bool = False,
-    ) -> Cursor:
-        """A new cursor at the first event no listener has read (``from_now``: at the end)."""
+    def subscribe(self, cursor: Cursor, *, from_now: bool = False) -> None:
+        """Start ``cursor`` at the first event no listener has read (``from_now``: at the end)."""
         with self._lock:
-            end = self.end
+            end = cursor.since = self.end
             if from_now:
-                cursor = Cursor(end, end, maxsize, types)
+                cursor.seq = end
             else:
                 self._follow_mark()
                 backlog = self._backlog
-                cursor = Cursor(backlog.seq, end, maxsize, types)
+                cursor.seq = backlog.seq
                 # What the backlog saved from trimming is this listener's now.
+                types = cursor.types
                 cursor.carry = [
                     e
                     for e in backlog.carry
@@ -182,31 +184,48 @@ class EventLog:
                 cursor.lost, cursor.lost_type = backlog.lost, backlog.lost_type
                 backlog.carry, backlog.lost, backlog.lost_type = [], 0, None
             self._cursors.append(cursor)
-            return cursor
 
-    def unsubscribe(self, cursor: Cursor, unread: Iterable[SessionEvent] = ()) -> None:
-        """The listener is gone; ``unread`` is what it fetched but never handed out: the
-        first of it still in the log is where the next listener starts."""
+    def unsubscribe(self, cursor: Cursor) -> None:
+        """The listener is gone; what it fetched but never handed out waits for the next."""
         with self._lock:
             if cursor not in self._cursors:
                 return
             self._cursors.remove(cursor)
-            self._read_mark = max(self._read_mark, self._first_in_log(unread, cursor.seq))
+            read_to = self._read_to(cursor)
+            self._read_mark = max(self._read_mark, read_to)
+            self._follow_mark()
+            backlog = self._backlog
+            if backlog.seq == read_to:
+                # Nobody read further: what it held of events already trimmed from the log
+                # (and any loss it was yet to tell) goes back to the backlog.
+                in_log = {id(e) for e in self._items}
+                held = [e for e in (*cursor.batch[cursor.taken :], *cursor.carry) if id(e) not in in_log]
+                known = {id(e) for e in backlog.carry}
+                backlog.carry = [e for e in held if id(e) not in known] + backlog.carry
+                if cursor.lost and not backlog.lost:
+                    backlog.lost_type = cursor.lost_type
+                backlog.lost += cursor.lost
+            cursor.batch, cursor.taken, cursor.carry, cursor.lost = [], 0, [], 0
+            cursor.stop_at = cursor.seq
 
-    def _first_in_log(self, unread: Iterable[SessionEvent], default: int) -> int:
+    def _read_to(self, cursor: Cursor) -> int:
+        """Where the events this cursor has not handed out begin (rare: a listener joins or
+        leaves): the first of its unread events still in the log, else its fetch position."""
+        unread = (*cursor.batch[cursor.taken :], *cursor.carry)
+        if not unread:
+            return cursor.seq
         items, base = self._items, self._base
-        position: dict[int, int] | None = None
+        position = {id(e): base + i for i, e in enumerate(items)}
         for event in unread:
-            if position is None:  # built once, only for a listener that leaves events unread
-                position = {id(e): base + i for i, e in enumerate(items)}
             seq = position.get(id(event))
             if seq is not None:
-                return min(seq, default)
-        return default
+                return min(seq, cursor.seq)
+        return cursor.seq
 
-    def fetch(self, cursor: Cursor) -> list[SessionEvent] | None:
-        """Every event the cursor may hand out now (maybe none), or ``None`` once it ended
-        and has nothing left (``cursor.error`` then says why, if it was an error)."""
+    def refill(self, cursor: Cursor) -> bool | None:
+        """Give the cursor a new ``batch`` of every event it may hand out now: ``True`` if
+        there are some, ``False`` if none yet, ``None`` once it ended with nothing left
+        (``cursor.error`` then says why, if it was an error)."""
         with self._lock:
             end = self.end
             if cursor.stop_at is not None:
@@ -221,12 +240,15 @@ class EventLog:
                 out.insert(0, overflow_event(self.session_id, lost_type, cursor.lost))
                 cursor.lost, cursor.lost_type = 0, None
             cursor.carry = []
-            if not out and cursor.stop_at is not None:
+            cursor.batch, cursor.taken = out, 0
+            if out:
+                return True
+            if cursor.stop_at is not None:
                 cursor.ended = True
                 if cursor in self._cursors:
                     self._cursors.remove(cursor)
                 return None
-            return out
+            return False
 
     def _absorb(self, cursor: Cursor, span: list[SessionEvent]) -> None:
         """Add ``span`` (the events right after ``cursor.seq``) to the cursor's carry through

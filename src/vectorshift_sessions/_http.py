@@ -3,7 +3,8 @@ turning answers and failures into the package's errors, and reading the API's bo
 
 Nothing here performs I/O or knows asyncio from threads, so it is written and tested once;
 ``_async/client.py`` (and the ``_sync`` twin generated from it) does the requests and sleeps.
-Every message built here has the API key removed, whatever the server echoed back.
+Every message built here has the API key removed (``_config.redact``), whatever the server
+echoed back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 import attrs
 
-from ._config import cleartext_host
+from ._config import redact
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -42,7 +43,6 @@ __all__ = [
     "object_id",
     "parse_json",
     "parse_retry_after",
-    "redact",
     "server_message",
     "single_object",
     "status_error",
@@ -128,11 +128,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         when = when.replace(tzinfo=timezone.utc)
     now = now or datetime.now(timezone.utc)
     return max((when - now).total_seconds(), 0.0)
-
-
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` (the API key) replaced by ``***``."""
-    return text.replace(secret, "***") if secret else text
 
 
 def display_url(url: str, params: Mapping[str, str] | None = None) -> str:
@@ -307,17 +302,12 @@ def list_params(limit: int, offset: int, include_shared: bool) -> dict[str, str]
     return params
 
 
-def check_base_url(base_url: str, *, has_key: bool, allow_insecure_key: bool) -> None:
-    """Refuse a base URL that is not HTTP(S), or that would carry the key in clear text to
-    another machine (unless explicitly allowed, as sessions do for ``ws://``)."""
+def check_base_url(base_url: str) -> None:
+    """Refuse a base URL that is not HTTP(S). (Whether it may carry the key is
+    ``_config.check_key_transport``'s to say.)"""
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
             f"base_url must be an http:// or https:// URL such as "
             f"'https://api.vectorshift.ai/v1', got {base_url!r}"
-        )
-    if has_key and cleartext_host(base_url) and not allow_insecure_key:
-        raise ValueError(
-            f"refusing to send the API key unencrypted to {parts.hostname} over http://; use "
-            f"https://, or pass allow_insecure_key=True if this network is trusted"
         )

@@ -33,6 +33,7 @@ from vectorshift_sessions import (
     AsyncSession,
     AuthenticationError,
     BadRequestError,
+    InsecureTransportError,
     InternalServerError,
     MalformedResponseError,
     NotFoundError,
@@ -288,9 +289,13 @@ async def test_options_are_checked() -> None:
 
 
 async def test_the_key_never_goes_to_another_machine_in_clear_text() -> None:
-    with pytest.raises(ValueError, match="unencrypted"):
+    with pytest.raises(InsecureTransportError, match=r"unencrypted to api\.example\.test"):
         AsyncClient(KEY, base_url="http://api.example.test/v1")
+    # The WebSocket URL sessions will use is checked too, when the client is made.
+    with pytest.raises(InsecureTransportError, match=r"unencrypted to ws\.example\.test"):
+        AsyncClient(KEY, ws_url="ws://ws.example.test/v1")
     AsyncClient(KEY, base_url="http://api.example.test/v1", allow_insecure_key=True)
+    AsyncClient(KEY, ws_url="ws://ws.example.test/v1", allow_insecure_key=True)
     AsyncClient(base_url="http://api.example.test/v1")  # no key, nothing to protect
     AsyncClient(KEY, base_url="http://localhost:8000/v1")
 

@@ -92,6 +92,43 @@ async def cut_mid_turn(proxy: FaultyProxy) -> None:
     assert completes[0].message_id == stored.id and completes[0].text == stored.text
 
 
+@pytest.mark.parametrize("extension", [True, False], ids=["status-on-connect", "hosted-like"])
+@pytest.mark.timeout(60)
+async def test_a_turn_that_ends_while_away_ends_the_listeners_loop(extension: bool) -> None:
+    """The turn's Idle goes out while the session is cut off; the session learns that the
+    turn ended from the connect ack's status (our extension) or, without it, from the
+    history, and says so: a loop waiting for ``is_turn_end`` ends."""
+    with (
+        LocalEngine(db=":memory:", turn_delay=0.002, status_on_connect=extension) as engine,
+        FaultyProxy(engine.port) as proxy,
+    ):
+        async with session_via(proxy) as session:
+            assert session.session_id is not None
+            listener = session.listen(maxsize=0)
+            await session.send(" ".join(f"w{i}" for i in range(100)))
+            async for event in listener:
+                if event.type == ET.MESSAGE_DELTA:
+                    break
+            # The turn ends while the session is away: a witness on its own connection
+            # sees the end before the session is let back in.
+            async with AsyncSession(session_id=session.session_id, ws_url=engine.ws_url) as witness:
+                watching = witness.listen()
+                proxy.refuse()
+                proxy.cut()
+                async for event in watching:
+                    if event.is_turn_end:
+                        break
+            proxy.refuse(False)
+            rest = []
+            async for event in listener:
+                rest.append(event)
+                if event.is_turn_end:
+                    break
+    assert [client_status(e) for e in rest if client_status(e)] == ["Offline", "Connected"]
+    assert rest[-1].data.get("recovered") is True
+    assert [e.text for e in rest if e.is_complete] == [" ".join(f"w{i}" for i in range(100))]
+
+
 async def test_200_turns_with_random_cuts_lose_and_repeat_nothing(proxy: FaultyProxy) -> None:
     rng = random.Random(20261125)
     completes: list[SessionEvent] = []

@@ -338,6 +338,54 @@ async def test_an_overflowing_listener_still_sees_the_turn_end(engine: LocalEngi
     assert statuses == [ParticipantStatus.PROCESSING, ParticipantStatus.IDLE]  # ...statuses did not
 
 
+# --- delivery: one shared log, a cursor per listener --------------------------------------------
+
+
+@pytest.mark.timeout(30)
+async def test_an_abandoned_listener_holds_back_no_later_turn(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        await session.send("one")
+        abandoned = session.listen()
+        async for event in abandoned:
+            if event.is_turn_end:
+                break  # still referenced: a variable, a notebook cell
+        await session.send("two")
+        events = await until_turn_end(session)  # a fresh listener gets the new turn
+        assert turn_text(events) == "two"
+        assert abandoned is not None
+
+
+async def test_heartbeat_pongs_are_not_kept_for_later_listeners(engine: LocalEngine) -> None:
+    async with (
+        new_session(engine, ping_interval=0.002) as idle,
+        new_session(engine) as busy,
+    ):
+        await idle.send("while nobody listens")
+        received = idle._core.frames_received
+        for _ in range(2_000):  # real work elsewhere while the idle session pings away
+            if idle._core.frames_received >= received + 5:
+                break
+            await busy.ask("tick")
+        assert idle._core.frames_received >= received + 5, "the heartbeat never answered"
+        events = await until_turn_end(idle)
+    assert ET.PONG not in [e.type for e in events]
+    assert turn_text(events) == "while nobody listens"
+
+
+async def test_a_stuck_listener_holds_up_no_one(engine: LocalEngine) -> None:
+    async with new_session(engine, "agent-bench") as session:
+        stuck = session.listen(maxsize=1)  # never read
+        await session.send("3000")
+        history = await session.get_messages()  # answered while `stuck` overflows
+        events = await until_turn_end(session, maxsize=0)
+        deltas = [e for e in events if e.type == ET.MESSAGE_DELTA]
+        assert len(deltas) == 3000, "the listener that reads loses nothing"
+        assert history[0].is_user
+        first = await stuck.__anext__()
+        assert first.error == "subscriber queue overflow"
+        assert first.data["dropped_count"] >= 3000
+
+
 async def test_get_messages_never_reaches_listeners(engine: LocalEngine) -> None:
     async with new_session(engine) as session:
         await session.ask("history please")

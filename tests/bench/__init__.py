@@ -3,8 +3,8 @@
 Measures, in one run and side by side, this package's ``AsyncSession`` and ``Session`` against
 the official client (``vectorshift.session.Session``) and the raw WebSocket floors (plain
 ``websockets`` asyncio / sync loops and plain ``websocket-client`` loops that only receive and
-``json.loads``): stream throughput, latency, many concurrent sessions, cold start, and the
-blocking flavour under threads. The local engine runs in its own process, so client and engine
+``json.loads``): stream throughput, ten listeners on one session against one, latency, many
+concurrent sessions, cold start, and the blocking flavour under threads. The local engine runs in its own process, so client and engine
 never share a GIL; every measurement runs in a fresh client process.
 
 Results go to ``bench-results/``: ``results.md`` (tables, machine), ``results.json`` and

@@ -6,7 +6,8 @@ returns how many deltas arrived and when the first one did, so one loop serves t
 latency alike. The raw floors do nothing but receive and ``json.loads``.
 
 Async adapters: ``open(ws_base)``, ``turn(text)``, ``ping()``, ``close()`` (coroutines).
-Blocking adapters: the same methods, plain.
+Blocking adapters: the same methods, plain. Ours also have ``fan_out(text, count)``: one turn read
+by ``count`` listeners of the one session at once (tasks or threads).
 """
 
 from __future__ import annotations
@@ -58,6 +59,27 @@ def _count(event: Any, counts: dict[str, int]) -> None:
         counts["dropped"] += int(event.data.get("dropped_count", 1))
     elif event.data.get("status") == "Processing":
         counts["processing"] = 1
+
+
+class Fanned:
+    """What ``fan_out`` measured: per listener, the events and deltas it received and when it
+    saw the turn's end (``perf_counter``); ``start`` is just before the send."""
+
+    def __init__(self, count: int) -> None:
+        self.start = 0.0
+        self.events = [0] * count
+        self.deltas = [0] * count
+        self.ends = [0.0] * count
+
+    def done(self, i: int, events: int, deltas: int) -> None:
+        self.ends[i] = perf_counter()
+        self.events[i] = events
+        self.deltas[i] = deltas
+
+    @property
+    def wall(self) -> float:
+        """From just before the send to the last listener seeing the turn's end."""
+        return max(self.ends) - self.start
 
 
 def _check(frame: dict[str, Any]) -> None:
@@ -192,6 +214,47 @@ class OursAsync:
                 _count(event, counts)
                 if event.is_turn_end and counts["processing"]:
                     return
+
+    async def fan_out(self, text: str, count: int) -> Fanned:
+        """One turn read by ``count`` listeners, each iterated by its own task; all subscribe
+        (``listen()``) and their tasks reach their first wait before the send. The wall time runs
+        from just before the send to the last listener seeing the turn's end."""
+        listeners = [self.session.listen(maxsize=0) for _ in range(count)]
+        fanned = Fanned(count)
+
+        async def read(i: int, listener: Any) -> None:
+            delta_type, status_type = self.ET.MESSAGE_DELTA, self.ET.PARTICIPANT_STATUS
+            error_type = self.ET.ERROR
+            events = deltas = 0
+            processing = False
+            async for event in listener:
+                events += 1
+                kind = event.type
+                if kind is delta_type:
+                    deltas += 1
+                elif kind is status_type:
+                    status = event.data.get("status")
+                    if status == "Processing":
+                        processing = True
+                    elif status == "Idle" and processing:
+                        fanned.done(i, events, deltas)
+                        return
+                elif kind is error_type and not _overflow(event):
+                    raise TurnFailed(f"listener {i}: error event: {event}")
+            raise TurnFailed(f"listener {i}: listen() ended before the turn did")
+
+        tasks = [asyncio.ensure_future(read(i, lis)) for i, lis in enumerate(listeners)]
+        try:
+            await asyncio.sleep(0)  # every task runs up to its first wait
+            fanned.start = perf_counter()
+            await self.session.send(text)
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for listener in listeners:
+                await listener.aclose()
+        return fanned
 
     async def ping(self) -> float:
         """No public ping: the frame goes through the session's own transport (private, for
@@ -462,6 +525,63 @@ class OursSync:
                 _count(event, counts)
                 if event.is_turn_end and counts["processing"]:
                     return
+
+    def fan_out(self, text: str, count: int, timeout: float = 300.0) -> Fanned:
+        """As ``OursAsync.fan_out``, each listener iterated by its own thread; the threads are
+        started (and past a barrier) before the send."""
+        import threading
+
+        listeners = [self.session.listen(maxsize=0) for _ in range(count)]
+        fanned = Fanned(count)
+        failures: list[BaseException] = []
+        barrier = threading.Barrier(count + 1)
+
+        def read(i: int, listener: Any) -> None:
+            delta_type, status_type = self.ET.MESSAGE_DELTA, self.ET.PARTICIPANT_STATUS
+            error_type = self.ET.ERROR
+            events = deltas = 0
+            processing = False
+            barrier.wait()
+            try:
+                for event in listener:
+                    events += 1
+                    kind = event.type
+                    if kind is delta_type:
+                        deltas += 1
+                    elif kind is status_type:
+                        status = event.data.get("status")
+                        if status == "Processing":
+                            processing = True
+                        elif status == "Idle" and processing:
+                            fanned.done(i, events, deltas)
+                            return
+                    elif kind is error_type and not _overflow(event):
+                        raise TurnFailed(f"listener {i}: error event: {event}")
+                raise TurnFailed(f"listener {i}: listen() ended before the turn did")
+            except BaseException as exc:
+                failures.append(exc)
+
+        readers = [
+            threading.Thread(target=read, args=(i, lis), daemon=True)
+            for i, lis in enumerate(listeners)
+        ]
+        try:
+            for reader in readers:
+                reader.start()
+            barrier.wait()
+            fanned.start = perf_counter()
+            self.session.send(text)
+            deadline = fanned.start + timeout
+            for reader in readers:
+                reader.join(max(0.0, deadline - perf_counter()))
+        finally:
+            for listener in listeners:
+                listener.close()
+        if failures:
+            raise failures[0]
+        if any(reader.is_alive() for reader in readers):
+            raise TurnFailed(f"the turn did not end within {timeout} s for every listener")
+        return fanned
 
     def ping(self) -> float:
         """As ``OursAsync.ping``: the frame through the private transport, the pong through

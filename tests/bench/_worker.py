@@ -1,7 +1,7 @@
 """One measurement in a fresh client process: ``python -m tests.bench._worker '<json task>'``.
 
-The task names what to measure (``throughput``, ``latency``, ``scale``, ``threads``,
-``default_listen``), the client and the engine's WebSocket base; the result is printed as one
+The task names what to measure (``throughput``, ``listeners``, ``latency``, ``scale``,
+``threads``, ``default_listen``), the client and the engine's WebSocket base; the result is printed as one
 line ``BENCH-RESULT <json>`` on stdout. A fresh process per measurement keeps clients from
 sharing imports, allocator state or a GIL with each other (or with the engine).
 """
@@ -71,6 +71,51 @@ def throughput(client: str, ws_base: str, deltas: int, rounds: int, warmup: int)
         "rates": [n / s for n, s in zip(received, seconds, strict=True)],
         "seconds": seconds,
         "received": received,
+        "errors": errors,
+    }
+
+
+# --- several listeners on one session --------------------------------------------------------
+
+
+def listeners(
+    client: str, ws_base: str, count: int, deltas: int, rounds: int, warmup: int, timeout: float
+) -> dict[str, Any]:
+    """One session; ``count`` listeners (``listen(maxsize=0)``, each iterated by its own task or
+    thread, all subscribed before the send) read a warm-up turn, then ``rounds`` turns of
+    ``deltas`` deltas. A round's rate: the events all listeners received, summed, over the time
+    from just before the send to the last listener seeing the turn's end."""
+    adapter = _clients.make(client)
+    runs: list[Any] = []
+
+    async def run_async() -> None:
+        await adapter.open(ws_base)
+        await asyncio.wait_for(adapter.fan_out(str(warmup), count), timeout)
+        for _ in range(rounds):
+            runs.append(await asyncio.wait_for(adapter.fan_out(str(deltas), count), timeout))
+        await adapter.close()
+
+    def run_sync() -> None:
+        adapter.open(ws_base)
+        adapter.fan_out(str(warmup), count, timeout)
+        for _ in range(rounds):
+            runs.append(adapter.fan_out(str(deltas), count, timeout))
+        adapter.close()
+
+    flavour = _clients.flavour(client)
+    _run(flavour, run_async if flavour == "async" else run_sync)
+    errors = [
+        f"round {r}, listener {i}: {n} of {deltas} deltas"
+        for r, run in enumerate(runs)
+        for i, n in enumerate(run.deltas)
+        if n != deltas
+    ]
+    return {
+        "rates": [sum(run.events) / run.wall for run in runs],
+        "seconds": [run.wall for run in runs],
+        "events": [sum(run.events) for run in runs],
+        # each listener's own end, seconds after the send: how evenly they were served
+        "listener_ends": [[end - run.start for end in run.ends] for run in runs],
         "errors": errors,
     }
 
@@ -300,6 +345,7 @@ def default_listen(client: str, ws_base: str, deltas: int, timeout: float) -> di
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "throughput": throughput,
+    "listeners": listeners,
     "latency": latency,
     "scale": scale,
     "threads": threads,

@@ -23,6 +23,8 @@ FULL: dict[str, Any] = {
     "deltas": 100_000,  # one turn, per round
     "rounds": 7,
     "warmup": 2_000,
+    "listener_counts": [1, 10],  # listeners on one session (same deltas, rounds and warm-up)
+    "listener_timeout": 300.0,  # per turn
     "latency_samples": 500,
     "latency_passes": 5,
     "latency_warmup": 20,
@@ -69,8 +71,9 @@ LATENCY_CLIENTS = [
 ]
 SCALE_CLIENTS = ["ours-async", "official", "raw-websockets"]
 THREAD_CLIENTS = ["ours-sync", "raw-websocket-client-skip"]
+LISTENER_CLIENTS = ["ours-async", "ours-sync"]
 DEFAULT_LISTEN_CLIENTS = ["ours-async", "official", "ours-sync"]
-SCENARIOS = ["cold", "throughput", "latency", "scale", "threads", "default_listen"]
+SCENARIOS = ["cold", "throughput", "listeners", "latency", "scale", "threads", "default_listen"]
 
 COLD_SNIPPETS = {
     "python (nothing imported)": "pass",
@@ -178,6 +181,55 @@ def throughput(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
             "median": statistics.median(rates) if rates else 0.0,
             "errors": errors,
         }
+    return result
+
+
+def listeners(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
+    """K listeners on one session read one turn (tasks for ``AsyncSession``, threads for
+    ``Session``); events per second summed over the listeners. Rounds interleaved across
+    flavours and K, a fresh process each, as in ``throughput``."""
+    counts = cfg["listener_counts"]
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {
+        (c, k): [] for c in LISTENER_CLIENTS for k in counts
+    }
+    for round_no in range(cfg["rounds"]):
+        for client in LISTENER_CLIENTS:
+            for count in counts:
+                task = {
+                    "task": "listeners",
+                    "client": client,
+                    "ws_base": ws_base,
+                    "count": count,
+                    "deltas": cfg["deltas"],
+                    "rounds": 1,
+                    "warmup": cfg["warmup"],
+                    "timeout": cfg["listener_timeout"],
+                }
+                run = run_worker(task)
+                runs[client, count].append(run)
+                if "failed" in run:
+                    log(f"  listeners round {round_no + 1} {client} x{count}: FAILED")
+                    continue
+                log(
+                    f"  listeners round {round_no + 1} {client} x{count}: "
+                    f"{run['rates'][0]:,.0f} events/s summed, {len(run['errors'])} errors"
+                )
+    result: dict[str, Any] = {}
+    for client in LISTENER_CLIENTS:
+        entry: dict[str, Any] = {"label": _clients.label(client), "counts": {}}
+        for count in counts:
+            worker_runs = runs[client, count]
+            rates = [r for run in worker_runs for r in run.get("rates", [])]
+            median = statistics.median(rates) if rates else 0.0
+            entry["counts"][str(count)] = {
+                "rates": rates,
+                "median": median,
+                "per_listener": median / count,
+                "seconds": [s for run in worker_runs for s in run.get("seconds", [])],
+                "listener_ends": [e for run in worker_runs for e in run.get("listener_ends", [])],
+                "errors": [e for run in worker_runs for e in run.get("errors", [])],
+            }
+        result[client] = entry
     return result
 
 

@@ -16,11 +16,16 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as sync_connect
 
+import vectorshift_sessions
 from tests.engine._helpers import TIMEOUT, raw_client, text_of
+from vectorshift_sessions import engine as engine_package
+from vectorshift_sessions._content import encode_content
 from vectorshift_sessions.engine import (
+    AgentFunction,
     AgentSpec,
     ChatbotSpec,
     LocalEngine,
+    ReceivedFile,
     Turn,
     default_db_path,
     load_config,
@@ -260,3 +265,42 @@ def test_bad_limits_are_refused(kwargs: dict[str, Any]) -> None:
 def test_port_before_start_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         _ = LocalEngine(db=":memory:").port
+
+
+def test_engine_names_never_mean_what_a_client_name_means() -> None:
+    assert {"AgentFunction", "ReceivedFile"} <= set(engine_package.__all__)
+    assert not {"Agent", "Attachment"} & set(engine_package.__all__)
+    assert not set(engine_package.__all__) & set(vectorshift_sessions.__all__)
+
+
+async def test_an_agent_function_receives_files_and_typed_text() -> None:
+    seen: list[tuple[str, list[ReceivedFile]]] = []
+
+    async def reader(turn: Turn) -> None:
+        seen.append((turn.text, list(turn.files)))
+        await turn.say("read")
+
+    agent: AgentFunction = reader
+    posted = [
+        encode_content("# notes", mime_type="text/markdown"),
+        encode_content(b"\x00\x01data", filename="blob.bin"),
+        encode_content("plain"),
+    ]
+    async with (
+        LocalEngine(db=":memory:", agents={"reader": agent}) as engine,
+        raw_client(engine) as client,
+    ):
+        sid = await client.new_session("agent-reader")
+        await client.send(type="post_messages", session_id=sid, messages=posted)
+        assert (await client.recv())["success"] is True
+        assert text_of(await client.until_idle()) == "read"
+        history = await client.history(sid)
+    ((text, files),) = seen
+    assert text == "# notes\nplain"
+    assert files == [ReceivedFile("blob.bin", "application/octet-stream", b"\x00\x01data")]
+    assert files[0].size == 6
+    assert [m["content"] for m in history[:3]] == [
+        {"type": "data_type_message", "value": "# notes", "status": "Complete"},
+        {"type": "file", "name": "blob.bin", "mime_type": "application/octet-stream", "size": 6},
+        {"type": "data_type_message", "value": "plain", "status": "Complete"},
+    ]

@@ -238,6 +238,7 @@ async def test_bad_content_is_refused_in_the_ack(engine: LocalEngine) -> None:
         ack = await client.recv()
         assert ack["type"] == "post_messages" and ack["success"] is False
         assert "base64" in ack["error"]
+        assert "'messages[].value.raw_bytes'" in ack["error"]  # the field, as the codec names it
         await client.send(type="post_messages", session_id=sid, messages=[])
         ack = await client.recv()
         assert ack["success"] is False and "at least one" in ack["error"]

@@ -1,7 +1,7 @@
 """Client, agents and chatbots: find agents and chatbots over REST, open sessions with them, and
-run one-shot turns. Written once, for asyncio, in ``_async/client.py`` (``AsyncClient``,
-``AsyncAgent``, ``AsyncChatbot``); the blocking twin in ``_sync/`` (``Client``, ``Agent``,
-``Chatbot``) is generated from it by ``codegen/generate.py``.
+run one-shot turns. Written once, for asyncio, in ``_async/client.py``; ``codegen/generate.py``
+generates the blocking twin in ``_sync/`` from it, docstrings included (so they speak of the
+asyncio flavour only).
 
 The client holds the configuration (key, URLs, timeouts, retries) and one pooled HTTP client.
 Handles (agents, chatbots) remember the client they were fetched with; without one, every call
@@ -20,7 +20,15 @@ import attrs
 
 from .. import _http
 from .._backends import _asyncio_backend as backend
-from .._config import resolve_api_key, resolve_base_url, resolve_ws_base_url
+from .._config import (
+    OWNER_AGENT,
+    OWNER_CHATBOT,
+    check_key_transport,
+    redact,
+    resolve_api_key,
+    resolve_base_url,
+    resolve_ws_base_url,
+)
 from .._errors import ActionRequiredError, APIError
 from .._turn import TurnResult
 from .._types import Content, SessionEventType
@@ -42,15 +50,11 @@ _Handle_T = TypeVar("_Handle_T", bound="_Handle")
 class AsyncClient:
     """Configuration and one pooled HTTP connection for the VectorShift REST API.
 
-    Use it as a context manager (or close it) so its connections are released::
+    Use it as a context manager (or ``aclose()`` it) so its connections are released::
 
-        async with AsyncClient() as client:                      # asyncio
+        async with AsyncClient() as client:
             agent = await client.agents.fetch(name="support-bot")
             result = await agent.run("Hello!")
-
-        with Client() as client:                                  # blocking
-            agent = client.agents.fetch(name="support-bot")
-            result = agent.run("Hello!")
 
     Arguments win over the environment: ``api_key`` else ``VECTORSHIFT_API_KEY``; ``base_url``
     else ``VECTORSHIFT_BASE_URL`` else ``https://api.vectorshift.ai/v1``; ``ws_url`` else
@@ -63,6 +67,10 @@ class AsyncClient:
     ``retry_base_delay`` and is capped at ``retry_max_delay``, or after the server's
     ``Retry-After`` (at most ``max_retry_after``). ``http_client`` lets you bring your own
     configured ``httpx`` client (proxies, certificates); you then close it yourself.
+
+    The key never travels unencrypted to another machine: with a key, an ``http://`` base URL
+    or ``ws://`` WebSocket URL that is not this machine raises ``InsecureTransportError`` here,
+    before any request, unless ``allow_insecure_key=True``.
     """
 
     def __init__(
@@ -95,10 +103,11 @@ class AsyncClient:
             )
         self._api_key = resolve_api_key(api_key)
         self._base_url = resolve_base_url(base_url)
-        _http.check_base_url(
-            self._base_url, has_key=self._api_key is not None, allow_insecure_key=allow_insecure_key
-        )
+        _http.check_base_url(self._base_url)
         self._ws_url = resolve_ws_base_url(ws_url, self._base_url)
+        # Before any traffic: REST requests and the sessions opened here carry the key.
+        for url in (self._base_url, self._ws_url):
+            check_key_transport(url, self._api_key, allow_insecure_key)
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._retry = _http.RetryPolicy(
@@ -232,7 +241,7 @@ class AsyncClient:
                         "GET", shown, exc, attempt, self._api_key
                     ) from None
                 delay = self._retry.delay(attempt)
-                reason = _http.redact(f"{type(exc).__name__}: {exc}", self._api_key)
+                reason = redact(f"{type(exc).__name__}: {exc}", self._api_key)
                 logger.info("GET %s failed (%s); retry %d in %.2f s", shown, reason, attempt, delay)
                 await backend.sleep(delay)
                 continue
@@ -457,13 +466,10 @@ def _agent_type(obj: Mapping[str, Any]) -> str | None:
 class AsyncAgent(_Handle):
     """A VectorShift agent: ``fetch`` it, then open sessions with it or ``run`` one turn::
 
-        agent = await AsyncAgent.fetch(name="support-bot")         # asyncio
+        agent = await AsyncAgent.fetch(name="support-bot")
         async with await agent.create_session() as session:
-            print((await session.ask("Hello!")).text)
-
-        agent = Agent.fetch(name="support-bot")                    # blocking
-        with agent.create_session() as session:
-            print(session.ask("Hello!").text)
+            result = await session.ask("Hello!")
+            print(result.text)
 
     A handle for a known id needs no request: ``AsyncAgent("agent-id", client=client)``.
 
@@ -472,7 +478,7 @@ class AsyncAgent(_Handle):
     ``ValueError`` (run it through the VectorShift pipeline API instead).
     """
 
-    _OWNER_TYPE = "agent"
+    _OWNER_TYPE = OWNER_AGENT
     _FETCH_PATH = "/agent"
     _LIST_PATH = "/agents"
 
@@ -525,7 +531,7 @@ class AsyncChatbot(_Handle):
     """A VectorShift chatbot: ``fetch`` it, then open sessions with it or ``run`` one turn,
     exactly as with a conversational agent."""
 
-    _OWNER_TYPE = "chatbot"
+    _OWNER_TYPE = OWNER_CHATBOT
     _FETCH_PATH = "/chatbot"
     _LIST_PATH = "/chatbots"
 

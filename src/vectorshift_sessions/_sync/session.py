@@ -63,52 +63,59 @@ _EVENT_TYPE_NAMES = ", ".join(t.value for t in ET)
 _WS_PING_INTERVAL = 30.0
 
 
-class SessionListener:
+class SessionListener(Cursor):
     """What ``listen()`` returns: an iterator of events, and a context manager.
 
-    Leaving the loop (``break``), closing it or leaving its ``with`` block ends the
-    subscription at once; the events it did not hand out wait for the next listener.
+    It is a cursor into the session's event log. Leaving the loop (``break``), closing it
+    or leaving its ``with`` block ends the subscription at once; the events it did not hand
+    out wait for the next listener.
     """
 
-    __slots__ = ("__weakref__", "_batch", "_closed", "_cursor", "_log", "_next", "_wakeup")
+    __slots__ = ("__weakref__", "_closed", "_log", "_wakeup")
 
-    def __init__(self, log: EventLog, cursor: Cursor):
+    def __init__(
+        self,
+        log: EventLog,
+        maxsize: int = 0,
+        types: frozenset[SessionEventType] | None = None,
+        *,
+        from_now: bool = False,
+    ):
+        Cursor.__init__(self, maxsize, types)
         self._log = log
-        self._cursor = cursor
-        self._batch: list[SessionEvent] = []  # fetched from the log, handed out one by one
-        self._next = 0
         self._wakeup = backend.Event()
         self._closed = False
+        log.subscribe(self, from_now=from_now)
 
     def __iter__(self) -> SessionListener:
         return self
 
     def __next__(self) -> SessionEvent:
-        batch, i = self._batch, self._next
+        batch, i = self.batch, self.taken
         if i < len(batch):  # the hot path
-            self._next = i + 1
+            self.taken = i + 1
             return batch[i]
         return self._refill(None)
 
     def _get(self, deadline: float | None) -> SessionEvent:
         """The next event, or ``SessionTimeoutError`` if none came by ``deadline``."""
-        batch, i = self._batch, self._next
+        batch, i = self.batch, self.taken
         if i < len(batch):
-            self._next = i + 1
+            self.taken = i + 1
             return batch[i]
         return self._refill(deadline)
 
     def _refill(self, deadline: float | None) -> SessionEvent:
-        log, cursor, wakeup = self._log, self._cursor, self._wakeup
+        log, wakeup = self._log, self._wakeup
         while not self._closed:
-            batch = log.fetch(cursor)
-            if batch is None:
+            got = log.refill(self)
+            if got is None:
                 break
-            if batch:
-                self._batch, self._next = batch, 1
-                return batch[0]
+            if got:
+                self.taken = 1
+                return self.batch[0]
             wakeup.clear()
-            if not log.wait_for_more(cursor, wakeup):
+            if not log.wait_for_more(self, wakeup):
                 continue
             timeout = None if deadline is None else max(0.0, deadline - backend.monotonic())
             try:
@@ -119,9 +126,8 @@ class SessionListener:
             if not woken:
                 log.forget_waker(wakeup)
                 raise SessionTimeoutError("no event arrived in time")
-        self._batch, self._next = [], 0
-        if cursor.error is not None and not self._closed:
-            raise cursor.error
+        if self.error is not None and not self._closed:
+            raise self.error
         raise StopIteration
 
     def close(self) -> None:
@@ -130,8 +136,7 @@ class SessionListener:
     def _leave(self) -> None:
         if not self._closed:
             self._closed = True
-            self._log.unsubscribe(self._cursor, self._batch[self._next :])
-            self._batch, self._next = [], 0
+            self._log.unsubscribe(self)
 
     def __enter__(self) -> SessionListener:
         return self
@@ -141,7 +146,8 @@ class SessionListener:
 
     def __del__(self) -> None:
         # `break` drops the last reference: unsubscribe now, not at some later collection.
-        self._leave()
+        if hasattr(self, "_closed"):  # not when __init__ failed
+            self._leave()
 
 
 class _Answer:
@@ -182,7 +188,7 @@ class Session(backend.ConnectOnAwait):
     A drop-in for the official client's ``Session``: open it with ``connect()`` or as a context
     manager, ``send()`` turns, iterate ``listen()`` for their events, answer approvals with
     ``respond()``, read ``get_messages()``; ``disconnect()`` keeps it for a later resume by
-    ``session_id``, ``terminate()`` destroys it. ``AsyncSession`` is for asyncio, ``Session``
+    ``session_id``, ``terminate()`` destroys it. ``Session`` is for asyncio, ``Session``
     (generated from it) for blocking code; the README shows both.
 
     The key comes from ``api_key`` or ``VECTORSHIFT_API_KEY``; the endpoint from ``ws_url``,
@@ -786,7 +792,7 @@ class Session(backend.ConnectOnAwait):
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
             raise ValueError(f"maxsize must be an integer >= 0 (0 = unbounded), got {maxsize!r}")
         log = self._core.log
-        return SessionListener(log, log.subscribe(maxsize, types))
+        return SessionListener(log, maxsize, types)
 
     def get_messages(self) -> list[SessionMessage]:
         """The session's history as ``SessionMessage`` objects (never seen by listeners)."""
@@ -811,7 +817,7 @@ class Session(backend.ConnectOnAwait):
         """
         self._ready("ask")
         log = self._core.log
-        listener = SessionListener(log, log.subscribe(from_now=True))
+        listener = SessionListener(log, from_now=True)
         try:
             self.send(content, files=files, mime_type=mime_type, filename=filename)
             deadline = None if timeout is None else backend.monotonic() + timeout

@@ -27,7 +27,7 @@ from any OpenAI-compatible ``/chat/completions`` endpoint. Chatbots ``chatbot-ec
 
 Writing an agent
 ----------------
-An agent is an async callable that receives a :class:`Turn`::
+An agent is an async callable that receives a :class:`Turn` (an :data:`AgentFunction`)::
 
     async def shout(turn: Turn) -> None:
         await turn.thinking("The user wants it loud.")
@@ -38,7 +38,7 @@ An agent is an async callable that receives a :class:`Turn`::
 Before the agent runs, the engine has stored the user's message, acknowledged it and shown
 ``Processing``; after it returns the engine shows ``Idle``. An exception becomes an
 ``error_message`` in the session. What the agent reads: ``turn.text``, ``turn.files``
-(:class:`Attachment`: ``name``, ``mime_type``, ``data``, ``size``), ``turn.inputs`` (raw
+(:class:`ReceivedFile`: ``name``, ``mime_type``, ``data``, ``size``), ``turn.inputs`` (raw
 posted content), ``turn.history`` (stored messages before this turn) and ``turn.session_id``.
 What it emits (each stored before it is sent):
 
@@ -64,19 +64,19 @@ from ._agents import AgentSpec, ChatbotSpec, bench_agent, demo_agent, echo_agent
 from ._config import EngineConfig, OpenAISettings, default_db_path, load_config
 from ._openai import OpenAIAgent
 from ._server import DEFAULT_MAX_FRAME_BYTES, LocalEngine
-from ._turn import Agent, ApprovalAnswer, Attachment, Turn
+from ._turn import AgentFunction, ApprovalAnswer, ReceivedFile, Turn
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
-    "Agent",
+    "AgentFunction",
     "AgentSpec",
     "ApprovalAnswer",
-    "Attachment",
     "ChatbotSpec",
     "EngineConfig",
     "LocalEngine",
     "OpenAIAgent",
     "OpenAISettings",
+    "ReceivedFile",
     "Turn",
     "bench_agent",
     "default_db_path",

@@ -13,9 +13,11 @@ from typing import Any
 
 import attrs
 
+from .._config import OWNER_AGENT, OWNER_CHATBOT, OWNER_TYPES
+from .._content import decode_content
 from ._config import EngineConfig
 from ._openai import OpenAIAgent
-from ._turn import Agent, Turn
+from ._turn import AgentFunction, Turn
 
 __all__ = [
     "AgentSpec",
@@ -41,7 +43,7 @@ class AgentSpec:
     """
 
     name: str
-    handler: Agent | None = None
+    handler: AgentFunction | None = None
     id: str = attrs.field(default=attrs.Factory(lambda self: f"agent-{self.name}", takes_self=True))
     agent_type: str = attrs.field(
         default=CONVERSATIONAL, validator=attrs.validators.in_((CONVERSATIONAL, FUNCTIONAL))
@@ -90,11 +92,11 @@ def _size(n: int) -> str:
 def describe_inputs(turn: Turn) -> str:
     """A sentence naming what the user posted: texts, and files with MIME types and sizes."""
     parts = []
-    for content in turn.inputs:
-        if isinstance(content, str):
-            parts.append(f"the text “{content}”")
-        elif isinstance(content, dict) and isinstance(content.get("value"), str):
-            parts.append(f"the text “{content['value']}” ({content.get('type_string')})")
+    for content in turn.inputs:  # the engine accepted them: they decode
+        decoded = decode_content(content)
+        if decoded.text is not None:
+            typed = f" ({decoded.mime_type})" if decoded.mime_type else ""
+            parts.append(f"the text “{decoded.text}”{typed}")
     for file in turn.files:
         parts.append(f"the file {file.name} ({file.mime_type}, {_size(file.size)})")
     count = len(turn.inputs)
@@ -235,7 +237,7 @@ class Catalog:
 
         Raises ``LookupError`` with a message for the client when there is none.
         """
-        if object_type == "agent":
+        if object_type == OWNER_AGENT:
             agent = self.agent(object_id)
             if agent is None:
                 raise LookupError(f"agent {object_id!r} not found")
@@ -245,12 +247,13 @@ class Catalog:
                     "conversational agents can hold sessions"
                 )
             return agent.id, agent
-        if object_type == "chatbot":
+        if object_type == OWNER_CHATBOT:
             entry = self.chatbot(object_id)
             if entry is None:
                 raise LookupError(f"chatbot {object_id!r} not found")
             return entry[0].id, entry[1]
-        raise LookupError(f"object_type must be 'agent' or 'chatbot', got {object_type!r}")
+        expected = " or ".join(repr(kind) for kind in OWNER_TYPES)
+        raise LookupError(f"object_type must be {expected}, got {object_type!r}")
 
     def agent_json(self, spec: AgentSpec) -> dict[str, Any]:
         return spec.as_json()
@@ -266,12 +269,12 @@ class Catalog:
         }
 
 
-_KINDS: dict[str, Agent] = {"echo": echo_agent, "demo": demo_agent, "bench": bench_agent}
+_KINDS: dict[str, AgentFunction] = {"echo": echo_agent, "demo": demo_agent, "bench": bench_agent}
 
 
 def build_catalog(
     config: EngineConfig | None,
-    agents: Mapping[str, Agent] | Iterable[AgentSpec] | None = None,
+    agents: Mapping[str, AgentFunction] | Iterable[AgentSpec] | None = None,
     chatbots: Mapping[str, str] | Iterable[ChatbotSpec] | None = None,
 ) -> Catalog:
     """Built-ins, then the configuration, then the embedder's agents and chatbots."""
@@ -305,7 +308,7 @@ def build_catalog(
         for agent in config.agents:
             if agent.kind == "openai":
                 assert agent.openai is not None  # checked when the file was read
-                handler: Agent = OpenAIAgent.from_settings(agent.openai)
+                handler: AgentFunction = OpenAIAgent.from_settings(agent.openai)
             else:
                 handler = _KINDS[agent.kind]
             specs.append(

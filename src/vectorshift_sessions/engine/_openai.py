@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from .._codec import decode_stored_message
+from .._types import SessionMessageRole
 from ._config import OpenAISettings
 from ._turn import Turn
 
@@ -65,11 +67,11 @@ class OpenAIAgent:
         if self.settings.system_prompt:
             messages.append({"role": "system", "content": self.settings.system_prompt})
         for stored in turn.history:
-            content = stored.get("content") or {}
-            if content.get("type") != "data_type_message" or content.get("value") is None:
+            message = decode_stored_message(stored)
+            if message.content_type != "data_type_message" or message.text is None:
                 continue
-            role = "user" if "user_id" in (stored.get("sender") or {}) else "assistant"
-            messages.append({"role": role, "content": str(content["value"])})
+            role = "user" if message.sender.role is SessionMessageRole.USER else "assistant"
+            messages.append({"role": role, "content": message.text})
         text = turn.text
         for file in turn.files:
             text += f"\n[attached file {file.name} ({file.mime_type}, {file.size} bytes)]"

@@ -29,7 +29,9 @@ __all__ = ["RestApi"]
 Answer = tuple[int, dict[str, Any]]
 
 
-class _Refused(Exception):
+class _RestError(Exception):
+    """A REST request answered with an error status and ``{"error": message}``."""
+
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
@@ -60,7 +62,7 @@ class RestApi:
             return 405, {"error": f"{path} only answers GET, not {method}"}
         try:
             return route(parse_qs(query, keep_blank_values=True))
-        except _Refused as exc:
+        except _RestError as exc:
             return exc.status, {"error": str(exc)}
 
     def _health(self, query: dict[str, list[str]]) -> Answer:
@@ -70,10 +72,10 @@ class RestApi:
     def _lookup_key(kind: str, query: dict[str, list[str]]) -> tuple[str, str]:
         given = {key: query[key] for key in ("id", "name") if key in query}
         if len(given) != 1:
-            raise _Refused(400, f"GET /{kind} needs exactly one of ?id=<id> or ?name=<name>")
+            raise _RestError(400, f"GET /{kind} needs exactly one of ?id=<id> or ?name=<name>")
         ((key, values),) = given.items()
         if len(values) != 1 or not values[0]:
-            raise _Refused(400, f"GET /{kind}: {key!r} must be given once, and not empty")
+            raise _RestError(400, f"GET /{kind}: {key!r} must be given once, and not empty")
         return key, values[0]
 
     def _agent(self, query: dict[str, list[str]]) -> Answer:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -21,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -29,14 +28,16 @@ from websockets.protocol import State
 
 from .. import _codec as codec
 from .._backends._base import NoDebugLogger
+from .._config import SESSION_PATH
 from .._errors import CodecError
 from .._types import ParticipantStatus
+from . import _frames
 from ._agents import AgentSpec, Catalog, ChatbotSpec, build_catalog
 from ._config import EngineConfig, default_db_path, load_config
 from ._rest import RestApi
 from ._store import SessionRow, Store
 from ._turn import (
-    Agent,
+    AgentFunction,
     ApprovalAnswer,
     BadContent,
     Turn,
@@ -54,7 +55,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_FRAME_BYTES = 32 * 1024 * 1024
 #: The user id of every client when the engine has no API keys.
 ANONYMOUS = "local-user"
-SESSION_PATH = "/ws/session"
 
 
 def _version() -> str:
@@ -63,50 +63,106 @@ def _version() -> str:
     return __version__
 
 
-class _Refusal(Exception):
-    """A frame the engine answers with an ``error`` frame."""
+class _FrameRefused(Exception):
+    """A client frame the engine refuses: it answers with an ``error`` frame."""
 
     def __init__(self, message: str, session_id: str | None = None):
         super().__init__(message)
         self.session_id = session_id
 
 
+class _HeldWrites(asyncio.Transport):
+    """A connection's transport that can hold writes, then make them as one.
+
+    websockets writes every frame it sends to its transport at once: one system call per
+    frame. While :meth:`hold` is on, writes are collected instead; :meth:`release` writes them
+    all with one call. Everything else goes straight to the real transport (the public
+    ``asyncio.Transport`` interface, which is all websockets uses).
+    """
+
+    def __init__(self, transport: asyncio.Transport):
+        super().__init__()
+        self._transport = transport
+        self._held: list[bytes | bytearray | memoryview] | None = None
+
+    def hold(self) -> None:
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self._transport.write(b"".join(held))
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._held is None:
+            self._transport.write(data)
+        else:
+            self._held.append(data)
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def write_eof(self) -> None:
+        self.release()
+        self._transport.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self._transport.can_write_eof()
+
+    def close(self) -> None:
+        self.release()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._transport.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._transport.get_protocol()
+
+    def is_reading(self) -> bool:
+        return self._transport.is_reading()
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._transport.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size()
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._transport.get_write_buffer_limits()
+
+
 class _Conn(ServerConnection):
-    """A client connection: its user, the sessions it attached, and batched writes."""
+    """A client connection: its user, the sessions it attached, and holdable writes."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.user_id = ANONYMOUS
         self.attached: set[str] = set()
+        self.writes: _HeldWrites | None = None
 
-    def send_data(self) -> None:
-        # One socket write for everything the protocol produced, instead of one per frame:
-        # this is what makes a batch of pre-encoded deltas cheap. b"" marks end of data.
-        pending: list[bytes] = []
-        for chunk in self.protocol.data_to_send():
-            if chunk:
-                pending.append(chunk)
-                continue
-            self._write(pending)
-            pending = []
-            if self.transport.can_write_eof():
-                with contextlib.suppress(Exception):
-                    self.transport.write_eof()
-            else:
-                self.transport.close()
-        self._write(pending)
-
-    def _write(self, chunks: list[bytes]) -> None:
-        if len(chunks) == 1:
-            self.transport.write(chunks[0])
-        elif chunks:
-            self.transport.write(b"".join(chunks))
-
-    async def send_encoded(self, frames: Sequence[bytes]) -> None:
-        """Send many pre-encoded UTF-8 text frames with one write (and one wait for drain)."""
-        async with self.send_context():
-            for frame in frames:
-                self.protocol.send_text(frame)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.Transport):
+            transport = self.writes = _HeldWrites(transport)
+        super().connection_made(transport)
 
 
 class _Live:
@@ -115,7 +171,7 @@ class _Live:
     def __init__(self, row: SessionRow, store: Store, turn_delay: float):
         self.session_id = row.id
         self.row = row
-        self.sender = codec.object_sender(row.object_id, row.object_type)
+        self.sender = _frames.object_sender(row.object_id, row.object_type)
         self.turn_delay = turn_delay
         self.last_status = ParticipantStatus.IDLE.value  # told to clients that (re)connect
         self.connections: set[_Conn] = set()
@@ -130,7 +186,7 @@ class _Live:
 
     async def notify(self, message: dict[str, Any]) -> None:
         self._store.add_message(message)  # stored before anyone is told
-        await self.broadcast(codec.message_notification(message))
+        await self.broadcast(_frames.message_notification(message))
 
     async def broadcast(self, frame: dict[str, Any]) -> None:
         text = codec.dumps(frame)
@@ -141,13 +197,32 @@ class _Live:
                 except ConnectionClosed:
                     self.connections.discard(conn)  # the turn goes on without it
 
-    async def broadcast_encoded(self, frames: Sequence[bytes]) -> None:
-        for conn in list(self.connections):
-            if conn.state is State.OPEN:
-                try:
-                    await conn.send_encoded(frames)
-                except ConnectionClosed:
-                    self.connections.discard(conn)
+    async def broadcast_encoded(self, frames: Sequence[str]) -> None:
+        """Send many frames already encoded as JSON text, with one socket write per connection.
+
+        websockets' public ``broadcast`` frames all but the last (without waiting) into held
+        writes, released as one write per connection; the last goes with ``send``, which waits
+        for the connection's buffer to drain, so a slow client slows the turn down instead of
+        piling frames up.
+        """
+        if not frames:
+            return
+        conns = [conn for conn in self.connections if conn.state is State.OPEN]
+        for conn in conns:
+            if conn.writes is not None:
+                conn.writes.hold()
+        try:
+            for frame in frames[:-1]:
+                broadcast(conns, frame)
+        finally:
+            for conn in conns:
+                if conn.writes is not None:
+                    conn.writes.release()
+        for conn in conns:
+            try:
+                await conn.send(frames[-1])
+            except ConnectionClosed:
+                self.connections.discard(conn)
 
     def expect_approval(self, message_id: str) -> asyncio.Future[ApprovalAnswer]:
         future: asyncio.Future[ApprovalAnswer] = asyncio.get_running_loop().create_future()
@@ -181,6 +256,7 @@ class _Engine:
         max_sessions: int,
         max_history: int,
         turn_delay: float,
+        status_on_connect: bool = True,
     ):
         self.store = store
         self.catalog = catalog
@@ -189,6 +265,7 @@ class _Engine:
         self._max_sessions = max_sessions
         self._max_history = max_history
         self._turn_delay = turn_delay
+        self._status_on_connect = status_on_connect
         self._lives: dict[str, _Live] = {}
         self._turns: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -255,18 +332,18 @@ class _Engine:
         try:
             frame = codec.decode_client_frame(raw)
         except CodecError as exc:
-            await self._send(conn, codec.error_frame(str(exc), exc.frame_type))
+            await self._send(conn, _frames.error_frame(str(exc), exc.frame_type))
             return
         try:
             await self._dispatch(conn, frame)
-        except _Refusal as exc:
-            await self._send(conn, codec.error_frame(str(exc), frame.TYPE, exc.session_id))
+        except _FrameRefused as exc:
+            await self._send(conn, _frames.error_frame(str(exc), frame.TYPE, exc.session_id))
         except ConnectionClosed:
             raise
         except Exception:
             logger.exception("the engine failed to handle a %s frame", frame.TYPE)
             error = f"internal engine error while handling {frame.TYPE}; see the engine's log"
-            await self._send(conn, codec.error_frame(error, frame.TYPE))
+            await self._send(conn, _frames.error_frame(error, frame.TYPE))
 
     async def _dispatch(self, conn: _Conn, frame: codec.ClientFrame) -> None:
         if isinstance(frame, codec.CreateSession):
@@ -278,7 +355,7 @@ class _Engine:
         session_id = frame.session_id
         live = self._lives.get(session_id)
         if live is None or session_id not in conn.attached:
-            raise _Refusal(
+            raise _FrameRefused(
                 f"{frame.TYPE} refused: this connection is not connected to session "
                 f"{session_id!r}; send connect_session first (a session that is unknown, "
                 "terminated or another key's cannot be connected)",
@@ -288,15 +365,15 @@ class _Engine:
             await self._post(conn, live, frame)
         elif isinstance(frame, codec.GetMessages):
             messages: list[Mapping[str, Any]] = list(self.store.history(session_id))
-            await self._send(conn, codec.history(session_id, messages))
+            await self._send(conn, _frames.history(session_id, messages))
         elif isinstance(frame, codec.PingSession):
-            await self._send(conn, codec.pong(session_id))
+            await self._send(conn, _frames.pong(session_id))
         elif isinstance(frame, codec.DisconnectSession):
             self._detach(conn, session_id)
-            await self._send(conn, codec.disconnect_ack(session_id))
+            await self._send(conn, _frames.disconnect_ack(session_id))
         else:
             await self._terminate(live)
-            await self._send(conn, codec.terminate_ack(session_id))
+            await self._send(conn, _frames.terminate_ack(session_id))
 
     # --- sessions ---
 
@@ -304,28 +381,29 @@ class _Engine:
         try:
             object_id, _ = self.catalog.resolve(frame.object_type, frame.object_id)
         except LookupError as exc:
-            raise _Refusal(f"cannot create a session: {exc}") from None
+            raise _FrameRefused(f"cannot create a session: {exc}") from None
         if self.store.count_sessions() >= self._max_sessions:
-            raise _Refusal(
+            raise _FrameRefused(
                 f"cannot create a session: the engine already holds the maximum of "
                 f"{self._max_sessions} sessions; terminate some first"
             )
         session_id = new_id()
         self.store.create_session(session_id, frame.object_type, object_id, conn.user_id)
-        await self._send(conn, codec.session_created(session_id))
+        await self._send(conn, _frames.session_created(session_id))
 
     async def _connect(self, conn: _Conn, session_id: str) -> None:
         row = self.store.get_session(session_id)
         if row is None or row.owner != conn.user_id:
             error = f"session {session_id!r} not found (unknown, terminated, or not yours)"
-            await self._send(conn, codec.connect_ack(session_id, False, error))
+            await self._send(conn, _frames.connect_ack(session_id, False, error))
             return
         live = self._lives.get(session_id)
         if live is None:
             live = self._lives[session_id] = _Live(row, self.store, self._turn_delay)
         live.connections.add(conn)
         conn.attached.add(session_id)
-        await self._send(conn, codec.connect_ack(session_id, participant_status=live.last_status))
+        status = live.last_status if self._status_on_connect else None  # the extension
+        await self._send(conn, _frames.connect_ack(session_id, participant_status=status))
 
     def _detach(self, conn: _Conn, session_id: str) -> None:
         conn.attached.discard(session_id)
@@ -356,7 +434,7 @@ class _Engine:
         session_id = live.session_id
 
         async def refuse(error: str) -> None:
-            await self._send(conn, codec.post_ack(frame.TYPE, session_id, False, error))
+            await self._send(conn, _frames.post_ack(frame.TYPE, session_id, False, error))
 
         try:
             if isinstance(frame, codec.PostMessage):
@@ -366,12 +444,14 @@ class _Engine:
                         await self._answer(conn, live, frame.parent_message_id, answer)
                         return
                 contents = [frame.content]
+                path = "content"
             else:
                 contents = frame.messages
                 if not contents:
                     await refuse("post_messages needs at least one message")
                     return
-            parsed = [parse_input(content) for content in contents]
+                path = "messages[]"
+            parsed = [parse_input(content, frame.TYPE, path) for content in contents]
         except BadContent as exc:
             await refuse(str(exc))
             return
@@ -389,12 +469,12 @@ class _Engine:
                 f"{self._max_history} messages; start a new session"
             )
             return
-        user = codec.user_sender(conn.user_id)
+        user = _frames.user_sender(conn.user_id)
         seqs = [
-            self.store.add_message(codec.stored_message(new_id(), session_id, user, p.stored))
+            self.store.add_message(_frames.stored_message(new_id(), session_id, user, p.stored))
             for p in parsed
         ]
-        await self._send(conn, codec.post_ack(frame.TYPE, session_id))
+        await self._send(conn, _frames.post_ack(frame.TYPE, session_id))
         self._start_turn(live, agent, contents, parsed, seqs[0])
 
     async def _answer(
@@ -406,15 +486,13 @@ class _Engine:
                 f"no turn in session {live.session_id!r} is waiting for an answer to message "
                 f"{parent_id!r}"
             )
-            await self._send(conn, codec.post_ack("post_message", live.session_id, False, error))
+            await self._send(conn, _frames.post_ack("post_message", live.session_id, False, error))
             return
-        reply = (
-            {"confirm": dict(answer.confirm)} if answer.approved else {"deny": answer.deny_reason}
-        )
-        content = codec.approval_response_content(reply)
-        user = codec.user_sender(conn.user_id)
-        self.store.add_message(codec.stored_message(new_id(), live.session_id, user, content))
-        await self._send(conn, codec.post_ack("post_message", live.session_id))
+        reply = codec.approval_answer(answer.approved, answer.confirm, answer.deny_reason)
+        content = _frames.approval_response_content(reply)
+        user = _frames.user_sender(conn.user_id)
+        self.store.add_message(_frames.stored_message(new_id(), live.session_id, user, content))
+        await self._send(conn, _frames.post_ack("post_message", live.session_id))
         future.set_result(answer)
 
     def _start_turn(
@@ -496,7 +574,9 @@ class LocalEngine:
     sessions it created. ``config`` is a file path or a dict (see :func:`load_config`);
     ``agents`` adds agents (``{name: agent}`` or :class:`AgentSpec` items) and ``chatbots``
     adds chatbots (``{name: agent name}`` or :class:`ChatbotSpec` items). ``turn_delay`` pauses that many seconds before
-    each delta and event, to watch a turn unfold.
+    each delta and event, to watch a turn unfold. ``status_on_connect=False`` leaves out this
+    engine's one protocol extension (the ``connect_session`` ack's ``participant_status``), to
+    behave as an engine without it.
     """
 
     def __init__(
@@ -507,12 +587,13 @@ class LocalEngine:
         db: str | PathLike[str] | None = None,
         api_keys: Iterable[str] = (),
         config: str | PathLike[str] | Mapping[str, Any] | EngineConfig | None = None,
-        agents: Mapping[str, Agent] | Iterable[AgentSpec] | None = None,
+        agents: Mapping[str, AgentFunction] | Iterable[AgentSpec] | None = None,
         chatbots: Mapping[str, str] | Iterable[ChatbotSpec] | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_sessions: int = 10_000,
         max_history: int = 10_000,
         turn_delay: float = 0.0,
+        status_on_connect: bool = True,
     ):
         for name, value in (
             ("max_frame_bytes", max_frame_bytes),
@@ -538,6 +619,7 @@ class LocalEngine:
         self.max_sessions = max_sessions
         self.max_history = max_history
         self.turn_delay = turn_delay
+        self.status_on_connect = status_on_connect
         self._server: Server | None = None
         self._engine: _Engine | None = None
         self._store: Store | None = None
@@ -600,6 +682,7 @@ class LocalEngine:
             max_sessions=self.max_sessions,
             max_history=self.max_history,
             turn_delay=self.turn_delay,
+            status_on_connect=self.status_on_connect,
         )
         try:
             server = await serve(

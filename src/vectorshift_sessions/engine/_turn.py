@@ -10,8 +10,6 @@ raised by the agent becomes an ``error_message`` notification, never a crash.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import secrets
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -19,14 +17,16 @@ from typing import Any, Protocol
 import attrs
 
 from .. import _codec as codec
-from .._content import WireContent
+from .._content import WireContent, decode_content
+from .._errors import CodecError
 from .._types import ParticipantStatus
+from . import _frames
 
 __all__ = [
-    "Agent",
+    "AgentFunction",
     "ApprovalAnswer",
-    "Attachment",
     "BadContent",
+    "ReceivedFile",
     "Turn",
     "TurnHost",
     "UserInput",
@@ -35,8 +35,8 @@ __all__ = [
     "parse_input",
 ]
 
-#: An agent: an async callable that runs one turn.
-Agent = Callable[["Turn"], Awaitable[None]]
+#: An agent function: an async callable that runs one turn.
+AgentFunction = Callable[["Turn"], Awaitable[None]]
 
 # Streams given as a list are sent in batches of this many pre-encoded frames.
 _BATCH = 4096
@@ -48,7 +48,7 @@ def new_id() -> str:
 
 
 @attrs.frozen
-class Attachment:
+class ReceivedFile:
     """A file the user posted in this turn."""
 
     name: str
@@ -79,60 +79,45 @@ class UserInput:
 
     stored: dict[str, Any]  # the stored message's content
     text: str | None = None
-    file: Attachment | None = None
+    file: ReceivedFile | None = None
 
 
-def parse_input(content: WireContent) -> UserInput:
-    """One posted content value (protocol "Content encoding") -> what to store and show."""
-    if isinstance(content, str):
-        return UserInput(codec.text_content(content), text=content)
-    type_string = content.get("type_string")
-    value = content.get("value")
-    if type_string == "file":
-        if not isinstance(value, dict):
-            raise BadContent("file content needs a 'value' object with raw_bytes and metadata")
-        metadata = value.get("metadata") or {}
-        raw = value.get("raw_bytes")
-        if not isinstance(raw, str) or not isinstance(metadata, dict):
-            raise BadContent("file content needs 'raw_bytes' (base64) and a 'metadata' object")
-        try:
-            data = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadContent("file content 'raw_bytes' is not valid base64") from None
-        name = metadata.get("name")
-        mime = metadata.get("mime_type")
-        name = name if isinstance(name, str) and name else "file"
-        mime = mime if isinstance(mime, str) and mime else "application/octet-stream"
+def parse_input(
+    content: WireContent, frame_type: str = "post_message", path: str = "content"
+) -> UserInput:
+    """One posted content value (protocol "Content encoding") -> what to store and show.
+
+    Raises ``BadContent`` for content that is malformed, or an approval answer (which only
+    ``post_message`` with a ``parent_message_id`` may carry).
+    """
+    try:
+        if codec.parse_approval_content(content, frame_type, path + ".") is not None:
+            raise BadContent(
+                "an approval answer (response_message) needs parent_message_id = the id of "
+                "the approval request it answers"
+            )
+        decoded = decode_content(content, frame_type, path)
+    except CodecError as exc:
+        raise BadContent(str(exc)) from None
+    if decoded.data is not None:
+        name, mime = decoded.filename or "file", decoded.mime_type or "application/octet-stream"
         return UserInput(
-            codec.file_content(name, mime, len(data)), file=Attachment(name, mime, data)
+            _frames.stored_file_content(name, mime, len(decoded.data)),
+            file=ReceivedFile(name, mime, decoded.data),
         )
-    if type_string == "response_message":
-        raise BadContent(
-            "an approval answer (response_message) needs parent_message_id = the id of the "
-            "approval request it answers"
-        )
-    if isinstance(type_string, str) and isinstance(value, str):
-        return UserInput(codec.text_content(value), text=value)  # text with a MIME type
-    raise BadContent(
-        "unsupported content: expected a string, {'type_string': <mime>, 'value': <string>} "
-        "or a file object"
-    )
+    text = decoded.text or ""
+    return UserInput(_frames.text_content(text), text=text)
 
 
 def parse_approval(content: WireContent) -> ApprovalAnswer | None:
     """An approval answer (``response_message`` content) -> the answer; ``None`` if it is not one."""
-    if not isinstance(content, dict) or content.get("type_string") != "response_message":
+    try:
+        answer = codec.parse_approval_content(content)
+    except CodecError as exc:
+        raise BadContent(str(exc)) from None
+    if answer is None:
         return None
-    value = content.get("value")
-    answer = value.get("tool_call_approval") if isinstance(value, dict) else None
-    if isinstance(answer, dict) and isinstance(answer.get("confirm"), dict):
-        return ApprovalAnswer(True, confirm=answer["confirm"])
-    if isinstance(answer, dict) and isinstance(answer.get("deny"), str):
-        return ApprovalAnswer(False, deny_reason=answer["deny"])
-    raise BadContent(
-        "an approval answer must be {'tool_call_approval': {'confirm': {...}}} or "
-        "{'tool_call_approval': {'deny': <reason>}}"
-    )
+    return ApprovalAnswer(answer.approved, dict(answer.confirm or {}), answer.deny_reason)
 
 
 class TurnHost(Protocol):
@@ -149,8 +134,9 @@ class TurnHost(Protocol):
     async def broadcast(self, frame: dict[str, Any]) -> None:
         """Send one frame to every attached connection."""
 
-    async def broadcast_encoded(self, frames: Sequence[bytes]) -> None:
-        """Send pre-encoded frames to every attached connection, in one write each."""
+    async def broadcast_encoded(self, frames: Sequence[str]) -> None:
+        """Send frames already encoded as JSON text to every attached connection, in one
+        socket write each."""
 
     def expect_approval(self, message_id: str) -> asyncio.Future[ApprovalAnswer]:
         """A future the engine resolves when the user answers ``message_id``."""
@@ -160,7 +146,7 @@ class Turn:
     """One turn of a session, as an agent sees it.
 
     Read: ``session_id``, ``agent_name``, ``text`` (the posted text, joined by newlines),
-    ``files`` (:class:`Attachment` list), ``inputs`` (the raw posted content values),
+    ``files`` (:class:`ReceivedFile` list), ``inputs`` (the raw posted content values),
     ``history`` (the session's stored messages before this turn, oldest first, as
     ``get_messages`` returns them).
 
@@ -193,16 +179,16 @@ class Turn:
 
     async def _emit(self, content: dict[str, Any], message_id: str | None = None) -> str:
         await self._pace()
-        message = codec.stored_message(
-            message_id or new_id(), self.session_id, self._host.sender, content
+        message_id = message_id or new_id()
+        await self._host.notify(
+            _frames.stored_message(message_id, self.session_id, self._host.sender, content)
         )
-        await self._host.notify(message)
-        return str(message["id"])
+        return message_id
 
     async def status(self, status: ParticipantStatus | str) -> None:
         """Show a participant status (``Processing``, ``Typing``, ...)."""
         self._host.last_status = str(status)
-        await self._host.broadcast(codec.participant_status(self.session_id, status))
+        await self._host.broadcast(_frames.participant_status(self.session_id, status))
 
     async def say(self, text: str) -> str:
         """Answer with a whole text at once (one delta, then the complete message)."""
@@ -220,7 +206,7 @@ class Turn:
         if isinstance(chunks, (list, tuple)) and self._host.turn_delay <= 0:
             parts = [str(chunk) for chunk in chunks]
             for start in range(0, len(parts), _BATCH):
-                frames = codec.encoded_message_deltas(
+                frames = _frames.encoded_message_deltas(
                     self.session_id, message_id, parts[start : start + _BATCH], start
                 )
                 await self._host.broadcast_encoded(frames)
@@ -232,40 +218,40 @@ class Turn:
             for chunk in chunks:
                 parts.append(str(chunk))
                 await self._delta(message_id, parts[-1], len(parts) - 1)
-        return await self._emit(codec.text_content("".join(parts), "Complete"), message_id)
+        return await self._emit(_frames.text_content("".join(parts), "Complete"), message_id)
 
     async def _delta(self, message_id: str, chunk: str, index: int) -> None:
         await self._pace()
-        await self._host.broadcast(codec.message_delta(self.session_id, message_id, chunk, index))
+        await self._host.broadcast(_frames.message_delta(self.session_id, message_id, chunk, index))
 
     async def thinking(self, content: str, summary: str | None = None) -> str:
-        return await self._emit(codec.thinking_content(content, summary))
+        return await self._emit(_frames.thinking_content(content, summary))
 
     async def task(self, content: str) -> str:
         """Announce a step of the agent's plan (an ``agent_task`` message)."""
-        return await self._emit(codec.agent_task_content(content))
+        return await self._emit(_frames.agent_task_content(content))
 
     async def tool_call(
         self, tool_name: str, *, tool_id: str | None = None, status: str = "running", **extra: Any
     ) -> str:
         """Announce a tool call; returns its ``tool_id`` (generated when not given)."""
         tool_id = tool_id or f"call_{new_id()[:12]}"
-        await self._emit(codec.tool_call_content(tool_name, tool_id, status, **extra))
+        await self._emit(_frames.tool_call_content(tool_name, tool_id, status, **extra))
         return tool_id
 
     async def tool_result(
         self, tool_name: str, tool_id: str, output: Any, *, status: str = "completed"
     ) -> str:
-        return await self._emit(codec.tool_result_content(tool_name, tool_id, status, output))
+        return await self._emit(_frames.tool_result_content(tool_name, tool_id, status, output))
 
     async def search(self, query: str, results: list[Any], **extra: Any) -> str:
-        return await self._emit(codec.search_content(query, results, **extra))
+        return await self._emit(_frames.search_content(query, results, **extra))
 
     async def reauth(self, provider: str, **extra: Any) -> str:
-        return await self._emit(codec.reauth_content(provider, **extra))
+        return await self._emit(_frames.reauth_content(provider, **extra))
 
     async def error(self, message: str) -> str:
-        return await self._emit(codec.error_content(message))
+        return await self._emit(_frames.error_content(message))
 
     async def ask_approval(
         self, tool_name: str, *, tool_id: str | None = None, **extra: Any
@@ -281,7 +267,9 @@ class Turn:
         answer = self._host.expect_approval(message_id)  # before sending: no answer is missed
         await self.status(ParticipantStatus.AWAITING_APPROVAL)
         await self._emit(
-            codec.approval_request_content(tool_name, tool_id or f"call_{new_id()[:12]}", **extra),
+            _frames.approval_request_content(
+                tool_name, tool_id or f"call_{new_id()[:12]}", **extra
+            ),
             message_id,
         )
         result = await answer

@@ -1,0 +1,1 @@
+"""Session logic and REST client, written once for asyncio; codegen makes ``_sync/`` from it."""

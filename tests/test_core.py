@@ -1,0 +1,319 @@
+"""The session core without sockets: frames in, answers and events out, recovery decisions.
+
+The stateful machine plays an engine that runs turns while the connection drops and comes back
+(with or without the connect ack's ``participant_status`` extension); whatever the interleaving,
+a listener sees every complete message exactly once and every turn's end.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from vectorshift_sessions import _codec as codec
+from vectorshift_sessions._core import Requests, SessionCore, State, turn_ended_in
+from vectorshift_sessions._errors import SessionNotFoundError
+from vectorshift_sessions._eventlog import Cursor
+from vectorshift_sessions._types import SessionEvent, SessionEventType
+from vectorshift_sessions.engine import _frames
+
+ET = SessionEventType
+SID = "s1"
+AGENT = _frames.object_sender("agent-echo", "agent")
+USER = _frames.user_sender("u")
+
+
+def text(frame: dict[str, Any]) -> str:
+    return json.dumps(frame)
+
+
+class Answered:
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def resolve(self, value: Any) -> None:
+        self.values.append(value)
+
+
+def drain(core: SessionCore, cursor: Cursor) -> list[SessionEvent]:
+    out: list[SessionEvent] = []
+    while core.log.refill(cursor):
+        out.extend(cursor.batch)
+        cursor.taken = len(cursor.batch)
+    return out
+
+
+def listening(core: SessionCore) -> Cursor:
+    cursor = Cursor()
+    core.log.subscribe(cursor)
+    return cursor
+
+
+def stored(message_id: str, content: dict[str, Any], sender: dict[str, Any] = AGENT) -> Any:
+    return _frames.stored_message(message_id, SID, sender, content)
+
+
+# --- frames in, answers and events out ------------------------------------------------------
+
+
+def test_deltas_and_notifications_are_published_in_order() -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    core.receive(text(_frames.participant_status(SID, "Processing")))
+    core.receive(text(_frames.message_delta(SID, "m1", "hel", 0)))
+    core.receive(text(_frames.message_notification(stored("m1", _frames.text_content("hel")))))
+    kinds = [e.type for e in drain(core, cursor)]
+    assert kinds == [ET.PARTICIPANT_STATUS, ET.MESSAGE_DELTA, ET.MESSAGE_COMPLETE]
+
+
+def test_answers_go_to_who_asked_in_order_and_history_is_never_published() -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    first, second, history = Answered(), Answered(), Answered()
+    core.requests.expect("post_message", first)
+    core.requests.expect("post_message", second)
+    core.requests.expect("get_messages", history)
+    core.receive(text(_frames.post_ack("post_message", SID)))
+    core.receive(text(_frames.post_ack("post_message", SID, False, "no")))
+    core.receive(text(_frames.history(SID, [stored("m1", _frames.text_content("x"))])))
+    assert first.values[0].error is None and second.values[0].error == "no"
+    assert [m.id for m in history.values[0].messages] == ["m1"]
+    assert [e.type for e in drain(core, cursor)] == [ET.MESSAGE_POSTED, ET.ERROR]
+
+
+def test_our_heartbeat_pongs_reach_only_those_listening_then() -> None:
+    core = SessionCore(SID, 100)
+    core.requests.expect("ping_session", Answered())
+    core.receive(text(_frames.pong(SID)))  # nobody listening: not kept for later
+    assert core.log.end == 0
+    cursor = listening(core)
+    core.requests.expect("ping_session", Answered())
+    core.receive(text(_frames.pong(SID)))
+    assert [e.type for e in drain(core, cursor)] == [ET.PONG]
+    assert [e.type for e in drain(core, listening(core))] == []  # never older than a listener
+
+
+def test_a_malformed_frame_is_dropped_and_the_core_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    core.receive("{not json")
+    core.receive(text(_frames.participant_status(SID, "Idle")))
+    assert [e.type for e in drain(core, cursor)] == [ET.PARTICIPANT_STATUS]
+    assert "malformed" in caplog.text
+
+
+def test_requests_fail_all_and_forget() -> None:
+    requests = Requests()
+    kept, withdrawn = Answered(), Answered()
+    requests.expect("get_messages", withdrawn)
+    requests.expect("get_messages", kept)
+    requests.forget("get_messages", withdrawn)
+    error = RuntimeError("gone")
+    requests.fail_all(error)
+    assert kept.values == [error] and withdrawn.values == []
+    assert not requests.waiting("get_messages")
+
+
+# --- what the history says about a turn -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("contents", "ended"),
+    [
+        ([], False),
+        ([_frames.thinking_content("hmm")], False),
+        ([_frames.text_content("par", "Streaming")], False),
+        ([_frames.text_content("done")], True),
+        ([_frames.text_content("done"), _frames.text_content("more", "Streaming")], False),
+        ([_frames.error_content("boom")], True),
+        ([_frames.reauth_content("drive")], True),
+        ([_frames.text_content("done"), _frames.approval_request_content("t", "c1")], False),
+    ],
+)
+def test_turn_ended_in_history(contents: list[dict[str, Any]], ended: bool) -> None:
+    messages = [stored("old", _frames.text_content("earlier turn"))]
+    messages.append(stored("u1", _frames.text_content("hi"), USER))
+    messages += [stored(f"m{i}", c) for i, c in enumerate(contents)]
+    history = codec.decode_engine_frame(text(_frames.history(SID, messages)))
+    assert isinstance(history, codec.Answer) and history.messages is not None
+    assert turn_ended_in(history.messages) is ended
+
+
+# --- recovery -------------------------------------------------------------------------------
+
+
+def rejoin(core: SessionCore, status: str | None, messages: list[Any], *, held: list[str] = ()) -> int:  # type: ignore[assignment]
+    frames = core.start_rejoin()
+    assert [f.TYPE for f in frames] == ["connect_session", "get_messages"]
+    core.receive(text(_frames.connect_ack(SID, participant_status=status)))
+    for frame in held:
+        core.receive(frame)
+    core.receive(text(_frames.history(SID, messages)))
+    assert core.rejoin_done and core.rejoin_error is None
+    return core.finish_rejoin()
+
+
+@pytest.mark.parametrize("extension", [True, False])
+def test_a_turn_that_ended_while_away_ends_for_listeners(extension: bool) -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    core.receive(text(_frames.participant_status(SID, "Processing")))
+    core.connection_lost(ConnectionError("cut"), recover=True)
+    history = [
+        stored("u1", _frames.text_content("hi"), USER),
+        stored("m1", _frames.text_content("hello")),
+    ]
+    assert rejoin(core, "Idle" if extension else None, history) == 1
+    events = drain(core, cursor)
+    statuses = [(e.data["status"], e.data.get("source")) for e in events if e.participant_status]
+    assert statuses == [
+        ("Processing", None),
+        ("Offline", "client"),
+        ("Connected", "client"),
+        ("Idle", None),
+    ]
+    assert [e.message_id for e in events if e.is_complete] == ["m1"]
+    assert events[-1].is_turn_end and events[-1].data["recovered"]
+
+
+def test_a_turn_still_running_is_not_ended_by_a_recovery() -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    core.receive(text(_frames.participant_status(SID, "Processing")))
+    core.connection_lost(None, recover=True)
+    rejoin(core, None, [stored("u1", _frames.text_content("hi"), USER)])
+    assert not [e for e in drain(core, cursor) if e.is_turn_end]
+    assert core.state is State.CONNECTED
+
+
+def test_frames_during_a_rejoin_come_after_the_backfill_and_nothing_twice() -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    core.receive(text(_frames.participant_status(SID, "Processing")))
+    core.connection_lost(None, recover=True)
+    m1 = stored("m1", _frames.text_content("one"))
+    held = [text(_frames.message_notification(m1))]  # the live notification, again
+    rejoin(core, "Processing", [stored("u1", _frames.text_content("hi"), USER), m1], held=held)
+    completes = [e for e in drain(core, cursor) if e.is_complete]
+    assert [e.message_id for e in completes] == ["m1"]
+
+
+def test_a_session_gone_fails_the_rejoin() -> None:
+    core = SessionCore(SID, 100)
+    core.connection_lost(None, recover=True)
+    core.start_rejoin()
+    core.receive(text(_frames.connect_ack(SID, success=False, error="no such session")))
+    assert core.rejoin_done
+    assert isinstance(core.rejoin_error, SessionNotFoundError)
+
+
+# --- the stateful machine -------------------------------------------------------------------
+
+
+class RecoveryMachine(RuleBasedStateMachine):
+    """An engine runs turns; the connection drops and comes back at any point."""
+
+    @initialize(extension=st.booleans())
+    def start(self, extension: bool) -> None:
+        self.core = SessionCore(SID, 10_000)
+        self.core.state = State.CONNECTED
+        self.cursor = listening(self.core)
+        self.extension = extension
+        self.connected = True
+        self.history: list[Any] = []
+        self.pending: list[dict[str, Any]] = []  # frames of the running turn, in order
+        self.status = "Idle"
+        self.turns = 0
+        self.seen: list[SessionEvent] = []
+
+    def _engine_emits(self, frame: dict[str, Any]) -> None:
+        if frame["type"] == "message_notification":
+            self.history.append(frame["message"])
+        if frame["type"] == "participant_status":
+            self.status = frame["message"]["status"]
+        if self.connected:
+            self.core.receive(text(frame))
+
+    @precondition(lambda self: not self.pending and self.status == "Idle" and self.connected)
+    @rule(deltas=st.integers(0, 3))
+    def send_turn(self, deltas: int) -> None:
+        self.turns += 1
+        turn = self.turns
+        self.history.append(stored(f"u{turn}", _frames.text_content("hi"), USER))
+        message_id = f"m{turn}"
+        self.pending = [_frames.participant_status(SID, "Processing")]
+        self.pending += [_frames.message_delta(SID, message_id, "x", i) for i in range(deltas)]
+        self.pending.append(
+            _frames.message_notification(stored(message_id, _frames.text_content("x" * deltas)))
+        )
+        self.pending.append(_frames.participant_status(SID, "Idle"))
+
+    @precondition(lambda self: bool(self.pending))
+    @rule()
+    def engine_step(self) -> None:
+        self._engine_emits(self.pending.pop(0))
+
+    @precondition(lambda self: self.connected)
+    @rule()
+    def drop(self) -> None:
+        self.connected = False
+        self.core.connection_lost(ConnectionError("cut"), recover=True)
+
+    @precondition(lambda self: not self.connected)
+    @rule(steps_meanwhile=st.integers(0, 2))
+    def come_back(self, steps_meanwhile: int) -> None:
+        core = self.core
+        core.start_rejoin()
+        status = self.status if self.extension else None
+        core.receive(text(_frames.connect_ack(SID, participant_status=status)))
+        self.connected = True  # frames from now on reach the core (held until the history)
+        for _ in range(min(steps_meanwhile, len(self.pending))):
+            frame = self.pending.pop(0)
+            if frame["type"] == "message_notification":
+                self.history.append(frame["message"])
+            if frame["type"] == "participant_status":
+                self.status = frame["message"]["status"]
+            core.receive(text(frame))
+        core.receive(text(_frames.history(SID, list(self.history))))
+        core.finish_rejoin()
+
+    @rule(count=st.integers(1, 5))
+    def read(self, count: int) -> None:
+        while count and (self.cursor.taken < len(self.cursor.batch) or self.core.log.refill(self.cursor)):
+            self.seen.append(self.cursor.batch[self.cursor.taken])
+            self.cursor.taken += 1
+            count -= 1
+
+    @invariant()
+    def nothing_twice(self) -> None:
+        completes = [e.message_id for e in self.seen if e.is_complete]
+        assert len(completes) == len(set(completes))
+
+    def teardown(self) -> None:
+        if not hasattr(self, "core"):
+            return
+        if not self.connected:
+            self.come_back(0)
+        while self.pending:
+            self.engine_step()
+        self.read(10**9)
+        completes = [e.message_id for e in self.seen if e.is_complete]
+        assert completes == [f"m{t}" for t in range(1, self.turns + 1)], "each answer once, in order"
+        ends = 0
+        processing = False
+        for event in self.seen:
+            if event.participant_status == "Processing" and event.data.get("source") is None:
+                processing = True
+            elif event.is_turn_end and processing and event.data.get("source") is None:
+                ends += 1
+                processing = False
+        assert ends == self.turns, "every turn's end reaches the listener"
+
+
+RecoveryMachine.TestCase.settings = settings(max_examples=500, stateful_step_count=40, deadline=None)
+TestRecovery = RecoveryMachine.TestCase

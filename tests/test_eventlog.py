@@ -1,0 +1,180 @@
+"""The event log without sockets: every listener's delivery rules, under random interleavings of
+publishing, listeners joining, reading slowly, leaving and ending (``hypothesis.stateful``)."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, rule
+
+from vectorshift_sessions._eventlog import OVERFLOW_ERROR, Cursor, EventLog
+from vectorshift_sessions._types import SessionEvent, SessionEventType
+
+ET = SessionEventType
+KINDS = [ET.MESSAGE_DELTA, ET.PARTICIPANT_STATUS, ET.MESSAGE_COMPLETE, ET.TOOL_CALL, ET.PONG]
+FILTERS = [None, frozenset({ET.MESSAGE_DELTA}), frozenset({ET.PARTICIPANT_STATUS, ET.TOOL_CALL})]
+
+
+def is_notice(event: SessionEvent) -> bool:
+    return event.type is ET.ERROR and event.data.get("error") == OVERFLOW_ERROR
+
+
+class Reader:
+    """A listener as the session's listener classes use a cursor: batches, handed out one by one."""
+
+    def __init__(self, log: EventLog, cursor: Cursor, responsible_from: int):
+        self.log = log
+        self.cursor = cursor
+        self.responsible_from = responsible_from  # events before it are not this reader's
+        self.got: list[SessionEvent] = []
+        self.notices: list[SessionEvent] = []
+        self.ended = False
+        self.left = False
+        self.read_to: int | None = None  # fixed when it leaves or is ended
+        self.inherited_loss = False
+
+    def take(self, count: int) -> None:
+        cursor = self.cursor
+        while count and not self.ended:
+            if cursor.taken < len(cursor.batch):
+                event = cursor.batch[cursor.taken]
+                cursor.taken += 1
+                (self.notices if is_notice(event) else self.got).append(event)
+                count -= 1
+                continue
+            got = self.log.refill(cursor)
+            if got is None:
+                self.ended = True
+            elif not got:
+                return
+
+
+class LogMachine(RuleBasedStateMachine):
+    readers = Bundle("readers")
+
+    @initialize(backlog=st.integers(1, 12), slack=st.integers(1, 8))
+    def start(self, backlog: int, slack: int) -> None:
+        self.log = EventLog(backlog, "s", trim_slack=slack)
+        self.backlog = backlog
+        self.published: list[SessionEvent] = []
+        self.seq: dict[int, int] = {}
+        self.all_readers: list[Reader] = []
+        self.counter = 0
+
+    # --- what happens ---------------------------------------------------------------------
+
+    @rule(kind=st.sampled_from(KINDS), live=st.booleans())
+    def publish(self, kind: SessionEventType, live: bool) -> None:
+        self.counter += 1
+        event = SessionEvent(kind, "s", None, {"n": self.counter})
+        before = self.log.end
+        if live:
+            self.log.append_live(event)
+        else:
+            self.log.append(event)
+        if self.log.end > before:
+            self.seq[id(event)] = len(self.published)
+            self.published.append(event)
+
+    @rule(
+        target=readers,
+        maxsize=st.sampled_from([0, 1, 3, 50]),
+        types=st.sampled_from(FILTERS),
+        from_now=st.booleans(),
+    )
+    def join(
+        self, maxsize: int, types: frozenset[SessionEventType] | None, from_now: bool
+    ) -> Reader:
+        mark = self.read_mark()
+        cursor = Cursor(maxsize, types)
+        self.log.subscribe(cursor, from_now=from_now)
+        start = self.log.end if from_now else mark
+        if not from_now:  # it starts at the first event no listener has read (drain checks)
+            assert cursor.seq >= mark
+        reader = Reader(self.log, cursor, start)
+        reader.inherited_loss = bool(cursor.lost)  # the backlog was trimmed before it came
+        self.all_readers.append(reader)
+        return reader
+
+    @rule(reader=readers, count=st.integers(1, 40))
+    def read(self, reader: Reader, count: int) -> None:
+        if not reader.left:
+            reader.take(count)
+            self.check_order(reader)
+
+    @rule(reader=consumes(readers))
+    def leave(self, reader: Reader) -> None:
+        if not reader.left:
+            reader.left = True
+            if reader.read_to is None:
+                reader.read_to = self.position(reader)
+            self.log.unsubscribe(reader.cursor)
+
+    @rule()
+    def end_listeners(self) -> None:
+        """Disconnect: listeners end after what was published; what they fetched is read."""
+        for reader in self.all_readers:
+            if reader.read_to is None:
+                reader.read_to = self.log.end
+        self.log.end_listeners()
+
+    @rule(reader=readers)
+    def drain(self, reader: Reader) -> None:
+        """Read all there is: then whatever the reader was responsible for was either handed
+        out or counted in an overflow notice, and no participant status was lost."""
+        if reader.left:
+            return
+        reader.take(10**9)
+        self.check_order(reader)
+        cursor = reader.cursor
+        stop = cursor.stop_at if cursor.stop_at is not None else self.log.end
+        types = cursor.types
+        expected = [
+            e
+            for seq, e in enumerate(self.published[reader.responsible_from : stop])
+            if (types is None or e.type in types)
+            and not (e.type is ET.PONG and reader.responsible_from + seq < cursor.since)
+        ]
+        got_ids = {id(e) for e in reader.got}
+        missing = [e for e in expected if id(e) not in got_ids]
+        assert not [e for e in missing if e.type is ET.PARTICIPANT_STATUS], "a status was lost"
+        told = sum(n.data["dropped_count"] for n in reader.notices)
+        if types is None:
+            assert told == len(missing), (told, len(missing))
+        else:
+            assert told >= len(missing)
+        if not missing:
+            assert not [n for n in reader.notices if n.data["dropped_count"] == 0]
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def check_order(self, reader: Reader) -> None:
+        seqs = [self.seq[id(e)] for e in reader.got]
+        assert seqs == sorted(set(seqs)), "out of order, or twice"
+        types = reader.cursor.types
+        assert all(types is None or e.type in types for e in reader.got)
+        since = reader.cursor.since
+        assert not [s for s, e in zip(seqs, reader.got) if e.type is ET.PONG and s < since]
+        if reader.cursor.maxsize == 0 and not reader.inherited_loss:
+            assert not reader.notices, "an unbounded listener lost events"
+
+    def read_mark(self) -> int:
+        """The first event no listener has read: what any listener handed out or passed over
+        (by its filter), up to the first event it fetched and has not handed out yet."""
+        mark = 0
+        for reader in self.all_readers:
+            read_to = reader.read_to
+            mark = max(mark, self.position(reader) if read_to is None else read_to)
+        return mark
+
+    def position(self, reader: Reader) -> int:
+        cursor = reader.cursor
+        for event in [*cursor.batch[cursor.taken :], *cursor.carry]:
+            seq = self.seq.get(id(event))
+            if seq is not None:
+                return min(cursor.seq, seq)
+        return cursor.seq
+
+
+LogMachine.TestCase.settings = settings(max_examples=500, stateful_step_count=60, deadline=None)
+TestEventLog = LogMachine.TestCase
