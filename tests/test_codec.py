@@ -47,7 +47,7 @@ from vectorshift_sessions._codec import (
     CreateSession,
     DisconnectSession,
     GetMessages,
-    HistoryAnswer,
+    Answer,
     PingSession,
     PostMessage,
     PostMessages,
@@ -445,7 +445,12 @@ def test_history_only_contents_decode() -> None:
 
 
 def _decode(frame: dict[str, Any], default: str = "default-sid") -> Any:
-    return decode_engine_frame(dumps(frame), default)
+    """The decoded frame; for an answer to a request, the event listeners are shown of it."""
+    return _shown(decode_engine_frame(dumps(frame), default))
+
+
+def _shown(result: Any) -> Any:
+    return result.event if isinstance(result, Answer) and result.event is not None else result
 
 
 def _expect(frame: dict[str, Any], kind: ET, data: dict[str, Any], message_id: str | None) -> None:
@@ -461,7 +466,7 @@ def test_session_created() -> None:
 
 
 def test_session_created_takes_its_own_session_id_not_the_default() -> None:
-    event = decode_engine_frame(dumps(_frames.session_created("new-id")), "old-id")
+    event = _shown(decode_engine_frame(dumps(_frames.session_created("new-id")), "old-id"))
     assert isinstance(event, SessionEvent)
     assert event.session_id == "new-id"
 
@@ -734,13 +739,13 @@ SESSIONLESS_FRAMES: list[tuple[dict[str, Any], ET]] = [
 @pytest.mark.parametrize(("frame", "kind"), SESSIONLESS_FRAMES, ids=lambda v: str(v)[:40])
 def test_frames_without_session_id_take_the_default(frame: dict[str, Any], kind: ET) -> None:
     for f in (frame, {**frame, "session_id": None}):
-        event = decode_engine_frame(dumps(f), "the-default")
+        event = _shown(decode_engine_frame(dumps(f), "the-default"))
         assert isinstance(event, SessionEvent)
         assert event.type is kind
         assert event.session_id == "the-default"
-    assert decode_engine_frame(dumps(frame)).session_id == ""  # type: ignore[union-attr]
-    named = decode_engine_frame(dumps({**frame, "session_id": "named"}), "the-default")
-    assert named.session_id == "named"  # type: ignore[union-attr]
+    assert _shown(decode_engine_frame(dumps(frame))).session_id == ""
+    named = _shown(decode_engine_frame(dumps({**frame, "session_id": "named"}), "the-default"))
+    assert named.session_id == "named"
 
 
 def test_engine_frame_as_bytes() -> None:
@@ -749,7 +754,7 @@ def test_engine_frame_as_bytes() -> None:
     assert decode_engine_frame(bytearray(text.encode()), "x") == decode_engine_frame(text, "x")
 
 
-# --- get_messages -> HistoryAnswer, and stored messages ------------------------------------
+# --- get_messages -> an Answer with the history, and stored messages ------------------------------------
 
 
 def test_history_answer() -> None:
@@ -765,8 +770,9 @@ def test_history_answer() -> None:
         ),
     ]
     answer = _decode(_frames.history(SID, messages))
-    assert isinstance(answer, HistoryAnswer)
-    assert answer.session_id == SID
+    assert isinstance(answer, Answer)
+    assert answer.request == "get_messages" and answer.event is None and answer.error is None
+    assert answer.messages is not None
     assert [m.id for m in answer.messages] == ["m1", "m2"]
     first, second = answer.messages
     assert first == SessionMessage(
@@ -786,12 +792,38 @@ def test_history_answer() -> None:
     assert second.is_agent
 
 
-def test_history_answer_empty_and_default_session() -> None:
-    assert decode_engine_frame(dumps(_frames.history(SID, [])), "x") == HistoryAnswer(SID, [])
-    assert decode_engine_frame('{"type":"get_messages"}', "dflt") == HistoryAnswer("dflt", [])
-    assert decode_engine_frame('{"type":"get_messages","messages":null}', "d") == HistoryAnswer(
-        "d", []
-    )
+def test_history_answer_empty() -> None:
+    empty = Answer("get_messages", None, messages=[])
+    assert decode_engine_frame(dumps(_frames.history(SID, [])), "x") == empty
+    assert decode_engine_frame('{"type":"get_messages"}', "dflt") == empty
+    assert decode_engine_frame('{"type":"get_messages","messages":null}', "d") == empty
+
+
+@pytest.mark.parametrize(
+    ("frame", "answered", "kind", "error"),
+    [
+        (_frames.session_created(SID), "create_session", ET.SESSION_CREATED, None),
+        (_frames.connect_ack(SID), "connect_session", ET.SESSION_CONNECTED, None),
+        (_frames.connect_ack(SID, False, "gone"), "connect_session", ET.ERROR, "gone"),
+        (_frames.post_ack("post_message", SID), "post_message", ET.MESSAGE_POSTED, None),
+        (_frames.post_ack("post_messages", SID), "post_messages", ET.MESSAGES_POSTED, None),
+        (_frames.pong(SID), "ping_session", ET.PONG, None),
+        (_frames.error_frame("bad", "post_message", SID), "post_message", ET.ERROR, "bad"),
+    ],
+    ids=lambda v: str(v)[:30],
+)
+def test_answers_name_the_request_they_answer(
+    frame: dict[str, Any], answered: str, kind: ET, error: str | None
+) -> None:
+    answer = decode_engine_frame(dumps(frame), SID)
+    assert isinstance(answer, Answer)
+    assert (answer.request, answer.error) == (answered, error)
+    assert answer.event is not None and answer.event.type is kind
+
+
+def test_an_error_naming_no_request_of_ours_is_news() -> None:
+    for frame in (_frames.error_frame("bad"), _frames.error_frame("bad", "made_up", SID)):
+        assert isinstance(decode_engine_frame(dumps(frame), SID), SessionEvent)
 
 
 STORED_ROWS: list[tuple[str, dict[str, Any], str, str | None, SessionMessageStatus | None]] = [
@@ -1010,7 +1042,7 @@ def _as_tuple(event: Any) -> Any:
 @needs_official
 @pytest.mark.parametrize("frame", ORACLE_FRAMES, ids=lambda f: json.dumps(f)[:60])
 def test_engine_frames_decode_like_the_official_client(frame: dict[str, Any]) -> None:
-    ours = decode_engine_frame(dumps(frame), "default-sid")
+    ours = _shown(decode_engine_frame(dumps(frame), "default-sid"))
     theirs = _official_parse(frame, "default-sid")
     assert _as_tuple(ours) == _as_tuple(theirs)
 
@@ -1025,7 +1057,7 @@ def test_tool_result_is_an_extension_over_the_official_client() -> None:
 @needs_official
 def test_get_messages_is_not_an_event_unlike_the_official_client() -> None:
     frame = _frames.history(SID, [stored(_frames.text_content("hi"))])
-    assert isinstance(_decode(frame), HistoryAnswer)
+    assert isinstance(_decode(frame), Answer)
     assert _official_parse(frame, SID).type.value == "message_complete"  # the known fault
 
 
@@ -1055,7 +1087,7 @@ def _documented_difference(frame: dict[str, Any]) -> bool:
 @given(frame=frames_with_type(ENGINE_FRAME_TYPES))
 def test_whatever_we_decode_matches_the_official_client(frame: dict[str, Any]) -> None:
     try:
-        ours = decode_engine_frame(dumps(frame), "default-sid")
+        ours = _shown(decode_engine_frame(dumps(frame), "default-sid"))
     except CodecError:
         return  # malformed for us; the official client may crash or guess
     if _documented_difference(frame):
@@ -1452,8 +1484,11 @@ def test_codec_error_without_location() -> None:
 
 def _check_engine_result(result: Any, frame: Any) -> None:
     """A decoded engine frame is well typed; frames without a session id got the default."""
-    assert result is None or isinstance(result, (SessionEvent, HistoryAnswer))
-    if result is not None:
+    assert result is None or isinstance(result, (SessionEvent, Answer))
+    if isinstance(result, Answer):
+        assert result.event is not None or result.messages is not None
+        result = result.event if result.event is not None else result
+    if isinstance(result, SessionEvent):
         named = frame.get("session_id")
         assert result.session_id == (named if isinstance(named, str) else "d")
     if isinstance(result, SessionEvent):
@@ -1466,9 +1501,8 @@ def _check_engine_result(result: Any, frame: Any) -> None:
             getattr(result, helper)
         assert isinstance(result.requires_action, bool)
         assert isinstance(result.is_turn_end, bool)
-    if isinstance(result, HistoryAnswer):
-        assert isinstance(result.session_id, str)
-        for message in result.messages:
+    if isinstance(result, Answer):
+        for message in result.messages or ():
             assert isinstance(message, SessionMessage)
             repr(message)
 

@@ -98,7 +98,9 @@ def test_our_heartbeat_pongs_reach_only_those_listening_then() -> None:
     assert [e.type for e in drain(core, listening(core))] == []  # never older than a listener
 
 
-def test_a_malformed_frame_is_dropped_and_the_core_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_malformed_frame_is_dropped_and_the_core_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     core = SessionCore(SID, 100)
     cursor = listening(core)
     core.receive("{not json")
@@ -147,7 +149,9 @@ def test_turn_ended_in_history(contents: list[dict[str, Any]], ended: bool) -> N
 # --- recovery -------------------------------------------------------------------------------
 
 
-def rejoin(core: SessionCore, status: str | None, messages: list[Any], *, held: list[str] = ()) -> int:  # type: ignore[assignment]
+def rejoin(
+    core: SessionCore, status: str | None, messages: list[Any], *, held: list[str] = ()
+) -> int:  # type: ignore[assignment]
     frames = core.start_rejoin()
     assert [f.TYPE for f in frames] == ["connect_session", "get_messages"]
     core.receive(text(_frames.connect_ack(SID, participant_status=status)))
@@ -284,7 +288,9 @@ class RecoveryMachine(RuleBasedStateMachine):
 
     @rule(count=st.integers(1, 5))
     def read(self, count: int) -> None:
-        while count and (self.cursor.taken < len(self.cursor.batch) or self.core.log.refill(self.cursor)):
+        while count and (
+            self.cursor.taken < len(self.cursor.batch) or self.core.log.refill(self.cursor)
+        ):
             self.seen.append(self.cursor.batch[self.cursor.taken])
             self.cursor.taken += 1
             count -= 1
@@ -303,7 +309,9 @@ class RecoveryMachine(RuleBasedStateMachine):
             self.engine_step()
         self.read(10**9)
         completes = [e.message_id for e in self.seen if e.is_complete]
-        assert completes == [f"m{t}" for t in range(1, self.turns + 1)], "each answer once, in order"
+        assert completes == [f"m{t}" for t in range(1, self.turns + 1)], (
+            "each answer once, in order"
+        )
         ends = 0
         processing = False
         for event in self.seen:
@@ -315,5 +323,7 @@ class RecoveryMachine(RuleBasedStateMachine):
         assert ends == self.turns, "every turn's end reaches the listener"
 
 
-RecoveryMachine.TestCase.settings = settings(max_examples=500, stateful_step_count=40, deadline=None)
+RecoveryMachine.TestCase.settings = settings(
+    max_examples=500, stateful_step_count=40, deadline=None
+)
 TestRecovery = RecoveryMachine.TestCase

@@ -19,6 +19,11 @@ def is_notice(event: SessionEvent) -> bool:
     return event.type is ET.ERROR and event.data.get("error") == OVERFLOW_ERROR
 
 
+class Woken:
+    def set(self) -> None:
+        return None
+
+
 class Reader:
     """A listener as the session's listener classes use a cursor: batches, handed out one by one."""
 
@@ -102,6 +107,12 @@ class LogMachine(RuleBasedStateMachine):
             reader.take(count)
             self.check_order(reader)
 
+    @rule(reader=readers)
+    def wait(self, reader: Reader) -> None:
+        """Caught up, it goes to sleep: what comes next is not held against its limit."""
+        if not reader.left and reader.cursor.taken >= len(reader.cursor.batch):
+            self.log.wait_for_more(reader.cursor, Woken())
+
     @rule(reader=consumes(readers))
     def leave(self, reader: Reader) -> None:
         if not reader.left:
@@ -154,7 +165,9 @@ class LogMachine(RuleBasedStateMachine):
         types = reader.cursor.types
         assert all(types is None or e.type in types for e in reader.got)
         since = reader.cursor.since
-        assert not [s for s, e in zip(seqs, reader.got) if e.type is ET.PONG and s < since]
+        assert not [
+            s for s, e in zip(seqs, reader.got, strict=True) if e.type is ET.PONG and s < since
+        ]
         if reader.cursor.maxsize == 0 and not reader.inherited_loss:
             assert not reader.notices, "an unbounded listener lost events"
 

@@ -560,9 +560,7 @@ def _error(frame: dict[str, Any], session_id: str) -> SessionEvent | Answer:
     """An ``error`` frame: the refusal of a request when it names one of ours, else news."""
     error = _opt_str(frame, "error", "error") or "Unknown error"
     request_type = _opt_str(frame, "request_type", "error")
-    event = SessionEvent(
-        ET.ERROR, session_id, None, {"error": error, "request_type": request_type}
-    )
+    event = SessionEvent(ET.ERROR, session_id, None, {"error": error, "request_type": request_type})
     if request_type in _CLIENT_FRAMES:
         return Answer(request_type, event, error)
     return event

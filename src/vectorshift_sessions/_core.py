@@ -171,17 +171,16 @@ class SessionCore:
                 self._route(item)
 
     def _route(self, item: SessionEvent | codec.Answer) -> None:
-        if type(item) is codec.Answer:
-            answered = self.requests.answer(item.request, item)
-            event = item.event
-            if event is None:
-                return  # the history goes only to whoever asked
-            if item.request == codec.PingSession.TYPE and answered:
-                self.log.append_live(event)  # our heartbeat's pong is news to no one later
-                return
+        if isinstance(item, SessionEvent):
+            self._publish(item)
+            return
+        answered = self.requests.answer(item.request, item)
+        if item.event is None:
+            return  # the history goes only to whoever asked
+        if item.request == codec.PingSession.TYPE and answered:
+            self.log.append_live(item.event)  # our heartbeat's pong is news to no one later
         else:
-            event = item
-        self._publish(event)
+            self._publish(item.event)
 
     def _publish(self, event: SessionEvent) -> None:
         """Deliver one event, once: statuses track the turn, message ids dedupe a backfill."""
@@ -228,20 +227,22 @@ class SessionCore:
     def _rejoining(self, item: SessionEvent | codec.Answer) -> None:
         rejoin = self._rejoin
         assert rejoin is not None
-        if type(item) is codec.Answer and item.request == codec.ConnectSession.TYPE:
-            if rejoin.ack is None:
-                rejoin.ack = item.event
-                if item.error is not None:
-                    rejoin.error = SessionNotFoundError(
-                        f"cannot reconnect to session {self.session_id!r}: {item.error}",
-                        session_id=self.session_id,
-                    )
-                return
-        if type(item) is codec.Answer and item.request == codec.GetMessages.TYPE:
-            if rejoin.ack is not None and rejoin.history is None:
-                rejoin.history = list(item.messages or ())
-                return
-        rejoin.held.append(item)
+        request = item.request if type(item) is codec.Answer else None
+        if request == codec.ConnectSession.TYPE and rejoin.ack is None:
+            assert type(item) is codec.Answer
+            rejoin.ack = item.event
+            if item.error is not None:
+                rejoin.error = SessionNotFoundError(
+                    f"cannot reconnect to session {self.session_id!r}: {item.error}",
+                    session_id=self.session_id,
+                )
+        elif (
+            request == codec.GetMessages.TYPE and rejoin.ack is not None and rejoin.history is None
+        ):
+            assert type(item) is codec.Answer
+            rejoin.history = list(item.messages or ())
+        else:
+            rejoin.held.append(item)  # in order, after the backfill
 
     @property
     def rejoin_done(self) -> bool:
@@ -274,7 +275,11 @@ class SessionCore:
         )
         held = [item for item in rejoin.held if item is not None]
         live = next(
-            (i.data.get("status") for i in held if type(i) is SessionEvent and i.participant_status),
+            (
+                i.data.get("status")
+                for i in held
+                if type(i) is SessionEvent and i.participant_status
+            ),
             None,
         )
         self._say_missed_statuses(rejoin.ack, history, was_in_turn, backfilled, live)
@@ -332,7 +337,9 @@ class SessionCore:
     def created(self, answer: codec.Answer, owner: str) -> str:
         """The answer to ``create_session``: the new session's id, or why there is none."""
         if answer.error is not None or answer.event is None:
-            raise SessionError(f"the engine could not create a session with {owner}: {answer.error}")
+            raise SessionError(
+                f"the engine could not create a session with {owner}: {answer.error}"
+            )
         self.set_session_id(answer.event.session_id)
         return answer.event.session_id
 

@@ -62,6 +62,7 @@ class Cursor:
         "stop_at",
         "taken",
         "types",
+        "waiting",
     )
 
     def __init__(self, maxsize: int = 0, types: frozenset[SessionEventType] | None = None):
@@ -75,6 +76,7 @@ class Cursor:
         self.lost = 0  # events lost since the last overflow notice was handed out
         self.lost_type: SessionEventType | None = None
         self.stop_at: int | None = None  # ended: deliver up to here, then stop
+        self.waiting = False  # caught up and asleep: what comes now is not its lag
         self.error: BaseException | None = None
         self.ended = False
 
@@ -139,7 +141,7 @@ class EventLog:
             end = base + len(items)
             cut = end
             for cursor in (*self._cursors, self._backlog):
-                limit = cursor.maxsize
+                limit = self._limit(cursor)
                 need = cursor.seq if not limit else max(cursor.seq, end - limit)
                 cut = min(cut, need)
             for cursor in (*self._cursors, self._backlog):
@@ -199,7 +201,9 @@ class EventLog:
                 # Nobody read further: what it held of events already trimmed from the log
                 # (and any loss it was yet to tell) goes back to the backlog.
                 in_log = {id(e) for e in self._items}
-                held = [e for e in (*cursor.batch[cursor.taken :], *cursor.carry) if id(e) not in in_log]
+                held = [
+                    e for e in (*cursor.batch[cursor.taken :], *cursor.carry) if id(e) not in in_log
+                ]
                 known = {id(e) for e in backlog.carry}
                 backlog.carry = [e for e in held if id(e) not in known] + backlog.carry
                 if cursor.lost and not backlog.lost:
@@ -234,6 +238,7 @@ class EventLog:
                 base = self._base
                 self._absorb(cursor, self._items[cursor.seq - base : end - base])
                 cursor.seq = end
+            cursor.waiting = False
             out = cursor.carry
             if cursor.lost:
                 lost_type = cursor.lost_type or SessionEventType.ERROR
@@ -264,7 +269,7 @@ class EventLog:
             carry.extend(span)
         else:
             carry = cursor.carry = span
-        limit = cursor.maxsize
+        limit = self._limit(cursor)
         if limit and len(carry) > limit:
             excess = len(carry) - limit
             kept: list[SessionEvent] = []
@@ -278,6 +283,15 @@ class EventLog:
             kept.extend(carry[excess:])
             cursor.carry = kept
 
+    def _limit(self, cursor: Cursor) -> int:
+        """How far behind the cursor may be before it loses events: ``maxsize`` while it is
+        busy; while it waits, what arrives is no fault of its own (a thread waiting for the
+        GIL, a task for its turn), so then only the backlog's bound applies."""
+        limit = cursor.maxsize
+        if cursor.waiting and limit:
+            limit = max(limit, self._backlog.maxsize)
+        return limit
+
     def wait_for_more(self, cursor: Cursor, waker: Waker) -> bool:
         """Register ``waker`` to be set by the next append or end; ``False`` (nothing
         registered) if there is something to fetch already."""
@@ -286,10 +300,13 @@ class EventLog:
             if cursor.seq < self.end or cursor.carry or cursor.lost or cursor.stop_at is not None:
                 self._wakers.remove(waker)
                 return False
+            cursor.waiting = True
             return True
 
-    def forget_waker(self, waker: Waker) -> None:
+    def forget_waker(self, cursor: Cursor, waker: Waker) -> None:
+        """The cursor stopped waiting (it timed out, or was cancelled)."""
         with self._lock:
+            cursor.waiting = False
             if waker in self._wakers:
                 self._wakers.remove(waker)
 

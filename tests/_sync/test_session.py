@@ -17,6 +17,7 @@ from tests._rogue import GARBAGE, RogueEngine
 from vectorshift_sessions import (
     Session,
     HandshakeError,
+    InsecureTransportError,
     ParticipantStatus,
     PostError,
     SessionDisconnectedError,
@@ -484,11 +485,9 @@ def test_the_api_key_never_shows(engine: LocalEngine) -> None:
     secret = "sk-test-very-secret-key"
     session = Session(owner_type="agent", owner_id=ECHO, ws_url=engine.ws_url, api_key=secret)
     assert secret not in repr(session)
-    with pytest.raises(SessionError, match="refusing to send the API key") as info:
-        Session(
-            owner_type="agent", owner_id=ECHO, ws_url="ws://192.0.2.1:80", api_key=secret
-        ).connect()
-    assert secret not in str(info.value)
+    with pytest.raises(InsecureTransportError, match="refusing to send the API key") as info:
+        Session(owner_type="agent", owner_id=ECHO, ws_url="ws://192.0.2.1:80", api_key=secret)
+    assert secret not in str(info.value) and info.value.host == "192.0.2.1"
 
 
 def test_malformed_frames_from_the_engine_are_dropped_and_logged(

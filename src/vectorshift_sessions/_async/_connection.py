@@ -1,0 +1,426 @@
+"""The I/O under one session: the connection, its reader, its heartbeat and its recovery.
+
+The core (``_core.py``) decides; this connects, reads, writes, waits and keeps time. One reader
+worker owns the connection and feeds the core every frame; requests wait for the answers the
+core hands back. Written once, in ``_async/``; ``_sync/`` is generated from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+from .. import _codec as codec
+from .._backends import _asyncio_backend as backend
+from .._backends._base import HandshakeRejected, TransportClosed, TransportError
+from .._config import redact
+from .._core import SessionCore, State
+from .._errors import (
+    DeliveryUnknownError,
+    HandshakeError,
+    ReconnectFailedError,
+    SessionAuthenticationError,
+    SessionDisconnectedError,
+    SessionError,
+    SessionNotFoundError,
+    SessionTimeoutError,
+)
+from .._retry import ReconnectPolicy
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger("vectorshift_sessions.session")
+
+#: How often a WebSocket ping keeps idle proxies from closing the connection.
+_WS_PING_INTERVAL = 30.0
+
+
+class _Answer:
+    """A request waiting for its answer (an ack, or the history)."""
+
+    __slots__ = ("_done", "_value")
+
+    def __init__(self) -> None:
+        self._done = backend.Event()
+        self._value: Any = None
+
+    def resolve(self, value: Any) -> None:
+        if not self._done.is_set():
+            self._value = value
+            self._done.set()
+
+    async def wait(self, timeout: float | None, what: str) -> Any:
+        if not await self._done.wait(timeout):
+            raise SessionTimeoutError(f"no answer from the engine to {what} within {timeout} s")
+        if isinstance(self._value, BaseException):
+            raise self._value
+        return self._value
+
+
+class _Unawaited:
+    """Stands for a request nobody waits on (a heartbeat ping): its answer is just taken."""
+
+    def resolve(self, value: Any) -> None:
+        return None
+
+
+_UNAWAITED = _Unawaited()
+
+
+class Connection:
+    """One session's link to the engine, through whatever drops it meets."""
+
+    def __init__(
+        self,
+        core: SessionCore,
+        url: str,
+        api_key: str | None,
+        *,
+        connect_timeout: float,
+        ping_interval: float | None,
+        heartbeat_timeout: float | None,
+        reconnect: ReconnectPolicy | None,
+        max_frame_bytes: int | None,
+        ssl_context: ssl.SSLContext | None,
+    ):
+        self.core = core
+        self.url = url
+        self._api_key = api_key
+        self._connect_timeout = connect_timeout
+        self._ping_interval = ping_interval
+        # Without pings an idle connection is silent, so silence proves nothing.
+        self._heartbeat_timeout = heartbeat_timeout if ping_interval else None
+        self.reconnect = reconnect
+        self._max_frame_bytes = max_frame_bytes
+        self._ssl_context = ssl_context
+        self._lock = backend.StateLock()  # state transitions race with the reader (threads)
+        self._transport: backend.Transport | None = None
+        self._reader: backend.Worker | None = None
+        self._heartbeat: backend.Worker | None = None
+        self._closing = backend.Event()  # set by close(): ends the heartbeat and recovery
+        self._recovered = backend.Event()  # clear while recovering; senders wait on it
+        self._recovered.set()
+        self.lost: SessionDisconnectedError | None = None  # why an unasked drop closed it
+
+    # --- opening and closing ----------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the WebSocket and start the reader (the session then joins through it)."""
+        self.core.state = State.CONNECTING
+        self._closing.clear()
+        self.lost = None
+        transport = await self._open_transport()
+        self._transport = transport
+        self._reader = backend.spawn(
+            self._read_loop, transport, name=f"vectorshift-session-reader-{self.core.session_id}"
+        )
+
+    def start_heartbeat(self) -> None:
+        self.core.state = State.CONNECTED
+        if self._ping_interval:
+            self._heartbeat = backend.spawn(
+                self._heartbeat_loop,
+                name=f"vectorshift-session-heartbeat-{self.core.session_id}",
+            )
+
+    async def _open_transport(self) -> backend.Transport:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            return await backend.connect(
+                self.url,
+                headers=headers,
+                open_timeout=self._connect_timeout,
+                max_size=self._max_frame_bytes,
+                ssl_context=self._ssl_context,
+            )
+        except HandshakeRejected as exc:
+            reason = redact(exc.body, self._api_key).strip()[:300] or "no reason given"
+            if exc.status_code in (401, 403):
+                raise SessionAuthenticationError(
+                    f"the engine at {self.url} refused the API key (HTTP {exc.status_code}): "
+                    f"{reason}; check api_key or VECTORSHIFT_API_KEY",
+                    status_code=exc.status_code,
+                ) from None
+            raise HandshakeError(
+                f"the engine at {self.url} refused the WebSocket handshake "
+                f"(HTTP {exc.status_code}): {reason}",
+                status_code=exc.status_code,
+            ) from None
+        except TransportError as exc:
+            raise HandshakeError(f"could not open a WebSocket to {self.url}: {exc}") from None
+
+    async def close_failed_open(self) -> None:
+        """Undo an ``open()`` whose join failed (new again, unless it got further)."""
+        state = self.core.state
+        await self.close(State.NEW if state is State.CONNECTING else state, None)
+
+    async def close(self, final_state: State, goodbye: codec.ClientFrame | None) -> None:
+        """Say ``goodbye`` (if any), close, stop the workers; listeners end after what they
+        were given, waiting callers fail."""
+        core = self.core
+        with self._lock:
+            core.state = State.CLOSING
+            self._closing.set()
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            if goodbye is not None:
+                try:
+                    await transport.send(codec.encode_client_frame(goodbye))
+                except TransportClosed:
+                    pass
+            await transport.close()
+        for worker in (self._reader, self._heartbeat):
+            if worker is not None:
+                await worker.join()
+        self._reader = self._heartbeat = None
+        core.state = final_state
+        core.abandon_rejoin()
+        self.lost = None
+        reason = "the session was terminated" if final_state is State.TERMINATED else "disconnected"
+        core.requests.fail_all(SessionDisconnectedError(f"{reason} before the answer came"))
+        core.log.end_listeners()
+        self._recovered.set()
+
+    # --- the reader: every frame into the core ----------------------------------------------
+
+    async def _read_loop(self, transport: backend.Transport) -> None:
+        """Own the connection: read it until it closes; recover it if it drops unasked."""
+        current: backend.Transport | None = transport
+        while current is not None:
+            cause = await self._pump(current)
+            state = self.core.state
+            # RECONNECTING already: a sender found the connection dead before we did.
+            if state in (State.CONNECTED, State.RECONNECTING) and self.reconnect is not None:
+                current = await self._recover(cause)
+            else:
+                if state in (State.CONNECTED, State.CONNECTING):
+                    self._end(cause, None)
+                current = None
+
+    async def _pump(self, transport: backend.Transport) -> BaseException | None:
+        """The hot path: frames in -> core. Returns why the connection ended."""
+        receive = self.core.receive
+        recv_batch = transport.recv_batch
+        try:
+            while True:
+                for text in await recv_batch():
+                    receive(text)
+        except TransportClosed as exc:
+            return exc
+        except Exception as exc:  # a bug must not leave listeners hanging
+            logger.exception("the session reader failed")
+            return exc
+
+    def _end(self, cause: BaseException | None, policy: ReconnectPolicy | None) -> None:
+        """The connection dropped for good: fail waiters, end listeners with a typed error."""
+        session_id = self.core.session_id
+        with self._lock:
+            self.core.connection_lost(cause, recover=False)
+            self._transport = None
+            self._closing.set()
+        if policy is None:
+            logger.warning("session %s: connection lost (%s)", session_id, cause)
+            error = SessionDisconnectedError(
+                f"the connection to {self.url} was lost ({cause}); connect() resumes the session"
+            )
+        else:
+            logger.error("session %s: could not reconnect (%s); giving up", session_id, cause)
+            error = ReconnectFailedError(
+                f"the connection to {self.url} dropped and could not be restored within "
+                f"{policy.deadline} s ({cause}); connect() later resumes session {session_id!r}"
+            )
+        self.lost = error
+        self.core.requests.fail_all(error)
+        self.core.log.end_listeners(error)
+        self._recovered.set()
+
+    # --- recovery ---------------------------------------------------------------------------
+
+    async def _recover(self, cause: BaseException | None) -> backend.Transport | None:
+        """Reconnect to the same session and let the core backfill; the new transport, or None
+        (closed meanwhile, or gave up: then listeners end with ``ReconnectFailedError``)."""
+        policy = self.reconnect
+        assert policy is not None
+        core = self.core
+        with self._lock:
+            self._recovered.clear()
+            dropped, self._transport = self._transport, None
+            core.connection_lost(cause, recover=True)
+        if dropped is not None:
+            dropped.abort()
+        logger.warning("session %s: connection lost (%s); reconnecting", core.session_id, cause)
+        core.requests.fail_all(
+            DeliveryUnknownError(
+                "the connection dropped before the engine answered; nothing is sent twice, so "
+                "check get_messages() before sending this message again"
+            )
+        )
+        deadline = backend.monotonic() + policy.deadline
+        last_error: BaseException | None = cause
+        attempt = 0
+        while True:
+            delay = policy.delay(attempt)
+            attempt += 1
+            if backend.monotonic() + delay > deadline:
+                break
+            if await self._closing.wait(delay):
+                return None
+            try:
+                transport = await self._open_transport()
+            except SessionAuthenticationError as exc:
+                last_error = exc
+                break  # the key was revoked: waiting will not bring it back
+            except HandshakeError as exc:
+                last_error = exc
+                continue
+            try:
+                await self._rejoin(transport)
+            except (TransportClosed, SessionError) as exc:
+                core.abandon_rejoin()
+                transport.abort()
+                last_error = exc
+                if isinstance(exc, SessionNotFoundError):
+                    break  # the session is gone
+                continue
+            with self._lock:
+                if self._closing.is_set():
+                    transport.abort()
+                    return None
+                self._transport = transport
+                core.finish_rejoin()
+            self._recovered.set()
+            logger.info("session %s: reconnected after %d attempt(s)", core.session_id, attempt)
+            return transport
+        self._end(last_error, policy)
+        return None
+
+    async def _rejoin(self, transport: backend.Transport) -> None:
+        """Send the core's rejoin frames and feed it what comes until it has its answers."""
+        core = self.core
+        deadline = backend.monotonic() + self._connect_timeout
+        for frame in core.start_rejoin():
+            await transport.send(codec.encode_client_frame(frame))
+        while not core.rejoin_done:
+            remaining = deadline - backend.monotonic()
+            if remaining <= 0:
+                raise SessionTimeoutError("the engine did not answer the reconnection in time")
+            for text in await transport.recv_batch(remaining):
+                core.receive(text)
+        error = core.rejoin_error
+        if error is not None:
+            raise error
+
+    async def _heartbeat_loop(self) -> None:
+        """Ping the session; a connection silent past ``heartbeat_timeout`` is treated as dead."""
+        interval = self._ping_interval
+        assert interval
+        core = self.core
+        ws_ping_every = max(1, round(_WS_PING_INTERVAL / interval))
+        beats = 0
+        heard, heard_at = core.frames_received, backend.monotonic()
+        while not await self._closing.wait(interval):
+            transport = self._transport
+            now = backend.monotonic()
+            if (
+                transport is None
+                or core.state is not State.CONNECTED
+                or core.frames_received != heard
+            ):
+                heard, heard_at = core.frames_received, now  # recovering, or alive
+            elif self._heartbeat_timeout is not None and now - heard_at > self._heartbeat_timeout:
+                logger.warning(
+                    "session %s: nothing heard for %.1f s; dropping the connection",
+                    core.session_id,
+                    now - heard_at,
+                )
+                transport.abort()  # the reader sees the drop and recovers
+                continue
+            if transport is None or core.state is not State.CONNECTED:
+                continue
+            beats += 1
+            try:
+                if not core.requests.waiting(codec.PingSession.TYPE):
+                    with self._lock:
+                        core.requests.expect(codec.PingSession.TYPE, _UNAWAITED)
+                    ping = codec.PingSession(core.session_id or "")
+                    await transport.send(codec.encode_client_frame(ping))
+                if beats % ws_ping_every == 0:
+                    await transport.ping()
+            except TransportClosed:
+                continue
+
+    # --- requests ---------------------------------------------------------------------------
+
+    async def request(self, frame: codec.ClientFrame, timeout: float) -> codec.Answer:
+        """Send a frame and wait for its answer.
+
+        A history request cut off by a dropped connection is asked again once the session has
+        recovered (it changes nothing); anything else fails, as it must not be sent twice.
+        """
+        requests = self.core.requests
+        while True:
+            transport = self._transport
+            if transport is None:
+                raise SessionDisconnectedError("the session is not connected; call connect() first")
+            answer = _Answer()
+            with self._lock:
+                requests.expect(frame.TYPE, answer)
+            try:
+                await transport.send(codec.encode_client_frame(frame))
+            except TransportClosed as exc:
+                with self._lock:
+                    requests.forget(frame.TYPE, answer)
+                state = self.core.state
+                if self.reconnect is not None and state in (State.CONNECTED, State.RECONNECTING):
+                    # Dropped before sending: start (or join) the recovery, then send it.
+                    self._mark_dropped(transport)
+                    await self.ready(frame.TYPE)
+                    continue
+                raise SessionDisconnectedError(
+                    f"the connection is closed ({exc}); nothing was sent"
+                ) from None
+            try:
+                result: codec.Answer = await answer.wait(timeout, frame.TYPE)
+                return result
+            except DeliveryUnknownError:
+                if not isinstance(frame, codec.GetMessages):
+                    raise
+                await self.ready(frame.TYPE)
+
+    def _mark_dropped(self, transport: backend.Transport) -> None:
+        """A sender found the connection dead before the reader did: recovery starts now, so
+        callers wait for it instead of retrying a dead connection (which, on one event loop,
+        would never let the reader run)."""
+        with self._lock:
+            if self._transport is transport and self.core.state is State.CONNECTED:
+                self.core.state = State.RECONNECTING
+                self._recovered.clear()
+        transport.abort()
+
+    async def wait_recovered(self) -> None:
+        """Return once no recovery is under way (or its deadline passed)."""
+        if self.core.state is State.RECONNECTING and self.reconnect is not None:
+            await self._recovered.wait(self.reconnect.deadline)
+
+    async def ready(self, action: str) -> str:
+        """The session id, once connected; during a recovery, wait for it to end first."""
+        await self.wait_recovered()
+        return self.require_connected(action)
+
+    def require_connected(self, action: str, *, recovering_ok: bool = False) -> str:
+        state = self.core.state
+        session_id = self.core.session_id
+        if session_id is None or not (
+            state is State.CONNECTED or (recovering_ok and state is State.RECONNECTING)
+        ):
+            if state is State.CLOSED and self.lost is not None:
+                raise type(self.lost)(f"cannot {action}: {self.lost}")
+            if state is State.TERMINATED:
+                why = "it was terminated"
+            elif state is State.CLOSED:
+                why = "it is disconnected; connect() resumes it"
+            else:
+                why = "it is not connected; call connect() or use it as a context manager"
+            raise SessionDisconnectedError(f"cannot {action}: {why}")
+        return session_id
