@@ -43,11 +43,11 @@ from vectorshift_sessions import (
 )
 from vectorshift_sessions import _codec as codec
 from vectorshift_sessions._codec import (
+    Answer,
     ConnectSession,
     CreateSession,
     DisconnectSession,
     GetMessages,
-    Answer,
     PingSession,
     PostMessage,
     PostMessages,

@@ -1,18 +1,38 @@
-"""The asyncio twin: websockets' asyncio client, asyncio tasks and events."""
+"""The asyncio twin: the event loop's own sockets, websockets' Sans-I/O protocol, asyncio tasks
+and events.
+
+The connection is an ``asyncio.Protocol`` of ours driving websockets' ``ClientProtocol`` (the
+documented way to run websockets on any I/O): the loop hands over each chunk it reads (up to
+256 KiB), the protocol parses every frame in it at once, and the reader takes the texts waiting
+in batches (``recv_batch``). websockets' own asyncio client spends about twice as long per
+frame, between its frame queue, its message assembler and a future per ``recv()``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake, InvalidState, InvalidStatus, InvalidURI
+from websockets.frames import TEXT, CloseCode
+from websockets.http11 import Response
+from websockets.protocol import OPEN
+from websockets.uri import WebSocketURI, parse_uri
 
-from ._base import HandshakeRejected, NoDebugLogger, TransportClosed, TransportError
+from ._base import (
+    MAX_BATCH,
+    HandshakeRejected,
+    NoDebugLogger,
+    TransportClosed,
+    TransportError,
+    closed_by,
+    sort_frames,
+)
 
 __all__ = [
     "ConnectOnAwait",
@@ -24,18 +44,17 @@ __all__ = [
     "monotonic",
     "sleep",
     "spawn",
-    "wait_blocking",
 ]
 
 monotonic = time.monotonic
-#: While frames are buffered, websockets' ``recv()`` returns them without yielding to the event
-#: loop, so one fast burst (a socket read holds ~2,000 deltas) would run without letting any
-#: other task in: listeners could not drain their queues, and would overflow. ``recv`` yields
-#: once every this many frames.
-_YIELD_EVERY = 256
-#: Frames websockets buffers before it stops reading the socket (its default, 16, pauses and
-#: resumes reading every few frames of a fast stream).
-_MAX_QUEUE = 1024
+#: Texts parsed but not yet taken past which the socket is not read, and below which reading
+#: resumes: a reader that cannot keep up holds at most this many, plus one read of the loop.
+_HIGH_WATER = 4096
+_LOW_WATER = 1024
+#: Seconds to wait for the server to end the TCP connection after the closing handshake (a
+#: client lets the server close first), before dropping it.
+_CLOSE_TIMEOUT = 5.0
+_LOGGER = NoDebugLogger("websockets.client")
 
 
 class StateLock:
@@ -98,7 +117,7 @@ class Event:
         if self._waiters is None:
             self._waiters = []
         self._waiters.append(waiter)
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter, False)
         try:
             # True when set; False when the timer expired first (unless it was set meanwhile)
             return await waiter or self._flag
@@ -110,15 +129,9 @@ class Event:
                 waiters.remove(waiter)
 
 
-def _expire(waiter: asyncio.Future[bool]) -> None:
+def _expire(waiter: asyncio.Future[Any], result: Any) -> None:
     if not waiter.done():
-        waiter.set_result(False)
-
-
-def wait_blocking(event: Event, timeout: float) -> bool:
-    """Wait for ``event`` without yielding: impossible on an event loop (nothing else would
-    run to set it), so ``False`` at once. The threads twin really waits."""
-    return False
+        waiter.set_result(result)
 
 
 class Worker:
@@ -147,58 +160,251 @@ def spawn(fn: Callable[..., Coroutine[Any, Any, None]], *args: Any, name: str) -
     return Worker(fn, *args, name=name)
 
 
-class Transport:
-    """One WebSocket connection: text frames in and out."""
+class Transport(asyncio.Protocol):
+    """One WebSocket connection: text frames in and out.
 
-    __slots__ = ("_unyielded", "_ws")
+    The event loop calls its ``asyncio.Protocol`` side (``data_received`` and the rest) with
+    what the socket brings; websockets' ``ClientProtocol`` parses it, and the texts wait in a
+    list until the reader takes them with ``recv_batch``. One task at a time reads.
+    """
 
-    def __init__(self, ws: ClientConnection):
+    __slots__ = (
+        "_backlog",
+        "_closed",
+        "_drained",
+        "_lost",
+        "_opened",
+        "_partial",
+        "_paused",
+        "_texts",
+        "_transport",
+        "_waiter",
+        "_ws",
+    )
+
+    def __init__(self, ws: ClientProtocol, loop: asyncio.AbstractEventLoop):
         self._ws = ws
-        self._unyielded = 0  # frames returned since the last yield to the event loop
+        self._transport: asyncio.Transport | None = None
+        self._texts: list[str] = []  # parsed, not yet taken by recv_batch
+        self._waiter: asyncio.Future[None] | None = None  # recv_batch, waiting for texts
+        self._closed: TransportClosed | None = None  # why nothing more will come, once so
+        self._partial: bytearray | None = None  # the start of a fragmented message
+        self._paused = False  # reading paused: too many texts wait unread
+        self._drained: asyncio.Future[None] | None = None  # set while the write buffer is full
+        self._opened: asyncio.Future[None] | None = loop.create_future()  # None: handshake over
+        self._lost: asyncio.Future[None] = loop.create_future()  # done: the socket is released
+        self._backlog: deque[str] | None = None  # for recv() only
 
-    async def send(self, text: str) -> None:
-        try:
-            await self._ws.send(text)
-        except ConnectionClosed as exc:
-            raise _closed(exc) from None
+    # --- what the event loop calls ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._flush()  # the handshake request
+
+    def data_received(self, data: bytes) -> None:
+        ws = self._ws
+        ws.receive_data(data)
+        events: list[Any] = ws.events_received()  # frames, but for the handshake's response
+        if self._opened is not None:
+            events = self._handshake(events)
+        if events:
+            # The hot path: every frame of the chunk at once, in one comprehension.
+            texts = [f.data.decode("utf-8", "replace") for f in events if f.opcode is TEXT]
+            # Anything but whole text frames (only the last frame can start a fragmented
+            # message if all are text): control frames, binary or fragmented messages.
+            if len(texts) != len(events) or not events[-1].fin or self._partial is not None:
+                texts, _, self._partial = sort_frames(events, self._partial)
+            if texts:
+                waiting = self._texts
+                waiting += texts
+                if len(waiting) > _HIGH_WATER and not self._paused:
+                    self._paused = True
+                    self._transport.pause_reading()  # type: ignore[union-attr]
+                waiter = self._waiter
+                if waiter is not None:
+                    self._waiter = None
+                    if not waiter.done():
+                        waiter.set_result(None)
+        if ws.writes:  # pongs, the echo of a close frame, the close frame of a failure
+            self._flush()
+        if ws.state is not OPEN and self._closed is None and self._opened is None:
+            self._close_with(closed_by(ws))
+
+    def eof_received(self) -> bool | None:
+        self._ws.receive_eof()
+        self._after_eof()
+        return None  # the loop closes the socket; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ws.receive_eof()  # idempotent
+        self._after_eof()
+        opened, self._opened = self._opened, None
+        if opened is not None and not opened.done():  # websockets says why first, normally
+            opened.set_exception(ConnectionError("the connection closed during the handshake"))
+        if self._closed is None:  # the socket broke before the stream ended
+            self._close_with(TransportClosed(None, str(exc) if exc else "connection lost"))
+        if not self._lost.done():
+            self._lost.set_result(None)
+        self.resume_writing()  # a sender waiting for the buffer to drain finds it closed
+
+    def pause_writing(self) -> None:
+        if self._drained is None:
+            self._drained = self._lost.get_loop().create_future()
+
+    def resume_writing(self) -> None:
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def _after_eof(self) -> None:
+        ws = self._ws
+        if self._opened is not None:
+            self._handshake(ws.events_received())
+        self._flush()
+        if ws.state is not OPEN and self._closed is None and self._opened is None:
+            self._close_with(closed_by(ws))
+
+    def _handshake(self, events: list[Any]) -> list[Any]:
+        """While the opening handshake lasts: settle it once it ends; the frames after it."""
+        opened = self._opened
+        assert opened is not None
+        failure = self._ws.handshake_exc
+        if failure is None and not (events and isinstance(events[0], Response)):
+            return []  # not all of the response yet
+        self._opened = None
+        if not opened.done():
+            if failure is None:
+                opened.set_result(None)
+            else:
+                opened.set_exception(failure)
+        return events[1:] if failure is None else []
+
+    def _flush(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        for data in self._ws.data_to_send():
+            if data:
+                transport.write(data)
+            else:  # our end of the stream, after the server's: release the socket
+                transport.close()
+
+    def _close_with(self, closed: TransportClosed) -> None:
+        """Nothing more will come: wake the reader, and never wait forever for the server."""
+        self._closed = closed
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            self._lost.get_loop().call_later(_CLOSE_TIMEOUT, transport.abort)
+
+    def _refusal(self) -> TransportClosed:
+        closed = self._closed
+        if closed is None:
+            return TransportClosed(None, "connection closed")
+        return TransportClosed(closed.code, closed.reason)  # a fresh one: no traceback pile-up
+
+    # --- what the session calls -------------------------------------------------------------
+
+    async def recv_batch(self, timeout: float | None = None) -> list[str]:
+        """The texts of the next frames, in order: every one parsed and not yet taken, up to
+        ``MAX_BATCH`` (at least one; waits for one). ``TransportClosed`` once the connection is
+        closed (after the texts that came before that), or when no frame came within
+        ``timeout`` seconds."""
+        if self._texts:
+            # Parsed while the reader was busy: let other tasks in first (listeners drain their
+            # queues), or a fast stream would run the reader without ever yielding.
+            await asyncio.sleep(0)
+        elif self._closed is not None:
+            raise self._refusal()
+        else:
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiter = waiter
+            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter, None)
+            try:
+                await waiter  # cancelling loses nothing: the texts stay for the next call
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                if self._waiter is waiter:
+                    self._waiter = None
+            if not self._texts:
+                if self._closed is not None:
+                    raise self._refusal()
+                raise TransportClosed(None, f"no frame within {timeout} s")
+        waiting = self._texts
+        if len(waiting) <= MAX_BATCH:
+            self._texts = []
+            texts = waiting
+        else:
+            texts = waiting[:MAX_BATCH]
+            del waiting[:MAX_BATCH]
+        if self._paused and len(self._texts) <= _LOW_WATER:
+            self._paused = False
+            if self._transport is not None:
+                self._transport.resume_reading()
+        return texts
 
     async def recv(self, timeout: float | None = None) -> str:
-        """The next text frame; ``TransportClosed`` when closed (or silent past ``timeout``)."""
-        self._unyielded += 1
-        if self._unyielded >= _YIELD_EVERY:
-            self._unyielded = 0
-            await asyncio.sleep(0)
+        """One text at a time (what ``recv_batch`` returns, spread out); for callers not yet
+        reading batches."""
+        backlog = self._backlog
+        if not backlog:
+            backlog = self._backlog = deque(await self.recv_batch(timeout))
+        return backlog.popleft()
+
+    async def send(self, text: str) -> None:
+        transport = self._transport
+        if self._closed is not None or transport is None or transport.is_closing():
+            raise self._refusal()
         try:
-            if timeout is None:
-                message = await self._ws.recv()
-            else:  # websockets' recv() loses nothing when cancelled
-                message = await asyncio.wait_for(self._ws.recv(), timeout)
-        except ConnectionClosed as exc:
-            raise _closed(exc) from None
-        except asyncio.TimeoutError:
-            raise TransportClosed(None, f"no frame within {timeout} s") from None
-        return message if isinstance(message, str) else message.decode("utf-8", "replace")
+            self._ws.send_text(text.encode())
+        except InvalidState:  # we sent a close frame already
+            raise self._refusal() from None
+        for data in self._ws.data_to_send():
+            transport.write(data)
+        drained = self._drained
+        if drained is not None:  # the write buffer is full: wait for the socket to take it
+            await asyncio.shield(drained)
+            if self._closed is not None:  # lost meanwhile, as websockets' send() says
+                raise self._refusal()
 
     async def ping(self) -> None:
         """A WebSocket ping, to keep proxies from closing an idle connection."""
+        transport = self._transport
+        if self._closed is not None or transport is None or transport.is_closing():
+            raise self._refusal()
         try:
-            await self._ws.ping()
-        except ConnectionClosed as exc:
-            raise _closed(exc) from None
+            self._ws.send_ping(b"")
+        except InvalidState:
+            raise self._refusal() from None
+        self._flush()
 
     async def close(self) -> None:
-        await self._ws.close()
+        """The closing handshake, then the socket is released (within ``_CLOSE_TIMEOUT``)."""
+        transport = self._transport
+        if transport is None:
+            return
+        ws = self._ws
+        if ws.state is OPEN and not transport.is_closing():
+            ws.send_close(CloseCode.NORMAL_CLOSURE)
+            self._flush()
+        timer = asyncio.get_running_loop().call_later(_CLOSE_TIMEOUT, transport.abort)
+        try:
+            await asyncio.shield(self._lost)  # the server ends the TCP connection
+        finally:
+            timer.cancel()
+            transport.abort()  # nothing left once lost; at once if we were cancelled
 
     def abort(self) -> None:
         """Drop the connection at once, without the closing handshake."""
-        transport = self._ws.transport
-        if transport is not None:
-            transport.abort()
-
-
-def _closed(exc: ConnectionClosed) -> TransportClosed:
-    frame = exc.rcvd or exc.sent
-    return TransportClosed(frame.code if frame else None, frame.reason if frame else "")
+        if self._transport is not None:
+            self._transport.abort()
+        if self._closed is None:
+            self._close_with(TransportClosed(None, "connection aborted"))
 
 
 async def connect(
@@ -210,24 +416,44 @@ async def connect(
     ssl_context: ssl.SSLContext | None = None,
 ) -> Transport:
     """Open a WebSocket, or raise ``HandshakeRejected`` / ``TransportError``."""
-    # TLS for wss:// URLs: verified against the system's trust store unless a context is given.
-    tls: dict[str, Any] = {"ssl": ssl_context} if ssl_context is not None else {}
     try:
-        ws = await ws_connect(
-            url,
-            **tls,
-            additional_headers=headers,
-            open_timeout=open_timeout,
-            max_size=max_size,
-            max_queue=_MAX_QUEUE,
-            ping_interval=None,  # the session runs its own heartbeat
-            compression=None,
-            user_agent_header=None,
-            logger=NoDebugLogger("websockets.client"),
-        )
+        uri = parse_uri(url)
+    except InvalidURI as exc:
+        raise TransportError(f"cannot open {url}: {exc}") from None
+    ws = ClientProtocol(uri, max_size=max_size, logger=_LOGGER)
+    request = ws.connect()  # no User-Agent, no compression extension
+    for name, value in headers.items():
+        if name in request.headers:  # one of each: our Authorization over one from the URL
+            del request.headers[name]
+        request.headers[name] = value
+    ws.send_request(request)
+    # TLS for wss:// URLs: verified against the system's trust store unless a context is given.
+    tls = (ssl_context or ssl.create_default_context()) if uri.secure else None
+    try:
+        return await asyncio.wait_for(_open(ws, uri, tls), open_timeout)
     except InvalidStatus as exc:
         body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
         raise HandshakeRejected(exc.response.status_code, body) from None
-    except (OSError, asyncio.TimeoutError, TimeoutError, InvalidURI, InvalidHandshake) as exc:
+    except (OSError, asyncio.TimeoutError, TimeoutError, InvalidHandshake) as exc:
         raise TransportError(f"cannot open {url}: {exc or type(exc).__name__}") from None
-    return Transport(ws)
+
+
+async def _open(ws: ClientProtocol, uri: WebSocketURI, tls: ssl.SSLContext | None) -> Transport:
+    loop = asyncio.get_running_loop()
+    transport = Transport(ws, loop)
+    opened = transport._opened
+    assert opened is not None
+    await loop.create_connection(
+        lambda: transport,
+        uri.host,
+        uri.port,
+        ssl=tls,
+        server_hostname=uri.host if tls is not None else None,
+    )
+    try:
+        await opened
+    except BaseException:  # refused, timed out or cancelled: leave nothing open
+        opened.cancel()
+        transport.abort()
+        raise
+    return transport

@@ -1,10 +1,32 @@
-"""What both backend twins share: their errors, and the close codes they report."""
+"""What both backend twins share: their errors, the close codes they report, and the rare
+frames (control frames, binary or fragmented messages) that their fast path hands over."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-__all__ = ["HandshakeRejected", "NoDebugLogger", "TransportClosed", "TransportError"]
+from websockets.frames import BINARY, CONT, PING, TEXT, Frame
+from websockets.protocol import Protocol
+
+__all__ = [
+    "CHUNK",
+    "MAX_BATCH",
+    "HandshakeRejected",
+    "NoDebugLogger",
+    "TransportClosed",
+    "TransportError",
+    "closed_by",
+    "sort_frames",
+]
+
+#: Bytes asked of the socket at a time (the event loop reads up to 256 KiB on its own).
+CHUNK = 64 * 1024
+#: The most texts one ``recv_batch`` returns. A chunk holds hundreds of small frames (one read
+#: of the event loop, ~2,000 deltas), and the reader publishes a whole batch to the listeners
+#: before it lets them run (it yields between batches): were a batch a whole chunk, a listener
+#: with the default bound (1,024 events) would overflow during a burst it could keep up with.
+MAX_BATCH = 256
 
 
 class NoDebugLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -38,3 +60,42 @@ class TransportClosed(Exception):
         super().__init__(f"connection closed (code {code}){': ' + reason if reason else ''}")
         self.code = code
         self.reason = reason
+
+
+def closed_by(protocol: Protocol) -> TransportClosed:
+    """Why a connection whose protocol left the OPEN state is closed: the peer's close frame
+    (its code and reason), else ours (1009 for a frame over ``max_size``, 1000 for ``close()``),
+    else no code (the stream ended or broke without a close frame)."""
+    close = protocol.close_rcvd or protocol.close_sent
+    if close is not None:
+        return TransportClosed(close.code, close.reason)
+    failure = protocol.parser_exc
+    return TransportClosed(None, str(failure) if failure is not None else "connection lost")
+
+
+def sort_frames(
+    frames: Sequence[Frame], partial: bytearray | None
+) -> tuple[list[str], list[bytes], bytearray | None]:
+    """The slow path, for a batch that is not all whole text frames: the messages it completes
+    (binary ones decoded like text, fragmented ones joined first), the payloads of the pings in
+    it, and the start of a message still missing fragments (``partial``, before and after).
+    Pongs are ignored; a close frame shows in the protocol's state (see ``closed_by``)."""
+    texts: list[str] = []
+    pings: list[bytes] = []
+    for frame in frames:
+        opcode = frame.opcode
+        if opcode is TEXT or opcode is BINARY:
+            if frame.fin:
+                texts.append(bytes(frame.data).decode("utf-8", "replace"))
+            else:
+                partial = bytearray(frame.data)
+        elif opcode is CONT:
+            if partial is None:  # the protocol refuses this before it gets here
+                continue
+            partial += frame.data
+            if frame.fin:
+                texts.append(partial.decode("utf-8", "replace"))
+                partial = None
+        elif opcode is PING:
+            pings.append(bytes(frame.data))
+    return texts, pings, partial

@@ -1,21 +1,39 @@
-"""The threads twin: websocket-client, daemon threads and threading events. No asyncio anywhere,
-so the blocking flavour works inside a running event loop (a notebook) and in any server thread.
+"""The threads twin: websocket-client for the handshake and for sending, websockets' Sans-I/O
+protocol for reading, daemon threads and threading events. No asyncio anywhere (websockets'
+Sans-I/O modules do not import it), so the blocking flavour works inside a running event loop
+(a notebook) and in any server thread.
+
+websocket-client reads each frame with two exact-size socket reads (header, payload): two system
+calls per frame, and a release of the GIL at each, then parses in pure Python. Here the reader
+takes the socket in chunks of ``CHUNK`` bytes and websockets' protocol parses every frame in a
+chunk at once.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import websocket
 from websocket import ABNF
+from websockets.frames import TEXT, CloseCode
+from websockets.protocol import OPEN, Protocol, Side
 
-from ._base import HandshakeRejected, TransportClosed, TransportError
+from ._base import (
+    CHUNK,
+    MAX_BATCH,
+    HandshakeRejected,
+    NoDebugLogger,
+    TransportClosed,
+    TransportError,
+    closed_by,
+    sort_frames,
+)
 
 __all__ = [
     "ConnectOnAwait",
@@ -27,18 +45,17 @@ __all__ = [
     "monotonic",
     "sleep",
     "spawn",
-    "wait_blocking",
 ]
 
 monotonic = time.monotonic
 sleep = time.sleep
-#: ``recv`` serves frames from a chunk already read (see ``_BufferedWebSocket``) without
-#: releasing the GIL, so during a fast burst listener threads would rarely run and their queues
-#: would overflow; like the asyncio twin, ``recv`` lets them in once every this many frames.
-_YIELD_EVERY = 256
 #: Guards state shared with the reader thread; re-entrant because a listener may be released
 #: (and unsubscribe) by garbage collection in a thread that already holds it.
 StateLock = threading.RLock
+_LOGGER = NoDebugLogger("websockets.client")
+#: What a socket raises when another thread shuts it down under a reader (``ValueError``: an
+#: SSL socket unwrapped under it).
+_BROKEN = (OSError, ValueError, AttributeError)
 
 
 class ConnectOnAwait:
@@ -66,11 +83,6 @@ class Event:
         return self._event.wait(timeout)
 
 
-def wait_blocking(event: Event, timeout: float) -> bool:
-    """Wait for ``event`` for up to ``timeout`` seconds; whether it was set."""
-    return event.wait(timeout)
-
-
 class Worker:
     """A daemon thread running ``fn(*args)``; it ends when the work it waits on is closed."""
 
@@ -93,100 +105,165 @@ def spawn(fn: Callable[..., None], *args: Any, name: str) -> Worker:
 
 class Transport:
     """One WebSocket connection: text frames in and out. ``send`` may be called from any thread;
-    one thread at a time calls ``recv``."""
+    one thread at a time calls ``recv_batch``.
 
-    __slots__ = ("_max_size", "_unyielded", "_ws")
+    websocket-client sends (under its lock); the reader reads the socket itself and lets
+    websockets' protocol parse it. The protocol's own replies (pongs, close frames) are sent
+    through websocket-client too, so every write takes the same lock.
+    """
+
+    __slots__ = ("_backlog", "_closed", "_partial", "_protocol", "_sock", "_texts", "_ws")
 
     def __init__(self, ws: websocket.WebSocket, max_size: int | None):
         self._ws = ws
-        self._max_size = max_size
-        self._unyielded = 0  # frames returned since other threads last had the GIL
+        sock = ws.sock
+        assert sock is not None  # connected
+        self._sock: socket.socket = sock
+        self._protocol = Protocol(Side.CLIENT, state=OPEN, max_size=max_size, logger=_LOGGER)
+        self._closed: TransportClosed | None = None  # why nothing more will come, once so
+        self._partial: bytearray | None = None  # the start of a fragmented message
+        self._texts: list[str] = []  # parsed, over MAX_BATCH: for the next call
+        self._backlog: deque[str] | None = None  # for recv() only
 
-    def send(self, text: str) -> None:
+    def recv_batch(self, timeout: float | None = None) -> list[str]:
+        """The texts of the next frames, in order: those of the next socket read (at least one;
+        it reads until one comes), up to ``MAX_BATCH``, the rest left for the next call.
+        ``TransportClosed`` once the connection is closed (after the texts that came before
+        that), or when no frame came within ``timeout`` seconds."""
+        waiting = self._texts
+        if waiting:
+            # Served without a read, which would have released the GIL: let a listener thread
+            # waiting for it run first, or a fast stream would starve listeners.
+            time.sleep(0)
+            if len(waiting) <= MAX_BATCH:
+                self._texts = []
+                return waiting
+            texts = waiting[:MAX_BATCH]
+            del waiting[:MAX_BATCH]
+            return texts
+        if self._closed is not None:
+            raise self._refusal()
+        protocol, sock = self._protocol, self._sock
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                data = sock.recv(CHUNK) if deadline is None else self._recv_within(deadline)
+            except TimeoutError:
+                raise TransportClosed(None, f"no frame within {timeout} s") from None
+            except _BROKEN as exc:  # reset, or shut down by abort() in another thread
+                self._end(TransportClosed(None, str(exc) or type(exc).__name__))
+                raise self._refusal() from None
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            events: list[Any] = protocol.events_received()  # frames only: the handshake is over
+            # The hot path: every frame of the chunk at once, in one comprehension.
+            texts = [f.data.decode("utf-8", "replace") for f in events if f.opcode is TEXT]
+            # Anything but whole text frames (only the last frame can start a fragmented
+            # message if all are text): control frames, binary or fragmented messages.
+            if events and (
+                len(texts) != len(events) or not events[-1].fin or self._partial is not None
+            ):
+                texts = self._sort(events)
+            if protocol.state is not OPEN:
+                self._end(closed_by(protocol))
+                if not texts:
+                    raise self._refusal()
+            if texts:
+                if len(texts) > MAX_BATCH:
+                    self._texts = texts[MAX_BATCH:]
+                    del texts[MAX_BATCH:]
+                return texts
+
+    def _recv_within(self, deadline: float) -> bytes:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock = self._sock
+        sock.settimeout(remaining)
         try:
-            self._ws.send(text)
-        except (websocket.WebSocketConnectionClosedException, OSError) as exc:
-            raise TransportClosed(None, str(exc)) from None
+            return sock.recv(CHUNK)
+        finally:
+            try:
+                sock.settimeout(None)
+            except OSError:  # closed meanwhile
+                pass
+
+    def _sort(self, events: list[Any]) -> list[str]:
+        texts, pings, self._partial = sort_frames(events, self._partial)
+        self._protocol.data_to_send()  # its own pongs: websocket-client sends ours
+        for payload in pings:
+            try:
+                self._ws.pong(payload)
+            except (websocket.WebSocketException, *_BROKEN):
+                break  # the reader finds out
+        return texts
+
+    def _end(self, closed: TransportClosed) -> None:
+        """Nothing more will come: send the close frame the protocol owes (the echo of the
+        server's, or 1009 for a frame over ``max_size``), then release the socket."""
+        if self._closed is not None:
+            return
+        self._closed = closed
+        owed = self._protocol.close_sent
+        self._protocol.data_to_send()
+        if owed is not None:
+            payload = b"" if owed.code == CloseCode.NO_STATUS_RCVD else owed.serialize()
+            try:
+                self._ws.send(payload, ABNF.OPCODE_CLOSE)
+            except (websocket.WebSocketException, *_BROKEN):
+                pass
+        self.abort()
+
+    def _refusal(self) -> TransportClosed:
+        closed = self._closed
+        if closed is None:
+            return TransportClosed(None, "connection closed")
+        return TransportClosed(closed.code, closed.reason)  # a fresh one: no traceback pile-up
 
     def recv(self, timeout: float | None = None) -> str:
-        """The next text frame; ``TransportClosed`` when closed (or silent past ``timeout``)."""
-        self._unyielded += 1
-        if self._unyielded >= _YIELD_EVERY:
-            self._unyielded = 0
-            time.sleep(0)  # releases the GIL: a listener thread waiting for it runs
+        """One text at a time (what ``recv_batch`` returns, spread out); for callers not yet
+        reading batches."""
+        backlog = self._backlog
+        if not backlog:
+            backlog = self._backlog = deque(self.recv_batch(timeout))
+        return backlog.popleft()
+
+    def send(self, text: str) -> None:
+        if self._closed is not None:
+            raise self._refusal()
         try:
-            if timeout is not None:
-                self._ws.settimeout(timeout)
-            try:
-                opcode, data = self._ws.recv_data()
-            finally:
-                if timeout is not None and self._ws.sock is not None:
-                    self._ws.settimeout(None)
-        except websocket.WebSocketTimeoutException:
-            raise TransportClosed(None, f"no frame within {timeout} s") from None
-        except (websocket.WebSocketException, OSError, AttributeError) as exc:
-            # AttributeError: the socket was shut down under us (websocket-client sets sock=None)
+            self._ws.send(text)
+        except (websocket.WebSocketException, *_BROKEN) as exc:
             raise TransportClosed(None, str(exc)) from None
-        if opcode == ABNF.OPCODE_CLOSE:
-            code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
-            raise TransportClosed(code, data[2:].decode("utf-8", "replace"))
-        if self._max_size is not None and len(data) > self._max_size:
-            # websocket-client has no limit of its own: refuse it as websockets would (1009)
-            self.abort()
-            raise TransportClosed(1009, f"frame of {len(data)} bytes over max_frame_bytes")
-        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
     def ping(self) -> None:
         """A WebSocket ping, to keep proxies from closing an idle connection."""
+        if self._closed is not None:
+            raise self._refusal()
         try:
             self._ws.ping()
-        except (websocket.WebSocketException, OSError) as exc:
+        except (websocket.WebSocketException, *_BROKEN) as exc:
             raise TransportClosed(None, str(exc)) from None
 
     def close(self) -> None:
-        """Say goodbye, then wake a reader blocked in ``recv`` and release the socket."""
+        """Say goodbye, then wake a reader blocked in ``recv_batch`` and release the socket."""
         try:
             self._ws.send_close()
-        except (websocket.WebSocketException, OSError):
+        except (websocket.WebSocketException, *_BROKEN):
             pass
         self.abort()
 
     def abort(self) -> None:
-        """Drop the connection at once, without the closing handshake."""
-        sock = self._ws.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-
-class _BufferedWebSocket(websocket.WebSocket):
-    """websocket-client reads each frame with two exact-size socket reads (header, payload):
-    two system calls per frame, and a release of the GIL at each. This reads the socket in
-    large chunks and serves those reads from the chunk (the handshake reads the socket itself)."""
-
-    _CHUNK = 64 * 1024
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._chunk = b""
-        self._pos = 0
-
-    def _recv(self, bufsize: int) -> bytes:
-        chunk, pos = self._chunk, self._pos
-        if not chunk:
-            received: bytes = super()._recv(self._CHUNK)  # type: ignore[no-untyped-call]
-            if len(received) <= bufsize:
-                return received  # all of it
-            chunk, pos = received, 0
-        end = pos + bufsize
-        if end >= len(chunk):  # used up: an idle connection keeps no chunk
-            self._chunk, self._pos = b"", 0
-        else:
-            self._chunk, self._pos = chunk, end
-        return chunk[pos:end]
+        """Drop the connection at once, without the closing handshake (a reader blocked in
+        ``recv_batch`` wakes: the shutdown ends its read)."""
+        sock = self._sock
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except _BROKEN:
+            pass
+        sock.close()
 
 
 def connect(
@@ -199,7 +276,7 @@ def connect(
 ) -> Transport:
     """Open a WebSocket, or raise ``HandshakeRejected`` / ``TransportError``."""
     sslopt: dict[str, Any] = {"context": ssl_context} if ssl_context is not None else {}
-    ws = _BufferedWebSocket(
+    ws = websocket.WebSocket(
         enable_multithread=True, skip_utf8_validation=True, sslopt=sslopt or None
     )
     try:
@@ -211,5 +288,10 @@ def connect(
         raise HandshakeRejected(exc.status_code, body) from None
     except (OSError, websocket.WebSocketException, ValueError) as exc:
         raise TransportError(f"cannot open {url}: {exc or type(exc).__name__}") from None
+    # From here on the reader reads ws.sock itself. Nothing of the stream is lost: websocket-
+    # client reads the handshake response (and a proxy's CONNECT answer) one byte at a time up
+    # to its blank line (websocket/_http.py read_headers -> _socket.recv_line -> recv(sock, 1)),
+    # and reads frames only when asked to (never, here), so the socket holds every byte after
+    # the response (an SSL socket, in its own buffer).
     ws.settimeout(None)  # recv blocks until a frame comes or the socket is shut down
     return Transport(ws, max_size)
