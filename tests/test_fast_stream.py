@@ -4,7 +4,7 @@ instead of running through a whole socket read (~2,000 deltas) while they cannot
 
 from __future__ import annotations
 
-from vectorshift_sessions import AsyncSession, ParticipantStatus, Session, SessionEventType
+from vectorshift_sessions import AsyncSession, Session, SessionEventType, TurnWatcher
 from vectorshift_sessions.engine import LocalEngine
 
 ET = SessionEventType
@@ -16,14 +16,13 @@ async def test_asyncio_listener_keeps_up_with_a_fast_stream(engine: LocalEngine)
         owner_type="agent", owner_id="agent-bench", ws_url=engine.ws_url
     ) as session:
         deltas = errors = 0
-        processing = False
+        turn = TurnWatcher()
         async with session.listen() as listener:
             await session.send(str(COUNT))
             async for event in listener:
                 deltas += event.type == ET.MESSAGE_DELTA
                 errors += event.type == ET.ERROR
-                processing |= event.participant_status == ParticipantStatus.PROCESSING
-                if processing and event.is_turn_end:
+                if turn.feed(event):
                     break
     assert (deltas, errors) == (COUNT, 0)
 
@@ -31,13 +30,12 @@ async def test_asyncio_listener_keeps_up_with_a_fast_stream(engine: LocalEngine)
 def test_blocking_listener_keeps_up_with_a_fast_stream(engine: LocalEngine) -> None:
     with Session(owner_type="agent", owner_id="agent-bench", ws_url=engine.ws_url) as session:
         deltas = errors = 0
-        processing = False
+        turn = TurnWatcher()
         with session.listen() as listener:
             session.send(str(COUNT))
             for event in listener:
                 deltas += event.type == ET.MESSAGE_DELTA
                 errors += event.type == ET.ERROR
-                processing |= event.participant_status == ParticipantStatus.PROCESSING
-                if processing and event.is_turn_end:
+                if turn.feed(event):
                     break
     assert (deltas, errors) == (COUNT, 0)

@@ -15,7 +15,8 @@ from ._config import OWNER_AGENT, OWNER_CHATBOT, resolve_api_key
 from ._console import EventPrinter
 from ._errors import VectorShiftError
 from ._sync.session import Session
-from ._types import ParticipantStatus, SessionEventType
+from ._turn import TurnWatcher
+from ._types import SessionEventType
 
 __all__ = ["run_chat"]
 
@@ -87,7 +88,7 @@ def _turn(session: Session, text: str, read: TextIO, out: TextIO) -> None:
     """One exchange: send, stream the answer, ask the user when the agent needs an approval."""
     show = EventPrinter(out, show_complete_text=False)
     session.send(text)
-    processing = False
+    turn = TurnWatcher()
     for event in session.listen():
         if event.type in _SHOWN:
             show(event)
@@ -96,8 +97,7 @@ def _turn(session: Session, text: str, read: TextIO, out: TextIO) -> None:
             tool = event.data.get("tool_name", "a tool")
             approved = _ask_yes_no(f"  approve {tool}?", read, out)
             session.respond(event, approved=approved, deny_reason=None if approved else "No.")
-        processing = processing or event.participant_status == ParticipantStatus.PROCESSING
-        if processing and event.is_turn_end:
+        if turn.feed(event):
             break
     show.end_line()
 

@@ -12,6 +12,7 @@ import sys
 from typing import TextIO
 
 from ._console import EventPrinter
+from ._turn import TurnWatcher
 from ._types import SessionEventType, UserSessionMessage
 
 __all__ = ["run_demo"]
@@ -47,14 +48,13 @@ async def _async_part(base_url: str, ws_url: str, script: _Script) -> None:
         script.step(f"AsyncSession with the agent {agent.name!r} ({agent.id}), fetched by name")
         async with await agent.create_session() as session:
             await session.send("Find the Q3 report and file a follow-up ticket")
-            approved = False
+            turn = TurnWatcher()
             async for event in session.listen():
                 script.show(event)
                 if event.type == ET.APPROVAL_REQUEST:
                     script.note("approving the tool call with respond(event, approved=True)")
                     await session.respond(event, approved=True, confirm={"priority": "high"})
-                    approved = True
-                if approved and event.is_turn_end:
+                if turn.feed(event):
                     break
 
             script.step("send_many(): text, a file and a note, posted as one turn")
@@ -65,9 +65,10 @@ async def _async_part(base_url: str, ws_url: str, script: _Script) -> None:
                     UserSessionMessage(content="remember the deadline", mime_type="text/plain"),
                 ]
             )
+            turn = TurnWatcher()
             async for event in session.listen():
                 script.show(event)
-                if event.is_turn_end:
+                if turn.feed(event):
                     break
 
             script.step("get_messages(): the history, answered to this call only")
@@ -83,11 +84,12 @@ async def _async_part(base_url: str, ws_url: str, script: _Script) -> None:
         async with AsyncSession(session_id=session_id, ws_url=ws_url, ping_interval=0.2) as resumed:
             for text in ("please reauth my drive", "now fail on purpose"):
                 await resumed.send(text)
+                turn = TurnWatcher()
                 async for event in resumed.listen():
                     script.show(event)
                     if event.type == ET.REAUTH_REQUEST:
                         script.note("re-authorization requested: the user must sign in again")
-                    if event.is_turn_end:
+                    if turn.feed(event):
                         break
             script.note("keep-alive: the session pings every 0.2 s here (5 s by default)")
             async for event in resumed.listen(event_types=[ET.PONG]):
@@ -103,9 +105,10 @@ def _blocking_part(base_url: str, ws_url: str, script: _Script) -> None:
         script.step(f"Session (blocking, no asyncio) with the chatbot {chatbot.name!r}")
         with chatbot.create_session() as session:
             session.send("Hello from blocking code")
+            turn = TurnWatcher()
             for event in session.listen():
                 script.show(event)
-                if event.is_turn_end:
+                if turn.feed(event):
                     break
             result = session.ask("and one turn with ask()")
             script.note(f"ask() returned {result.status!r}: {result.text!r}")

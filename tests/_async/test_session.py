@@ -24,6 +24,7 @@ from vectorshift_sessions import (
     SessionEventType,
     SessionNotFoundError,
     TurnStatus,
+    TurnWatcher,
     UserSessionMessage,
 )
 from vectorshift_sessions._backends import _asyncio_backend as backend
@@ -39,16 +40,12 @@ def new_session(engine: LocalEngine, owner_id: str = ECHO, **options: object) ->
 
 
 async def until_turn_end(session: AsyncSession, **listen_options: object) -> list[SessionEvent]:
-    """Every event up to the end of the current turn (Idle after Processing)."""
-    events = []
-    processing = False
+    """Every event up to the end of the current turn."""
+    turn = TurnWatcher()
     async for event in session.listen(**listen_options):  # type: ignore[arg-type]
-        events.append(event)
-        if event.participant_status == ParticipantStatus.PROCESSING:
-            processing = True
-        if processing and event.is_turn_end:
-            return events
-    raise AssertionError(f"listen() ended before the turn did; got {events}")
+        if turn.feed(event):
+            return turn.events
+    raise AssertionError(f"listen() ended before the turn did; got {turn.events}")
 
 
 def turn_text(events: list[SessionEvent]) -> str:
@@ -89,10 +86,9 @@ async def test_listener_that_starts_late_still_gets_the_whole_turn(engine: Local
         async with AsyncSession(session_id=session.session_id, ws_url=engine.ws_url) as witness:
             watching = witness.listen()
             await session.send("already streamed before anyone listens")
-            processing = False
+            turn = TurnWatcher()
             async for event in watching:
-                processing = processing or event.participant_status == ParticipantStatus.PROCESSING
-                if processing and event.is_turn_end:
+                if turn.feed(event):
                     break
         await session.get_messages()
         events = await until_turn_end(session)
