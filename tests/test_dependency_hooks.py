@@ -64,10 +64,10 @@ def test_the_handshake_leaves_what_follows_it_in_the_socket(eager_server: int) -
         f"ws://127.0.0.1:{eager_server}/", headers={}, open_timeout=10, max_size=None
     )
     try:
-        received = []
-        for _ in GREETINGS:
+        received: list[str] = []
+        while len(received) < len(GREETINGS):
             try:
-                received.append(transport.recv(timeout=5))
+                received += transport.recv_batch(timeout=5)
             except _thread_backend.TransportClosed:
                 break
     finally:
@@ -90,13 +90,34 @@ def test_the_websocket_client_api_the_transport_uses_is_there() -> None:
     assert hasattr(ws, "sock"), f"websocket-client {websocket.__version__}: no WebSocket.sock"
 
 
+def test_the_websockets_sans_io_api_the_transports_use_is_there() -> None:
+    """Both transports parse frames with websockets' documented Sans-I/O layer."""
+    import websockets
+    from websockets.frames import Close, Opcode
+    from websockets.protocol import Protocol, Side, State
+
+    protocol = Protocol(Side.CLIENT, state=State.OPEN, max_size=None)
+    for name in ("receive_data", "receive_eof", "events_received", "data_to_send", "send_text"):
+        assert callable(getattr(protocol, name, None)), (
+            f"websockets {websockets.__version__}: no Protocol.{name}"
+        )
+    server = Protocol(Side.SERVER, state=State.OPEN)
+    server.send_close(1001, "going away")
+    protocol.receive_data(b"".join(server.data_to_send()))
+    assert [f.opcode for f in protocol.events_received()] == [Opcode.CLOSE]
+    protocol.receive_eof()
+    closed = protocol.close_exc  # what _base.close_frames reads
+    assert closed.rcvd == Close(1001, "going away") and closed.sent is not None
+
+
 def _frames(transport: _thread_backend.Transport, until: str) -> list[dict[str, Any]]:
     out = []
     while True:
-        frame = json.loads(transport.recv(timeout=10))
-        out.append(frame)
-        if frame["type"] == until:
-            return out
+        for text in transport.recv_batch(timeout=10):
+            frame = json.loads(text)
+            out.append(frame)
+            if frame["type"] == until:
+                return out
 
 
 @pytest.mark.parametrize(("count", "size"), [(5_000, 7), (30, 65_536)])

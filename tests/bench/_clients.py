@@ -263,7 +263,7 @@ class OursAsync:
         frame = ping_frame(session.session_id or "")
         async with session.listen(event_types=[self.ET.PONG], maxsize=0) as listener:
             start = perf_counter()
-            await session._transport.send(frame)  # type: ignore[union-attr]
+            await session._conn._transport.send(frame)  # type: ignore[union-attr]
             async for _ in listener:
                 return perf_counter() - start
         raise TurnFailed("listen() ended before the pong came")
@@ -590,7 +590,7 @@ class OursSync:
         frame = ping_frame(session.session_id or "")
         with session.listen(event_types=[self.ET.PONG], maxsize=0) as listener:
             start = perf_counter()
-            session._transport.send(frame)  # type: ignore[union-attr]
+            session._conn._transport.send(frame)  # type: ignore[union-attr]
             for _ in listener:
                 return perf_counter() - start
         raise TurnFailed("listen() ended before the pong came")

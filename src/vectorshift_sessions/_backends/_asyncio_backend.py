@@ -13,19 +13,19 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidState, InvalidStatus, InvalidURI
-from websockets.frames import TEXT, CloseCode
+from websockets.frames import CloseCode
 from websockets.http11 import Response
-from websockets.protocol import OPEN
+from websockets.protocol import State
 from websockets.uri import WebSocketURI, parse_uri
 
 from ._base import (
     MAX_BATCH,
+    TEXT,
     HandshakeRejected,
     NoDebugLogger,
     TransportClosed,
@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 monotonic = time.monotonic
+_OPEN = State.OPEN
 #: Texts parsed but not yet taken past which the socket is not read, and below which reading
 #: resumes: a reader that cannot keep up holds at most this many, plus one read of the loop.
 _HIGH_WATER = 4096
@@ -169,7 +170,6 @@ class Transport(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_backlog",
         "_closed",
         "_drained",
         "_lost",
@@ -193,7 +193,6 @@ class Transport(asyncio.Protocol):
         self._drained: asyncio.Future[None] | None = None  # set while the write buffer is full
         self._opened: asyncio.Future[None] | None = loop.create_future()  # None: handshake over
         self._lost: asyncio.Future[None] = loop.create_future()  # done: the socket is released
-        self._backlog: deque[str] | None = None  # for recv() only
 
     # --- what the event loop calls ------------------------------------------------------------
 
@@ -226,9 +225,8 @@ class Transport(asyncio.Protocol):
                     self._waiter = None
                     if not waiter.done():
                         waiter.set_result(None)
-        if ws.writes:  # pongs, the echo of a close frame, the close frame of a failure
-            self._flush()
-        if ws.state is not OPEN and self._closed is None and self._opened is None:
+        self._flush()  # pongs, the echo of a close frame, the close frame of a failure
+        if ws.state is not _OPEN and self._closed is None and self._opened is None:
             self._close_with(closed_by(ws))
 
     def eof_received(self) -> bool | None:
@@ -262,7 +260,7 @@ class Transport(asyncio.Protocol):
         if self._opened is not None:
             self._handshake(ws.events_received())
         self._flush()
-        if ws.state is not OPEN and self._closed is None and self._opened is None:
+        if ws.state is not _OPEN and self._closed is None and self._opened is None:
             self._close_with(closed_by(ws))
 
     def _handshake(self, events: list[Any]) -> list[Any]:
@@ -348,14 +346,6 @@ class Transport(asyncio.Protocol):
                 self._transport.resume_reading()
         return texts
 
-    async def recv(self, timeout: float | None = None) -> str:
-        """One text at a time (what ``recv_batch`` returns, spread out); for callers not yet
-        reading batches."""
-        backlog = self._backlog
-        if not backlog:
-            backlog = self._backlog = deque(await self.recv_batch(timeout))
-        return backlog.popleft()
-
     async def send(self, text: str) -> None:
         transport = self._transport
         if self._closed is not None or transport is None or transport.is_closing():
@@ -389,7 +379,7 @@ class Transport(asyncio.Protocol):
         if transport is None:
             return
         ws = self._ws
-        if ws.state is OPEN and not transport.is_closing():
+        if ws.state is _OPEN and not transport.is_closing():
             ws.send_close(CloseCode.NORMAL_CLOSURE)
             self._flush()
         timer = asyncio.get_running_loop().call_later(_CLOSE_TIMEOUT, transport.abort)

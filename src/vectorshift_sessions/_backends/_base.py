@@ -6,20 +6,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from websockets.frames import BINARY, CONT, PING, TEXT, Frame
+from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import Protocol
 
 __all__ = [
     "CHUNK",
     "MAX_BATCH",
+    "TEXT",
     "HandshakeRejected",
     "NoDebugLogger",
     "TransportClosed",
     "TransportError",
+    "close_frames",
     "closed_by",
     "sort_frames",
 ]
 
+# The opcodes, by their enum's public names (websockets renamed its module-level aliases).
+TEXT, BINARY, CONT, PING = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PING
 #: Bytes asked of the socket at a time (the event loop reads up to 256 KiB on its own).
 CHUNK = 64 * 1024
 #: The most texts one ``recv_batch`` returns. A chunk holds hundreds of small frames (one read
@@ -62,14 +66,23 @@ class TransportClosed(Exception):
         self.reason = reason
 
 
+def close_frames(protocol: Protocol) -> tuple[Close | None, Close | None, BaseException | None]:
+    """The close frames received and sent by a protocol that left the OPEN state, and the
+    parser's failure, if any: from its public ``close_exc``, once it is told that no more data
+    comes (we read no further; ``receive_eof`` is idempotent)."""
+    protocol.receive_eof()
+    exc = protocol.close_exc
+    return exc.rcvd, exc.sent, exc.__cause__
+
+
 def closed_by(protocol: Protocol) -> TransportClosed:
     """Why a connection whose protocol left the OPEN state is closed: the peer's close frame
     (its code and reason), else ours (1009 for a frame over ``max_size``, 1000 for ``close()``),
     else no code (the stream ended or broke without a close frame)."""
-    close = protocol.close_rcvd or protocol.close_sent
+    received, sent, failure = close_frames(protocol)
+    close = received or sent
     if close is not None:
         return TransportClosed(close.code, close.reason)
-    failure = protocol.parser_exc
     return TransportClosed(None, str(failure) if failure is not None else "connection lost")
 
 

@@ -15,22 +15,24 @@ import socket
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import websocket
 from websocket import ABNF
-from websockets.frames import TEXT, CloseCode
-from websockets.protocol import OPEN, Protocol, Side
+from websockets.exceptions import ProtocolError
+from websockets.frames import CloseCode
+from websockets.protocol import Protocol, Side, State
 
 from ._base import (
     CHUNK,
     MAX_BATCH,
+    TEXT,
     HandshakeRejected,
     NoDebugLogger,
     TransportClosed,
     TransportError,
+    close_frames,
     closed_by,
     sort_frames,
 )
@@ -49,6 +51,7 @@ __all__ = [
 
 monotonic = time.monotonic
 sleep = time.sleep
+_OPEN = State.OPEN
 #: Guards state shared with the reader thread; re-entrant because a listener may be released
 #: (and unsubscribe) by garbage collection in a thread that already holds it.
 StateLock = threading.RLock
@@ -112,18 +115,17 @@ class Transport:
     through websocket-client too, so every write takes the same lock.
     """
 
-    __slots__ = ("_backlog", "_closed", "_partial", "_protocol", "_sock", "_texts", "_ws")
+    __slots__ = ("_closed", "_partial", "_protocol", "_sock", "_texts", "_ws")
 
     def __init__(self, ws: websocket.WebSocket, max_size: int | None):
         self._ws = ws
         sock = ws.sock
         assert sock is not None  # connected
         self._sock: socket.socket = sock
-        self._protocol = Protocol(Side.CLIENT, state=OPEN, max_size=max_size, logger=_LOGGER)
+        self._protocol = Protocol(Side.CLIENT, state=_OPEN, max_size=max_size, logger=_LOGGER)
         self._closed: TransportClosed | None = None  # why nothing more will come, once so
         self._partial: bytearray | None = None  # the start of a fragmented message
         self._texts: list[str] = []  # parsed, over MAX_BATCH: for the next call
-        self._backlog: deque[str] | None = None  # for recv() only
 
     def recv_batch(self, timeout: float | None = None) -> list[str]:
         """The texts of the next frames, in order: those of the next socket read (at least one;
@@ -166,7 +168,7 @@ class Transport:
                 len(texts) != len(events) or not events[-1].fin or self._partial is not None
             ):
                 texts = self._sort(events)
-            if protocol.state is not OPEN:
+            if protocol.state is not _OPEN:
                 self._end(closed_by(protocol))
                 if not texts:
                     raise self._refusal()
@@ -206,14 +208,15 @@ class Transport:
         if self._closed is not None:
             return
         self._closed = closed
-        owed = self._protocol.close_sent
-        self._protocol.data_to_send()
+        protocol = self._protocol
+        owed = close_frames(protocol)[1] if protocol.state is not _OPEN else None
+        protocol.data_to_send()  # its own bytes: websocket-client sends ours
         if owed is not None:
-            payload = b"" if owed.code == CloseCode.NO_STATUS_RCVD else owed.serialize()
             try:
+                payload = b"" if owed.code == CloseCode.NO_STATUS_RCVD else owed.serialize()
                 self._ws.send(payload, ABNF.OPCODE_CLOSE)
-            except (websocket.WebSocketException, *_BROKEN):
-                pass
+            except (ProtocolError, websocket.WebSocketException, *_BROKEN):
+                pass  # a goodbye at best
         self.abort()
 
     def _refusal(self) -> TransportClosed:
@@ -221,14 +224,6 @@ class Transport:
         if closed is None:
             return TransportClosed(None, "connection closed")
         return TransportClosed(closed.code, closed.reason)  # a fresh one: no traceback pile-up
-
-    def recv(self, timeout: float | None = None) -> str:
-        """One text at a time (what ``recv_batch`` returns, spread out); for callers not yet
-        reading batches."""
-        backlog = self._backlog
-        if not backlog:
-            backlog = self._backlog = deque(self.recv_batch(timeout))
-        return backlog.popleft()
 
     def send(self, text: str) -> None:
         if self._closed is not None:
