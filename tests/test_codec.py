@@ -56,6 +56,7 @@ from vectorshift_sessions._codec import (
     approval_content,
     decode_client_frame,
     decode_engine_frame,
+    decode_engine_frames,
     decode_stored_message,
     dumps,
     encode_client_frame,
@@ -1505,6 +1506,29 @@ def _check_engine_result(result: Any, frame: Any) -> None:
         for message in result.messages or ():
             assert isinstance(message, SessionMessage)
             repr(message)
+
+
+@FUZZ
+@given(values=st.lists(json_values, max_size=6), deltas=st.lists(st.integers(0, 5), max_size=6))
+def test_a_batch_decodes_as_its_frames_one_by_one(values: list[Any], deltas: list[int]) -> None:
+    texts = [json.dumps(v) for v in values]
+    texts += [dumps(_frames.message_delta(SID, "m", "x" * n, n)) for n in deltas]
+    texts.append("{broken")
+    decoded, only_deltas, errors = decode_engine_frames(texts, "d")
+    one_by_one: list[Any] = []
+    failures = 0
+    for text in texts:
+        try:
+            item = decode_engine_frame(text, "d")
+        except CodecError:
+            failures += 1
+            continue
+        if item is not None:
+            one_by_one.append(item)
+    assert decoded == one_by_one
+    assert len(errors) == failures >= 1
+    assert only_deltas is False
+    assert decode_engine_frames(texts[len(values) : -1], "d")[1] is True
 
 
 @FUZZ

@@ -61,12 +61,31 @@ def stored(message_id: str, content: dict[str, Any], sender: dict[str, Any] = AG
 # --- frames in, answers and events out ------------------------------------------------------
 
 
+def test_a_batch_of_mixed_frames_keeps_its_order() -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    answered = Answered()
+    core.requests.expect("post_message", answered)
+    core.receive(
+        [
+            text(_frames.post_ack("post_message", SID)),
+            text(_frames.message_delta(SID, "m1", "a", 0)),
+            "[]",  # malformed: dropped, the rest goes on
+            text(_frames.participant_status(SID, "Processing")),
+            text(_frames.message_delta(SID, "m1", "b", 1)),
+        ]
+    )
+    kinds = [e.type for e in drain(core, cursor)]
+    assert kinds == [ET.MESSAGE_POSTED, ET.MESSAGE_DELTA, ET.PARTICIPANT_STATUS, ET.MESSAGE_DELTA]
+    assert answered.values and core.frames_received == 5
+
+
 def test_deltas_and_notifications_are_published_in_order() -> None:
     core = SessionCore(SID, 100)
     cursor = listening(core)
-    core.receive(text(_frames.participant_status(SID, "Processing")))
-    core.receive(text(_frames.message_delta(SID, "m1", "hel", 0)))
-    core.receive(text(_frames.message_notification(stored("m1", _frames.text_content("hel")))))
+    core.receive([text(_frames.participant_status(SID, "Processing"))])
+    core.receive([text(_frames.message_delta(SID, "m1", "hel", 0))])
+    core.receive([text(_frames.message_notification(stored("m1", _frames.text_content("hel"))))])
     kinds = [e.type for e in drain(core, cursor)]
     assert kinds == [ET.PARTICIPANT_STATUS, ET.MESSAGE_DELTA, ET.MESSAGE_COMPLETE]
 
@@ -78,9 +97,9 @@ def test_answers_go_to_who_asked_in_order_and_history_is_never_published() -> No
     core.requests.expect("post_message", first)
     core.requests.expect("post_message", second)
     core.requests.expect("get_messages", history)
-    core.receive(text(_frames.post_ack("post_message", SID)))
-    core.receive(text(_frames.post_ack("post_message", SID, False, "no")))
-    core.receive(text(_frames.history(SID, [stored("m1", _frames.text_content("x"))])))
+    core.receive([text(_frames.post_ack("post_message", SID))])
+    core.receive([text(_frames.post_ack("post_message", SID, False, "no"))])
+    core.receive([text(_frames.history(SID, [stored("m1", _frames.text_content("x"))]))])
     assert first.values[0].error is None and second.values[0].error == "no"
     assert [m.id for m in history.values[0].messages] == ["m1"]
     assert [e.type for e in drain(core, cursor)] == [ET.MESSAGE_POSTED, ET.ERROR]
@@ -89,11 +108,11 @@ def test_answers_go_to_who_asked_in_order_and_history_is_never_published() -> No
 def test_our_heartbeat_pongs_reach_only_those_listening_then() -> None:
     core = SessionCore(SID, 100)
     core.requests.expect("ping_session", Answered())
-    core.receive(text(_frames.pong(SID)))  # nobody listening: not kept for later
+    core.receive([text(_frames.pong(SID))])  # nobody listening: not kept for later
     assert core.log.end == 0
     cursor = listening(core)
     core.requests.expect("ping_session", Answered())
-    core.receive(text(_frames.pong(SID)))
+    core.receive([text(_frames.pong(SID))])
     assert [e.type for e in drain(core, cursor)] == [ET.PONG]
     assert [e.type for e in drain(core, listening(core))] == []  # never older than a listener
 
@@ -103,8 +122,8 @@ def test_a_malformed_frame_is_dropped_and_the_core_goes_on(
 ) -> None:
     core = SessionCore(SID, 100)
     cursor = listening(core)
-    core.receive("{not json")
-    core.receive(text(_frames.participant_status(SID, "Idle")))
+    core.receive(["{not json"])
+    core.receive([text(_frames.participant_status(SID, "Idle"))])
     assert [e.type for e in drain(core, cursor)] == [ET.PARTICIPANT_STATUS]
     assert "malformed" in caplog.text
 
@@ -154,10 +173,10 @@ def rejoin(
 ) -> int:  # type: ignore[assignment]
     frames = core.start_rejoin()
     assert [f.TYPE for f in frames] == ["connect_session", "get_messages"]
-    core.receive(text(_frames.connect_ack(SID, participant_status=status)))
+    core.receive([text(_frames.connect_ack(SID, participant_status=status))])
     for frame in held:
-        core.receive(frame)
-    core.receive(text(_frames.history(SID, messages)))
+        core.receive([frame])
+    core.receive([text(_frames.history(SID, messages))])
     assert core.rejoin_done and core.rejoin_error is None
     return core.finish_rejoin()
 
@@ -166,7 +185,7 @@ def rejoin(
 def test_a_turn_that_ended_while_away_ends_for_listeners(extension: bool) -> None:
     core = SessionCore(SID, 100)
     cursor = listening(core)
-    core.receive(text(_frames.participant_status(SID, "Processing")))
+    core.receive([text(_frames.participant_status(SID, "Processing"))])
     core.connection_lost(ConnectionError("cut"), recover=True)
     history = [
         stored("u1", _frames.text_content("hi"), USER),
@@ -188,7 +207,7 @@ def test_a_turn_that_ended_while_away_ends_for_listeners(extension: bool) -> Non
 def test_a_turn_still_running_is_not_ended_by_a_recovery() -> None:
     core = SessionCore(SID, 100)
     cursor = listening(core)
-    core.receive(text(_frames.participant_status(SID, "Processing")))
+    core.receive([text(_frames.participant_status(SID, "Processing"))])
     core.connection_lost(None, recover=True)
     rejoin(core, None, [stored("u1", _frames.text_content("hi"), USER)])
     assert not [e for e in drain(core, cursor) if e.is_turn_end]
@@ -198,7 +217,7 @@ def test_a_turn_still_running_is_not_ended_by_a_recovery() -> None:
 def test_frames_during_a_rejoin_come_after_the_backfill_and_nothing_twice() -> None:
     core = SessionCore(SID, 100)
     cursor = listening(core)
-    core.receive(text(_frames.participant_status(SID, "Processing")))
+    core.receive([text(_frames.participant_status(SID, "Processing"))])
     core.connection_lost(None, recover=True)
     m1 = stored("m1", _frames.text_content("one"))
     held = [text(_frames.message_notification(m1))]  # the live notification, again
@@ -211,7 +230,7 @@ def test_a_session_gone_fails_the_rejoin() -> None:
     core = SessionCore(SID, 100)
     core.connection_lost(None, recover=True)
     core.start_rejoin()
-    core.receive(text(_frames.connect_ack(SID, success=False, error="no such session")))
+    core.receive([text(_frames.connect_ack(SID, success=False, error="no such session"))])
     assert core.rejoin_done
     assert isinstance(core.rejoin_error, SessionNotFoundError)
 
@@ -241,7 +260,7 @@ class RecoveryMachine(RuleBasedStateMachine):
         if frame["type"] == "participant_status":
             self.status = frame["message"]["status"]
         if self.connected:
-            self.core.receive(text(frame))
+            self.core.receive([text(frame)])
 
     @precondition(lambda self: not self.pending and self.status == "Idle" and self.connected)
     @rule(deltas=st.integers(0, 3))
@@ -262,6 +281,20 @@ class RecoveryMachine(RuleBasedStateMachine):
     def engine_step(self) -> None:
         self._engine_emits(self.pending.pop(0))
 
+    @precondition(lambda self: len(self.pending) > 1)
+    @rule(count=st.integers(2, 6))
+    def engine_burst(self, count: int) -> None:
+        """Several frames in one read, as a fast stream comes."""
+        frames = self.pending[:count]
+        del self.pending[:count]
+        for frame in frames:
+            if frame["type"] == "message_notification":
+                self.history.append(frame["message"])
+            if frame["type"] == "participant_status":
+                self.status = frame["message"]["status"]
+        if self.connected:
+            self.core.receive([text(frame) for frame in frames])
+
     @precondition(lambda self: self.connected)
     @rule()
     def drop(self) -> None:
@@ -274,7 +307,7 @@ class RecoveryMachine(RuleBasedStateMachine):
         core = self.core
         core.start_rejoin()
         status = self.status if self.extension else None
-        core.receive(text(_frames.connect_ack(SID, participant_status=status)))
+        core.receive([text(_frames.connect_ack(SID, participant_status=status))])
         self.connected = True  # frames from now on reach the core (held until the history)
         for _ in range(min(steps_meanwhile, len(self.pending))):
             frame = self.pending.pop(0)
@@ -282,8 +315,8 @@ class RecoveryMachine(RuleBasedStateMachine):
                 self.history.append(frame["message"])
             if frame["type"] == "participant_status":
                 self.status = frame["message"]["status"]
-            core.receive(text(frame))
-        core.receive(text(_frames.history(SID, list(self.history))))
+            core.receive([text(frame)])
+        core.receive([text(_frames.history(SID, list(self.history)))])
         core.finish_rejoin()
 
     @rule(count=st.integers(1, 5))

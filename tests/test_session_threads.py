@@ -121,12 +121,17 @@ def test_ctrl_c_during_listen_exits_promptly(engine: LocalEngine) -> None:
 def test_the_reader_thread_never_waits_for_a_listener(engine: LocalEngine) -> None:
     """Publishing never sleeps: a listener that does not keep up costs the reader nothing
     (it used to wait up to 50 ms for room, holding up every caller)."""
-    waits: list[str] = []
+    waits: list[tuple[int, str]] = []
+    readers: set[int] = set()
 
     def profile(frame: Any, event: str, arg: Any) -> None:
-        thread = threading.current_thread().name
-        if event == "call" and frame.f_code.co_name == "wait" and "reader" in thread:
-            waits.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
+        if event != "call":
+            return
+        name = frame.f_code.co_name
+        if name == "_read_loop":
+            readers.add(threading.get_ident())
+        elif name == "wait":
+            waits.append((threading.get_ident(), f"{frame.f_code.co_filename}:{frame.f_lineno}"))
 
     threading.setprofile(profile)  # for the threads started from now on: the reader
     try:
@@ -137,4 +142,5 @@ def test_the_reader_thread_never_waits_for_a_listener(engine: LocalEngine) -> No
     finally:
         threading.setprofile(None)  # type: ignore[arg-type]
     assert len([e for e in result.events if e.type == SessionEventType.MESSAGE_DELTA]) == 3000
-    assert waits == []
+    assert readers, "the profile saw no reader thread"
+    assert [where for ident, where in waits if ident in readers] == []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Union
 
 import attrs
@@ -54,6 +54,7 @@ __all__ = [
     "converter",
     "decode_client_frame",
     "decode_engine_frame",
+    "decode_engine_frames",
     "decode_stored_message",
     "dumps",
     "encode_client_frame",
@@ -590,33 +591,67 @@ _DELTA = ET.MESSAGE_DELTA
 
 
 def decode_engine_frame(text: str | bytes | bytearray, session_id: str = "") -> Decoded:
-    """Client side: one engine frame -> its event, the history answer, or ``None`` (no event).
+    """Client side: one engine frame -> its event, an answer to a request, or ``None`` (no
+    event). ``session_id`` is used for frames that do not name their session."""
+    return _decode_engine_object(_load_engine_frame(text), session_id)
 
-    ``session_id`` is used for frames that do not name their session.
-    """
+
+def decode_engine_frames(
+    texts: Iterable[str | bytes | bytearray], session_id: str = ""
+) -> tuple[list[SessionEvent | Answer], bool, list[CodecError]]:
+    """Client side, the hot path: many engine frames, in order -> what they decode to (frames
+    that are no event left out), whether every one was a message delta, and the errors of
+    the malformed ones (left out too)."""
+    decoded: list[SessionEvent | Answer] = []
+    errors: list[CodecError] = []
+    only_deltas = True
+    loads, keep = json.loads, decoded.append
+    for text in texts:
+        try:
+            frame = loads(text)
+        except Exception:  # said properly by the general path
+            frame = None
+        if type(frame) is dict and frame.get("type") == "message_delta":
+            # A well-formed delta, inline. Anything unusual in it takes the general path
+            # (``_message_delta``), which decodes it the same way or names the bad field.
+            sid = frame.get("session_id", session_id)
+            value = frame.get("value")
+            index = frame.get("index")
+            message_id = frame.get("message_id")
+            if (
+                type(sid) is str
+                and type(value) is str
+                and (index is None or type(index) is int)
+                and (message_id is None or type(message_id) is str)
+            ):
+                keep(SessionEvent(_DELTA, sid, message_id, {"delta": value, "index": index}))
+                continue
+        only_deltas = False
+        try:
+            item = _decode_engine_object(
+                _load_engine_frame(text) if frame is None else frame, session_id
+            )
+        except CodecError as exc:
+            errors.append(exc)
+            continue
+        if item is not None:
+            keep(item)
+    return decoded, only_deltas, errors
+
+
+def _load_engine_frame(text: str | bytes | bytearray) -> Any:
     try:
-        frame = json.loads(text)
+        return json.loads(text)
     except (ValueError, TypeError) as exc:
         raise CodecError(f"engine frame is not valid JSON: {exc}") from None
     except RecursionError:
         raise CodecError("engine frame is nested too deeply to decode") from None
+
+
+def _decode_engine_object(frame: Any, session_id: str) -> Decoded:
     if type(frame) is not dict:
         raise CodecError(f"engine frame must be a JSON object, got {_json_type(frame)}")
     frame_type = frame.get("type")
-    if frame_type == "message_delta":
-        # The hot path, inlined: a well-formed delta. Anything unusual in it takes the general
-        # path below (``_message_delta``), which decodes it the same way or names the bad field.
-        sid = frame.get("session_id", session_id)
-        value = frame.get("value")
-        index = frame.get("index")
-        message_id = frame.get("message_id")
-        if (
-            type(sid) is str
-            and type(value) is str
-            and (index is None or type(index) is int)
-            and (message_id is None or type(message_id) is str)
-        ):
-            return SessionEvent(_DELTA, sid, message_id, {"delta": value, "index": index})
     decoder = _ENGINE_DECODERS.get(frame_type) if type(frame_type) is str else None
     if decoder is None:
         if type(frame_type) is not str:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from . import _codec as codec
-from ._errors import CodecError, SessionError, SessionNotFoundError
+from ._errors import SessionError, SessionNotFoundError
 from ._eventlog import EventLog
 from ._types import (
     ParticipantStatus,
@@ -154,20 +154,19 @@ class SessionCore:
 
     # --- frames in --------------------------------------------------------------------------
 
-    def receive(self, text: str) -> None:
-        """One frame from the engine: answer whoever asked, publish what is news."""
-        self.frames_received += 1
-        try:
-            item = codec.decode_engine_frame(text, self.session_id or "")
-        except CodecError as exc:
-            logger.warning("dropping a malformed frame from the engine: %s", exc)
-            return
-        if type(item) is SessionEvent and item.type is _DELTA and self._rejoin is None:
-            self.log.append(item)  # the hot path
-        elif item is not None:
-            if self._rejoin is not None:
+    def receive(self, texts: list[str]) -> None:
+        """Frames from the engine, in order: answer whoever asked, publish what is news."""
+        self.frames_received += len(texts)
+        decoded, only_deltas, errors = codec.decode_engine_frames(texts, self.session_id or "")
+        for error in errors:
+            logger.warning("dropping a malformed frame from the engine: %s", error)
+        if self._rejoin is not None:
+            for item in decoded:
                 self._rejoining(item)
-            else:
+        elif only_deltas:
+            self.log.extend(decoded)  # type: ignore[arg-type]  # the hot path: all events
+        else:
+            for item in decoded:
                 self._route(item)
 
     def _route(self, item: SessionEvent | codec.Answer) -> None:

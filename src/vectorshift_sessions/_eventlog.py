@@ -111,6 +111,15 @@ class EventLog:
         if len(items) >= self._trim_at:
             self._trim()
 
+    def extend(self, events: list[SessionEvent]) -> None:
+        """Publish several events at once, in order (the same producer)."""
+        items = self._items
+        items += events
+        if self._wakers:
+            self._wake()
+        if len(items) >= self._trim_at:
+            self._trim()
+
     def append_live(self, event: SessionEvent) -> None:
         """Publish an event that is news only to current listeners (heartbeat pongs)."""
         if self._cursors:

@@ -204,8 +204,7 @@ class Connection:
         recv_batch = transport.recv_batch
         try:
             while True:
-                for text in await recv_batch():
-                    receive(text)
+                receive(await recv_batch())
         except TransportClosed as exc:
             return exc
         except Exception as exc:  # a bug must not leave listeners hanging
@@ -305,8 +304,7 @@ class Connection:
             remaining = deadline - backend.monotonic()
             if remaining <= 0:
                 raise SessionTimeoutError("the engine did not answer the reconnection in time")
-            for text in await transport.recv_batch(remaining):
-                core.receive(text)
+            core.receive(await transport.recv_batch(remaining))
         error = core.rejoin_error
         if error is not None:
             raise error

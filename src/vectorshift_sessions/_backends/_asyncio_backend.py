@@ -202,6 +202,8 @@ class Transport(asyncio.Protocol):
         self._flush()  # the handshake request
 
     def data_received(self, data: bytes) -> None:
+        if self._closed is not None:
+            return  # closed: the protocol was told the stream ended, and we read no further
         ws = self._ws
         ws.receive_data(data)
         events: list[Any] = ws.events_received()  # frames, but for the handshake's response
