@@ -16,7 +16,7 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from vectorshift_sessions import _codec as codec
-from vectorshift_sessions._core import Requests, SessionCore, State, turn_ended_in
+from vectorshift_sessions._core import Beat, Requests, SessionCore, State, turn_ended_in
 from vectorshift_sessions._errors import SessionNotFoundError
 from vectorshift_sessions._eventlog import Cursor
 from vectorshift_sessions._types import SessionEvent, SessionEventType
@@ -126,6 +126,21 @@ def test_a_malformed_frame_is_dropped_and_the_core_goes_on(
     core.receive([text(_frames.participant_status(SID, "Idle"))])
     assert [e.type for e in drain(core, cursor)] == [ET.PARTICIPANT_STATUS]
     assert "malformed" in caplog.text
+
+
+def test_the_heartbeat_pings_once_at_a_time_and_notices_silence() -> None:
+    core = SessionCore(SID, 100)
+    assert core.heartbeat(0.0, 20.0) is Beat.REST  # not connected yet
+    core.state = State.CONNECTED
+    assert core.heartbeat(5.0, 20.0) is Beat.PING
+    assert core.heartbeat(10.0, 20.0) is Beat.REST  # that ping is still out
+    core.receive([text(_frames.pong(SID))])
+    assert core.heartbeat(15.0, 20.0) is Beat.PING  # heard at 15
+    assert core.heartbeat(30.0, 20.0) is Beat.REST
+    assert core.heartbeat(35.5, 20.0) is Beat.DEAD  # nothing since 15
+    assert core.heartbeat(99.0, None) is Beat.REST  # no limit: silence proves nothing
+    core.state = State.RECONNECTING
+    assert core.heartbeat(100.0, 20.0) is Beat.REST
 
 
 def test_requests_fail_all_and_forget() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -24,7 +25,7 @@ from ._types import (
     SessionMessageStatus,
 )
 
-__all__ = ["Requests", "SessionCore", "State", "Waiter", "turn_ended_in"]
+__all__ = ["Beat", "Requests", "SessionCore", "State", "Waiter", "last_turn", "turn_ended_in"]
 
 logger = logging.getLogger("vectorshift_sessions.session")
 
@@ -52,33 +53,37 @@ class Waiter(Protocol):
 
 class Requests:
     """Requests waiting for their answers, matched first-in first-out per request type (the
-    order the engine answers in on one connection)."""
+    order the engine answers in on one connection). Callers in any thread; the reader answers."""
 
-    __slots__ = ("_waiting",)
+    __slots__ = ("_lock", "_waiting")
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._waiting: dict[str, deque[Waiter]] = {}
 
     def expect(self, request_type: str, waiter: Waiter) -> None:
         """Register before sending, so the answer cannot arrive unexpected."""
-        self._waiting.setdefault(request_type, deque()).append(waiter)
+        with self._lock:
+            self._waiting.setdefault(request_type, deque()).append(waiter)
 
     def forget(self, request_type: str, waiter: Waiter) -> None:
         """Withdraw a request that was never sent (its answer will not come)."""
-        queue = self._waiting.get(request_type)
-        if queue and waiter in queue:
-            queue.remove(waiter)
-            if not queue:
-                del self._waiting[request_type]
+        with self._lock:
+            queue = self._waiting.get(request_type)
+            if queue and waiter in queue:
+                queue.remove(waiter)
+                if not queue:
+                    del self._waiting[request_type]
 
     def answer(self, request_type: str, value: Any) -> bool:
         """Resolve the oldest request of this type; whether there was one."""
-        queue = self._waiting.get(request_type)
-        if not queue:
-            return False
-        waiter = queue.popleft()
-        if not queue:  # an idle session keeps no empty deques
-            del self._waiting[request_type]
+        with self._lock:
+            queue = self._waiting.get(request_type)
+            if not queue:
+                return False
+            waiter = queue.popleft()
+            if not queue:  # an idle session keeps no empty deques
+                del self._waiting[request_type]
         waiter.resolve(value)
         return True
 
@@ -86,10 +91,26 @@ class Requests:
         return bool(self._waiting.get(request_type))
 
     def fail_all(self, error: BaseException) -> None:
-        waiting, self._waiting = self._waiting, {}
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
         for queue in waiting.values():
             for waiter in queue:
                 waiter.resolve(error)
+
+
+class _Taken:
+    """Stands for a request nobody waits on (a heartbeat ping): its answer is just taken."""
+
+    def resolve(self, value: Any) -> None:
+        return None
+
+
+class Beat(enum.Enum):
+    """What a heartbeat tick calls for."""
+
+    REST = "rest"  # nothing (recovering, or our last ping is still unanswered)
+    PING = "ping"  # send a ping_session (its pong is ours: news to no one later)
+    DEAD = "dead"  # nothing heard for too long: drop the connection (recovery follows)
 
 
 def last_turn(history: Iterable[SessionMessage]) -> list[SessionMessage] | None:
@@ -140,6 +161,7 @@ class SessionCore:
         self.log = EventLog(backlog_size, session_id or "")
         self.requests = Requests()
         self.frames_received = 0  # the heartbeat's evidence that the connection is alive
+        self._heard = (0, 0.0)  # frames_received, and when the heartbeat saw it change
         self._rejoin: _Rejoin | None = None
         # Message ids already delivered, so a recovery's backfill repeats nothing, and ids
         # the backfill delivered, so the live notification that may follow is not repeated.
@@ -330,6 +352,25 @@ class SessionCore:
             self.log.append(codec.stored_message_event(message.raw, self.session_id or ""))
             delivered.add(message.id)
         return delivered
+
+    # --- time ------------------------------------------------------------------------------
+
+    def heartbeat(self, now: float, silence_limit: float | None) -> Beat:
+        """A heartbeat tick at ``now`` (seconds, monotonic): ``DEAD`` when the connection has
+        said nothing for ``silence_limit`` seconds, ``PING`` when a ping should go (it is
+        registered: its pong is ours), else ``REST``."""
+        heard = self.frames_received
+        if self.state is not State.CONNECTED:
+            self._heard = (heard, now)
+            return Beat.REST
+        if heard != self._heard[0]:
+            self._heard = (heard, now)
+        elif silence_limit is not None and now - self._heard[1] > silence_limit:
+            return Beat.DEAD
+        if self.requests.waiting(codec.PingSession.TYPE):
+            return Beat.REST
+        self.requests.expect(codec.PingSession.TYPE, _Taken())
+        return Beat.PING
 
     # --- answers to the I/O layer's requests ------------------------------------------------
 

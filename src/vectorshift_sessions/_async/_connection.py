@@ -15,7 +15,7 @@ from .. import _codec as codec
 from .._backends import _asyncio_backend as backend
 from .._backends._base import HandshakeRejected, TransportClosed, TransportError
 from .._config import redact
-from .._core import SessionCore, State
+from .._core import Beat, SessionCore, State
 from .._errors import (
     DeliveryUnknownError,
     HandshakeError,
@@ -56,16 +56,6 @@ class _Answer:
         if isinstance(self._value, BaseException):
             raise self._value
         return self._value
-
-
-class _Unawaited:
-    """Stands for a request nobody waits on (a heartbeat ping): its answer is just taken."""
-
-    def resolve(self, value: Any) -> None:
-        return None
-
-
-_UNAWAITED = _Unawaited()
 
 
 class Connection:
@@ -310,41 +300,32 @@ class Connection:
             raise error
 
     async def _heartbeat_loop(self) -> None:
-        """Ping the session; a connection silent past ``heartbeat_timeout`` is treated as dead."""
+        """Tick the core's heartbeat: ping the session, drop a connection gone silent."""
         interval = self._ping_interval
         assert interval
         core = self.core
         ws_ping_every = max(1, round(_WS_PING_INTERVAL / interval))
-        beats = 0
-        heard, heard_at = core.frames_received, backend.monotonic()
+        ticks = 0
         while not await self._closing.wait(interval):
+            beat = core.heartbeat(backend.monotonic(), self._heartbeat_timeout)
             transport = self._transport
-            now = backend.monotonic()
-            if (
-                transport is None
-                or core.state is not State.CONNECTED
-                or core.frames_received != heard
-            ):
-                heard, heard_at = core.frames_received, now  # recovering, or alive
-            elif self._heartbeat_timeout is not None and now - heard_at > self._heartbeat_timeout:
+            if transport is None or core.state is not State.CONNECTED:
+                continue  # recovering: the reader owns the connection
+            if beat is Beat.DEAD:
                 logger.warning(
-                    "session %s: nothing heard for %.1f s; dropping the connection",
+                    "session %s: nothing heard for %s s; dropping the connection",
                     core.session_id,
-                    now - heard_at,
+                    self._heartbeat_timeout,
                 )
                 transport.abort()  # the reader sees the drop and recovers
                 continue
-            if transport is None or core.state is not State.CONNECTED:
-                continue
-            beats += 1
+            ticks += 1
             try:
-                if not core.requests.waiting(codec.PingSession.TYPE):
-                    with self._lock:
-                        core.requests.expect(codec.PingSession.TYPE, _UNAWAITED)
+                if beat is Beat.PING:
                     ping = codec.PingSession(core.session_id or "")
                     await transport.send(codec.encode_client_frame(ping))
-                if beats % ws_ping_every == 0:
-                    await transport.ping()
+                if ticks % ws_ping_every == 0:
+                    await transport.ping()  # keeps idle proxies from closing the connection
             except TransportClosed:
                 continue
 
@@ -362,13 +343,11 @@ class Connection:
             if transport is None:
                 raise SessionDisconnectedError("the session is not connected; call connect() first")
             answer = _Answer()
-            with self._lock:
-                requests.expect(frame.TYPE, answer)
+            requests.expect(frame.TYPE, answer)
             try:
                 await transport.send(codec.encode_client_frame(frame))
             except TransportClosed as exc:
-                with self._lock:
-                    requests.forget(frame.TYPE, answer)
+                requests.forget(frame.TYPE, answer)
                 state = self.core.state
                 if self.reconnect is not None and state in (State.CONNECTED, State.RECONNECTING):
                     # Dropped before sending: start (or join) the recovery, then send it.
