@@ -12,9 +12,12 @@ from vectorshift_sessions.engine import LocalEngine
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's own VectorShift settings."""
+    """No test sees the developer's own VectorShift settings, nor the machine's proxies."""
     for name in ("VECTORSHIFT_API_KEY", "VECTORSHIFT_BASE_URL", "VECTORSHIFT_WS_URL"):
         monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,24 @@ documented way to run websockets on any I/O): the loop hands over each chunk it 
 256 KiB), the protocol parses every frame in it at once, and the reader takes the texts waiting
 in batches (``recv_batch``). websockets' own asyncio client spends about twice as long per
 frame, between its frame queue, its message assembler and a future per ``recv()``.
+
+Like websockets' own client, it goes through the proxy the environment names (``HTTPS_PROXY``
+for ``wss://``, ``HTTP_PROXY`` for ``ws://``, else ``ALL_PROXY``; not for ``NO_PROXY`` hosts nor
+this machine), with an HTTP ``CONNECT`` tunnel; SOCKS proxies are refused for now.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
 import ssl
+import sys
 import time
 from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidState, InvalidStatus, InvalidURI
@@ -23,6 +32,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import WebSocketURI, parse_uri
 
+from .._config import is_loopback
 from ._base import (
     MAX_BATCH,
     TEXT,
@@ -407,11 +417,13 @@ async def connect(
     max_size: int | None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> Transport:
-    """Open a WebSocket, or raise ``HandshakeRejected`` / ``TransportError``."""
+    """Open a WebSocket (through the environment's proxy, if any), or raise
+    ``HandshakeRejected`` / ``TransportError``."""
     try:
         uri = parse_uri(url)
     except InvalidURI as exc:
         raise TransportError(f"cannot open {url}: {exc}") from None
+    proxy = proxy_for(uri)
     ws = ClientProtocol(uri, max_size=max_size, logger=_LOGGER)
     request = ws.connect()  # no User-Agent, no compression extension
     for name, value in headers.items():
@@ -422,26 +434,36 @@ async def connect(
     # TLS for wss:// URLs: verified against the system's trust store unless a context is given.
     tls = (ssl_context or ssl.create_default_context()) if uri.secure else None
     try:
-        return await asyncio.wait_for(_open(ws, uri, tls), open_timeout)
+        return await asyncio.wait_for(_open(ws, uri, tls, proxy, ssl_context), open_timeout)
     except InvalidStatus as exc:
         body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
         raise HandshakeRejected(exc.response.status_code, body) from None
     except (OSError, asyncio.TimeoutError, TimeoutError, InvalidHandshake) as exc:
-        raise TransportError(f"cannot open {url}: {exc or type(exc).__name__}") from None
+        through = f" through the proxy {proxy}" if proxy is not None else ""
+        raise TransportError(f"cannot open {url}{through}: {exc or type(exc).__name__}") from None
 
 
-async def _open(ws: ClientProtocol, uri: WebSocketURI, tls: ssl.SSLContext | None) -> Transport:
+async def _open(
+    ws: ClientProtocol,
+    uri: WebSocketURI,
+    tls: ssl.SSLContext | None,
+    proxy: Proxy | None,
+    ssl_context: ssl.SSLContext | None,
+) -> Transport:
     loop = asyncio.get_running_loop()
     transport = Transport(ws, loop)
     opened = transport._opened
     assert opened is not None
-    await loop.create_connection(
-        lambda: transport,
-        uri.host,
-        uri.port,
-        ssl=tls,
-        server_hostname=uri.host if tls is not None else None,
-    )
+    if proxy is None:
+        await loop.create_connection(
+            lambda: transport,
+            uri.host,
+            uri.port,
+            ssl=tls,
+            server_hostname=uri.host if tls is not None else None,
+        )
+    else:
+        await _tunnel(transport, proxy, uri, tls, ssl_context)
     try:
         await opened
     except BaseException:  # refused, timed out or cancelled: leave nothing open
@@ -449,3 +471,200 @@ async def _open(ws: ClientProtocol, uri: WebSocketURI, tls: ssl.SSLContext | Non
         transport.abort()
         raise
     return transport
+
+
+# --- proxies ------------------------------------------------------------------------------------
+
+#: The most bytes of a proxy's answer to ``CONNECT`` (status line and headers) we read.
+MAX_PROXY_ANSWER = 16 * 1024
+_SOCKS = ("socks4", "socks4a", "socks5", "socks5h")
+_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+_STATUS_LINE = re.compile(r"HTTP/1\.[01] ([0-9]{3})(?: (.*))?")
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A proxy: where it is, how it shows in messages (never with its password), and the
+    ``Proxy-Authorization`` its credentials make (never in its repr)."""
+
+    scheme: str
+    host: str
+    port: int
+    shown: str
+    authorization: str | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return self.shown
+
+
+def parse_proxy(url: str) -> Proxy:
+    """A proxy URL (``http://user:password@host:port``; no scheme means ``http://``); the user
+    and password are percent-decoded. ``ValueError`` if it has no host or a bad port."""
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if not host:
+        raise ValueError("the proxy URL has no host")
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 1080)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    user, password = parts.username, parts.password
+    if user is None:
+        return Proxy(scheme, host, port, f"{scheme}://{address}")
+    hidden = f"{user}:***@" if password is not None else f"{user}@"
+    credentials = f"{unquote(user)}:{unquote(password or '')}".encode()
+    authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
+    return Proxy(scheme, host, port, f"{scheme}://{hidden}{address}", authorization)
+
+
+def proxy_for(uri: WebSocketURI) -> Proxy | None:
+    """The proxy the environment names for this URI, as urllib finds it (``https`` for
+    ``wss://``, ``http`` for ``ws://``, else ``all``; ``no_proxy`` bypasses it); never for this
+    machine. ``TransportError`` for a proxy this client cannot use."""
+    if is_loopback(uri.host):
+        return None
+    import urllib.request  # here, not at import: it costs ~30 ms, for a lookup once a connect
+
+    proxies = urllib.request.getproxies()
+    url = proxies.get("https" if uri.secure else "http") or proxies.get("all")
+    if not url or urllib.request.proxy_bypass(f"{uri.host}:{uri.port}"):
+        return None
+    try:
+        proxy = parse_proxy(url)
+    except ValueError as exc:
+        raise TransportError(f"the proxy URL in the environment is not valid: {exc}") from None
+    if proxy.scheme in _SOCKS:
+        raise TransportError(
+            f"SOCKS proxies are not supported yet by the asyncio flavour (the proxy {proxy}); "
+            "use an HTTP proxy, or exempt this host with NO_PROXY"
+        )
+    if proxy.scheme not in ("http", "https"):
+        raise TransportError(f"unsupported proxy {proxy}: use an http:// or https:// proxy")
+    if proxy.scheme == "https" and uri.secure and sys.version_info < (3, 11):
+        raise TransportError(  # asyncio cannot start TLS inside TLS before 3.11
+            f"a wss:// URL through the https:// proxy {proxy} needs Python 3.11 or later"
+        )
+    return proxy
+
+
+def connect_request(host: str, port: int, authorization: str | None = None) -> bytes:
+    """The request asking a proxy for a tunnel to ``host:port``."""
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+    if authorization is not None:
+        lines.append(f"Proxy-Authorization: {authorization}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+@dataclass(frozen=True)
+class ProxyAnswer:
+    """A proxy's answer to ``CONNECT``: its status, reason, headers, and its length in bytes
+    (what follows is the tunnel's)."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    size: int
+
+
+def parse_connect_answer(data: bytes | bytearray) -> ProxyAnswer | None:
+    """The proxy's answer, once ``data`` holds all of its status line and headers; ``None``
+    before. ``ValueError`` for a malformed one, or one past ``MAX_PROXY_ANSWER`` bytes."""
+    end = _END_OF_HEADERS.search(data, 0, MAX_PROXY_ANSWER)
+    if end is None:
+        if len(data) >= MAX_PROXY_ANSWER:
+            raise ValueError(f"an answer over {MAX_PROXY_ANSWER} bytes")
+        return None
+    status_line, *lines = data[: end.start()].decode("latin-1").splitlines()
+    match = _STATUS_LINE.fullmatch(status_line)
+    if match is None:
+        raise ValueError(f"not an HTTP status line: {status_line[:80]!r}")
+    headers = []
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            raise ValueError(f"not an HTTP header: {line[:80]!r}")
+        headers.append((name, value.strip()))
+    return ProxyAnswer(int(match[1]), (match[2] or "").strip(), headers, end.end())
+
+
+class _Tunnel(asyncio.Protocol):
+    """The connection to the proxy until it answers ``CONNECT``: then it stops reading, and the
+    connection passes to the WebSocket's ``Transport`` (after TLS, for ``wss://``)."""
+
+    def __init__(self, proxy: Proxy, loop: asyncio.AbstractEventLoop):
+        self.proxy = proxy
+        self.transport: asyncio.Transport | None = None
+        self.read = bytearray()
+        self.answer: asyncio.Future[ProxyAnswer] = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.read += data
+        if self.answer.done():
+            return  # more than the answer: _tunnel refuses it
+        try:
+            answer = parse_connect_answer(self.read)
+        except ValueError as exc:
+            self._fail(f"the proxy {self.proxy} answered CONNECT with {exc}")
+            return
+        if answer is not None:
+            assert self.transport is not None
+            self.transport.pause_reading()  # the rest is the tunnel's
+            self.answer.set_result(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(f"the proxy {self.proxy} closed the connection before it answered CONNECT")
+
+    def _fail(self, message: str) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(TransportError(message))
+
+
+async def _tunnel(
+    transport: Transport,
+    proxy: Proxy,
+    uri: WebSocketURI,
+    tls: ssl.SSLContext | None,
+    ssl_context: ssl.SSLContext | None,
+) -> None:
+    """Ask the proxy for a tunnel to the server, then hand it to ``transport`` (which sends the
+    handshake request): after TLS with the server itself for ``wss://``."""
+    loop = asyncio.get_running_loop()
+    tunnel = _Tunnel(proxy, loop)
+    proxy_tls = (ssl_context or ssl.create_default_context()) if proxy.scheme == "https" else None
+    try:
+        await loop.create_connection(
+            lambda: tunnel,
+            proxy.host,
+            proxy.port,
+            ssl=proxy_tls,
+            server_hostname=proxy.host if proxy_tls is not None else None,
+        )
+    except OSError as exc:
+        raise TransportError(f"cannot reach the proxy {proxy}: {exc}") from None
+    raw = tunnel.transport
+    assert raw is not None
+    try:
+        raw.write(connect_request(uri.host, uri.port, proxy.authorization))
+        answer = await tunnel.answer
+        if not 200 <= answer.status < 300:
+            raise TransportError(
+                f"the proxy {proxy} refused a tunnel to {uri.host}:{uri.port}: "
+                f"HTTP {answer.status} {answer.reason[:100]}".rstrip()
+            )
+        if len(tunnel.read) > answer.size:  # the server never speaks first
+            raise TransportError(f"the proxy {proxy} sent more than its answer to CONNECT")
+        if tls is None:
+            raw.set_protocol(transport)
+            transport.connection_made(raw)  # sends the handshake request
+            raw.resume_reading()
+            return
+        secure = await loop.start_tls(raw, transport, tls, server_hostname=uri.host)
+        assert secure is not None
+        transport.connection_made(secure)
+    except BaseException:
+        raw.abort()
+        raise
