@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from vectorshift_sessions import _codec as codec
 from vectorshift_sessions._core import Beat, Requests, SessionCore, State, turn_ended_in
-from vectorshift_sessions._errors import SessionNotFoundError
+from vectorshift_sessions._errors import SessionError, SessionNotFoundError
 from vectorshift_sessions._eventlog import Cursor
 from vectorshift_sessions._types import SessionEvent, SessionEventType
 from vectorshift_sessions.engine import _frames
@@ -184,8 +184,13 @@ def test_turn_ended_in_history(contents: list[dict[str, Any]], ended: bool) -> N
 
 
 def rejoin(
-    core: SessionCore, status: str | None, messages: list[Any], *, held: list[str] = ()
-) -> int:  # type: ignore[assignment]
+    core: SessionCore,
+    status: str | None,
+    messages: list[Any],
+    *,
+    held: tuple[str, ...] = (),
+    heartbeat: bool = False,
+) -> int:
     frames = core.start_rejoin()
     assert [f.TYPE for f in frames] == ["connect_session", "get_messages"]
     core.receive([text(_frames.connect_ack(SID, participant_status=status))])
@@ -193,7 +198,7 @@ def rejoin(
         core.receive([frame])
     core.receive([text(_frames.history(SID, messages))])
     assert core.rejoin_done and core.rejoin_error is None
-    return core.finish_rejoin()
+    return core.finish_rejoin(heartbeat=heartbeat)
 
 
 @pytest.mark.parametrize("extension", [True, False])
@@ -219,6 +224,65 @@ def test_a_turn_that_ended_while_away_ends_for_listeners(extension: bool) -> Non
     assert events[-1].is_turn_end and events[-1].data["recovered"]
 
 
+def test_an_end_read_from_the_history_waits_for_the_live_stream() -> None:
+    """Without the extension the history can only suggest the end (an agent may go on after a
+    complete message): with a heartbeat, it is said after two quiet beats, unless the turn
+    shows itself live first."""
+    history = [
+        stored("u1", _frames.text_content("hi"), USER),
+        stored("m1", _frames.text_content("hello")),
+    ]
+    for goes_on in (False, True):
+        core = SessionCore(SID, 100)
+        cursor = listening(core)
+        core.receive([text(_frames.participant_status(SID, "Processing"))])
+        core.connection_lost(None, recover=True)
+        rejoin(core, None, history, heartbeat=True)
+        core.heartbeat(1.0, None)
+        if goes_on:  # the agent was not done: its stream goes on, then its own end
+            core.receive([text(_frames.message_delta(SID, "m2", "more", 0))])
+        core.heartbeat(2.0, None)
+        if goes_on:
+            core.receive([text(_frames.participant_status(SID, "Idle"))])
+        ends = [e.data.get("recovered") for e in drain(core, cursor) if e.is_turn_end]
+        assert ends == ([None] if goes_on else [True])
+
+
+def test_the_engines_own_end_after_a_recovered_one_is_not_said_twice() -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    core.receive([text(_frames.participant_status(SID, "Processing"))])
+    core.connection_lost(None, recover=True)
+    rejoin(core, "Idle", [stored("u1", _frames.text_content("hi"), USER)])
+    core.receive([text(_frames.participant_status(SID, "Idle"))])  # late, from the old turn
+    core.receive([text(_frames.participant_status(SID, "Processing"))])  # the next turn
+    core.receive([text(_frames.participant_status(SID, "Idle"))])
+    statuses = [e.data["status"] for e in drain(core, cursor) if e.participant_status]
+    assert statuses == ["Processing", "Offline", "Connected", "Idle", "Processing", "Idle"]
+
+
+def test_a_backfilled_request_is_not_delivered_again_by_its_late_notification() -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    core.receive([text(_frames.participant_status(SID, "Processing"))])
+    core.connection_lost(None, recover=True)
+    approval = stored("a1", _frames.approval_request_content("book", "c1"))
+    late = [text(_frames.message_notification(approval))]
+    rejoin(core, "AwaitingApproval", [stored("u1", _frames.text_content("hi"), USER), approval])
+    core.receive(late)
+    requests = [e for e in drain(core, cursor) if e.type is ET.APPROVAL_REQUEST]
+    assert [e.message_id for e in requests] == ["a1"]
+
+
+def test_a_refused_history_fails_the_rejoin_so_it_is_tried_again() -> None:
+    core = SessionCore(SID, 100)
+    core.connection_lost(None, recover=True)
+    core.start_rejoin()
+    core.receive([text(_frames.connect_ack(SID))])
+    core.receive([text(_frames.error_frame("busy", "get_messages", SID))])
+    assert core.rejoin_done and isinstance(core.rejoin_error, SessionError)
+
+
 def test_a_turn_still_running_is_not_ended_by_a_recovery() -> None:
     core = SessionCore(SID, 100)
     cursor = listening(core)
@@ -236,7 +300,9 @@ def test_frames_during_a_rejoin_come_after_the_backfill_and_nothing_twice() -> N
     core.connection_lost(None, recover=True)
     m1 = stored("m1", _frames.text_content("one"))
     held = [text(_frames.message_notification(m1))]  # the live notification, again
-    rejoin(core, "Processing", [stored("u1", _frames.text_content("hi"), USER), m1], held=held)
+    rejoin(
+        core, "Processing", [stored("u1", _frames.text_content("hi"), USER), m1], held=tuple(held)
+    )
     completes = [e for e in drain(core, cursor) if e.is_complete]
     assert [e.message_id for e in completes] == ["m1"]
 
@@ -256,8 +322,10 @@ def test_a_session_gone_fails_the_rejoin() -> None:
 class RecoveryMachine(RuleBasedStateMachine):
     """An engine runs turns; the connection drops and comes back at any point."""
 
-    @initialize(extension=st.booleans())
-    def start(self, extension: bool) -> None:
+    @initialize(extension=st.booleans(), heartbeat=st.booleans())
+    def start(self, extension: bool, heartbeat: bool) -> None:
+        self.heartbeat = heartbeat
+        self.clock = 0.0
         self.core = SessionCore(SID, 10_000)
         self.core.state = State.CONNECTED
         self.cursor = listening(self.core)
@@ -283,6 +351,7 @@ class RecoveryMachine(RuleBasedStateMachine):
         self.turns += 1
         turn = self.turns
         self.history.append(stored(f"u{turn}", _frames.text_content("hi"), USER))
+        self.core.receive([text(_frames.post_ack("post_message", SID))])  # the user's post
         message_id = f"m{turn}"
         self.pending = [_frames.participant_status(SID, "Processing")]
         self.pending += [_frames.message_delta(SID, message_id, "x", i) for i in range(deltas)]
@@ -332,7 +401,12 @@ class RecoveryMachine(RuleBasedStateMachine):
                 self.status = frame["message"]["status"]
             core.receive([text(frame)])
         core.receive([text(_frames.history(SID, list(self.history)))])
-        core.finish_rejoin()
+        core.finish_rejoin(heartbeat=self.heartbeat)
+
+    @rule()
+    def tick(self) -> None:
+        self.clock += 1.0
+        self.core.heartbeat(self.clock, None)
 
     @rule(count=st.integers(1, 5))
     def read(self, count: int) -> None:
@@ -355,6 +429,8 @@ class RecoveryMachine(RuleBasedStateMachine):
             self.come_back(0)
         while self.pending:
             self.engine_step()
+        self.tick()
+        self.tick()  # a turn end read from the history is said after two quiet beats
         self.read(10**9)
         completes = [e.message_id for e in self.seen if e.is_complete]
         assert completes == [f"m{t}" for t in range(1, self.turns + 1)], (

@@ -172,10 +172,12 @@ class LogMachine(RuleBasedStateMachine):
             assert not reader.notices, "an unbounded listener lost events"
 
     def read_mark(self) -> int:
-        """The first event no listener has read: what any listener handed out or passed over
-        (by its filter), up to the first event it fetched and has not handed out yet."""
+        """The first event no listener has read: what any listener without a filter handed
+        out, up to the first event it fetched and has not handed out yet."""
         mark = 0
         for reader in self.all_readers:
+            if reader.cursor.types is not None:
+                continue  # a filtered listener reads nothing for the others
             read_to = reader.read_to
             mark = max(mark, self.position(reader) if read_to is None else read_to)
         return mark
@@ -191,3 +193,45 @@ class LogMachine(RuleBasedStateMachine):
 
 LogMachine.TestCase.settings = settings(max_examples=500, stateful_step_count=60, deadline=None)
 TestEventLog = LogMachine.TestCase
+
+
+def test_every_new_listener_gets_what_the_backlog_saved_from_trimming() -> None:
+    log = EventLog(2, "s", trim_slack=1)
+    for status in ("Processing", "Idle"):
+        log.append(SessionEvent(ET.PARTICIPANT_STATUS, "s", None, {"status": status}))
+    for n in range(6):  # pushes the statuses out of the log, into the backlog's keeping
+        log.append(SessionEvent(ET.MESSAGE_DELTA, "s", None, {"n": n}))
+    first, second = Cursor(), Cursor()
+    log.subscribe(first)
+    log.subscribe(second)
+    for cursor in (first, second):
+        assert log.refill(cursor)
+        statuses = [e.data["status"] for e in cursor.batch if e.type is ET.PARTICIPANT_STATUS]
+        assert statuses == ["Processing", "Idle"]
+        notice, *rest = cursor.batch
+        deltas = [e for e in rest if e.type is ET.MESSAGE_DELTA]
+        assert is_notice(notice) and notice.data["dropped_count"] + len(deltas) == 6
+
+
+def test_an_abandoned_cursor_is_let_go_at_the_next_step() -> None:
+    log = EventLog(10, "s")
+    cursor = Cursor()
+    log.subscribe(cursor)
+    log.abandon(cursor)  # what a collected listener does, from any thread, with no lock
+    assert log.listening  # not yet: no step has settled it
+    log.subscribe(Cursor(types=frozenset({ET.PONG})))
+    assert [c for c in log._cursors if c is cursor] == []
+
+
+def test_a_filtered_listener_leaves_the_rest_for_the_others() -> None:
+    log = EventLog(10, "s")
+    statuses_only = Cursor(types=frozenset({ET.PARTICIPANT_STATUS}))
+    log.subscribe(statuses_only)
+    log.append(SessionEvent(ET.PARTICIPANT_STATUS, "s", None, {"status": "Processing"}))
+    log.append(SessionEvent(ET.MESSAGE_DELTA, "s", "m", {"delta": "hi"}))
+    assert log.refill(statuses_only) and len(statuses_only.batch) == 1
+    statuses_only.taken = 1
+    everything = Cursor()
+    log.subscribe(everything)
+    assert log.refill(everything)
+    assert [e.type for e in everything.batch] == [ET.PARTICIPANT_STATUS, ET.MESSAGE_DELTA]

@@ -33,6 +33,9 @@ ET = SessionEventType
 _DELTA = ET.MESSAGE_DELTA
 _IN_TURN = (ParticipantStatus.PROCESSING.value, ParticipantStatus.AWAITING_APPROVAL.value)
 _IDLE = ParticipantStatus.IDLE.value
+#: Events of a message still being written: they may follow its backfill.
+_PARTIAL = (ET.MESSAGE_DELTA, ET.MESSAGE_STREAMING)
+_POSTED = (ET.MESSAGE_POSTED, ET.MESSAGES_POSTED)
 
 
 class State(enum.Enum):
@@ -86,6 +89,11 @@ class Requests:
                 del self._waiting[request_type]
         waiter.resolve(value)
         return True
+
+    def forget_all(self, request_type: str) -> None:
+        """Withdraw every request of this type (none of them will be answered)."""
+        with self._lock:
+            self._waiting.pop(request_type, None)
 
     def waiting(self, request_type: str) -> bool:
         return bool(self._waiting.get(request_type))
@@ -169,6 +177,8 @@ class SessionCore:
         self._completed: set[str] = set()
         self._backfilled: set[str] = set()
         self._turn_open = False  # the engine said Processing and not yet Idle
+        self._said_end = False  # a recovery said the turn's end; the engine's own is a repeat
+        self._end_due = 0  # heartbeats until a turn end read from the history is said
 
     def set_session_id(self, session_id: str) -> None:
         self.session_id = session_id
@@ -186,6 +196,10 @@ class SessionCore:
             for item in decoded:
                 self._rejoining(item)
         elif only_deltas:
+            if decoded:
+                ids = {event.message_id for event in decoded}  # type: ignore[union-attr]
+                self._seen.update(i for i in ids if i is not None)
+                self._end_due = 0
             self.log.extend(decoded)  # type: ignore[arg-type]  # the hot path: all events
         else:
             for item in decoded:
@@ -205,13 +219,24 @@ class SessionCore:
 
     def _publish(self, event: SessionEvent) -> None:
         """Deliver one event, once: statuses track the turn, message ids dedupe a backfill."""
-        if event.type is ET.PARTICIPANT_STATUS:
-            self._turn_open = event.data.get("status") in _IN_TURN
+        kind = event.type
+        if self._end_due and kind in _POSTED:  # a new turn: the end read from history stands
+            self._end_due = 0
+            self._recovered_status(ParticipantStatus.IDLE)
+        if kind is ET.PARTICIPANT_STATUS:
+            status = event.data.get("status")
+            if status == _IDLE and self._said_end and not event.data.get("recovered"):
+                self._said_end = False
+                return  # the end a recovery said already
+            self._said_end = status == _IDLE and bool(event.data.get("recovered"))
+            self._turn_open = status in _IN_TURN
+            self._end_due = 0  # the turn speaks for itself
         message_id = event.message_id
         if message_id is not None:
-            if event.type is ET.MESSAGE_COMPLETE:
-                if message_id in self._backfilled:
-                    return  # a recovery's backfill delivered it already
+            self._end_due = 0
+            if message_id in self._backfilled and kind not in _PARTIAL:
+                return  # a recovery's backfill delivered it already
+            if kind is ET.MESSAGE_COMPLETE:
                 self._completed.add(message_id)
             self._seen.add(message_id)
         self.log.append(event)
@@ -242,6 +267,7 @@ class SessionCore:
         """A new connection is open: the frames that rejoin our session on it. Until
         ``rejoin_done`` says so, frames are held (their answers are ours)."""
         self._rejoin = _Rejoin()
+        self.requests.forget_all(codec.PingSession.TYPE)  # a ping that never went out
         session_id = self.session_id or ""
         return [codec.ConnectSession(session_id), codec.GetMessages(session_id)]
 
@@ -261,7 +287,10 @@ class SessionCore:
             request == codec.GetMessages.TYPE and rejoin.ack is not None and rejoin.history is None
         ):
             assert type(item) is codec.Answer
-            rejoin.history = list(item.messages or ())
+            if item.error is not None:  # try again: an empty history would say nothing was missed
+                rejoin.error = SessionError(f"the engine refused the history: {item.error}")
+            else:
+                rejoin.history = list(item.messages or ())
         else:
             rejoin.held.append(item)  # in order, after the backfill
 
@@ -280,20 +309,20 @@ class SessionCore:
         next attempt's history has it)."""
         self._rejoin = None
 
-    def finish_rejoin(self) -> int:
+    def finish_rejoin(self, *, heartbeat: bool = True) -> int:
         """Connected again: deliver what was missed (from the history, each message once),
         then what arrived meanwhile, and the turn's start or end if either came while we were
-        away. Returns how many messages the backfill delivered."""
+        away. Returns how many messages the backfill delivered.
+
+        The extension (the ack's ``participant_status``) tells where the engine is. Without
+        it, the history does, less surely (an agent may go on after a complete message): an
+        end read from the history is said only if the turn shows nothing live for a
+        ``heartbeat`` or two (at once when there is no heartbeat)."""
         rejoin = self._rejoin
         assert rejoin is not None and rejoin.history is not None and rejoin.ack is not None
         self._rejoin = None
         self.state = State.CONNECTED
         history = rejoin.history
-        was_in_turn = self._turn_open
-        backfilled = self._backfill(history)
-        self.publish_client_status(
-            ParticipantStatus.CONNECTED, {"recovered": True, "backfilled": len(backfilled)}
-        )
         held = [item for item in rejoin.held if item is not None]
         live = next(
             (
@@ -303,43 +332,42 @@ class SessionCore:
             ),
             None,
         )
-        self._say_missed_statuses(rejoin.ack, history, was_in_turn, backfilled, live)
-        for item in held:
-            self._route(item)
-        return len(backfilled)
-
-    def _say_missed_statuses(
-        self,
-        ack: SessionEvent,
-        history: list[SessionMessage],
-        was_in_turn: bool,
-        backfilled: set[str],
-        live: str | None,
-    ) -> None:
-        """A turn that started or ended while we were away: say so, unless the live stream
-        (``live``: the first status that came meanwhile) says it itself. The extension (the
-        ack's ``participant_status``) tells where the engine is; without it, the history does."""
-        status = ack.data.get("participant_status")
+        status = rejoin.ack.data.get("participant_status")
         after = last_turn(history)
         if isinstance(status, str):
             ended, running = status == _IDLE, status in _IN_TURN
         else:
             ended = turn_ended_in(history)
             running = after is not None and not ended
-        missed_turn = any(m.id in backfilled for m in after or ())
-        started_unseen = not was_in_turn and (running or (ended and missed_turn))
-        if started_unseen and live not in _IN_TURN:
-            self._recovered_status(ParticipantStatus.PROCESSING)
-        if live is None and ended and (was_in_turn or missed_turn):
-            self._recovered_status(ParticipantStatus.IDLE)
+        was_in_turn = self._turn_open
+        missed_turn = any(m.id and m.id not in self._seen for m in after or ())
+        if not was_in_turn and (running or (ended and missed_turn)) and live not in _IN_TURN:
+            self._recovered_status(ParticipantStatus.PROCESSING)  # before what it started
+        backfilled = self._backfill(history)
+        self.publish_client_status(
+            ParticipantStatus.CONNECTED, {"recovered": True, "backfilled": backfilled}
+        )
+        if ended and (was_in_turn or missed_turn):
+            if isinstance(status, str):  # the engine says so: unless its own end is here
+                if live != _IDLE:
+                    self._recovered_status(ParticipantStatus.IDLE)
+            elif any(type(i) is SessionEvent and i.type is not ET.PONG for i in held):
+                pass  # the turn's own stream came meanwhile: it will say its end itself
+            elif heartbeat:
+                self._end_due = 2  # heartbeats without live traffic before it is said
+            else:
+                self._recovered_status(ParticipantStatus.IDLE)
+        for item in held:
+            self._route(item)
+        return backfilled
 
     def _recovered_status(self, status: ParticipantStatus) -> None:
         """A status the engine showed while we were away, said now (``data["recovered"]``)."""
         data = {"status": status.value, "recovered": True}
         self._publish(SessionEvent(ET.PARTICIPANT_STATUS, self.session_id or "", None, data))
 
-    def _backfill(self, history: list[SessionMessage]) -> set[str]:
-        delivered: set[str] = set()
+    def _backfill(self, history: list[SessionMessage]) -> int:
+        count = 0
         for message in history:
             if message.is_user or not message.id:
                 continue
@@ -347,11 +375,11 @@ class SessionCore:
             if message.id in (self._completed if complete else self._seen):
                 continue
             self.remember([message])
-            if complete:
-                self._backfilled.add(message.id)
+            if message.status != SessionMessageStatus.STREAMING:
+                self._backfilled.add(message.id)  # its live notification may still come
             self.log.append(codec.stored_message_event(message.raw, self.session_id or ""))
-            delivered.add(message.id)
-        return delivered
+            count += 1
+        return count
 
     # --- time ------------------------------------------------------------------------------
 
@@ -363,6 +391,10 @@ class SessionCore:
         if self.state is not State.CONNECTED:
             self._heard = (heard, now)
             return Beat.REST
+        if self._end_due:
+            self._end_due -= 1
+            if not self._end_due:  # nothing of the turn came live: it did end while away
+                self._recovered_status(ParticipantStatus.IDLE)
         if heard != self._heard[0]:
             self._heard = (heard, now)
         elif silence_limit is not None and now - self._heard[1] > silence_limit:

@@ -92,9 +92,13 @@ class EventLog:
         # thread collects it, which may be inside one of these methods.
         self._lock = threading.RLock()
         self._cursors: list[Cursor] = []
+        # Cursors whose listener was garbage collected: settled at the next locked step (the
+        # collection may happen anywhere, even inside one of these methods).
+        self._departed: list[Cursor] = []
         # What nobody has read yet, kept for the next listener: a hidden cursor at the first
-        # unread event, bounded like a listener (so statuses survive and losses are told).
-        self._backlog = Cursor(backlog_size)
+        # unread event, bounded like a listener (so statuses survive and losses are told);
+        # never heartbeat pongs.
+        self._backlog = Cursor(backlog_size, frozenset(SessionEventType) - {_PONG})
         self._read_mark = 0  # departed listeners read everything before it
         self._wakers: list[Waker] = []
         self._slack = trim_slack
@@ -145,6 +149,7 @@ class EventLog:
         the backlog its newest unread ones. A cursor the cut passes keeps, in its carry, what
         it may still hand out (its filter, its limit, every status)."""
         with self._lock:
+            self._settle()
             self._follow_mark()
             items, base = self._items, self._base
             end = base + len(items)
@@ -163,10 +168,11 @@ class EventLog:
             self._trim_at = len(self._items) + max(self._backlog.maxsize, self._slack)
 
     def _follow_mark(self) -> None:
-        """Move the backlog past what some listener read: that is not news any more."""
+        """Move the backlog past what some listener read: that is not news any more. Only
+        listeners without a filter read: a filtered one leaves the rest to others."""
         mark = self._read_mark
         for cursor in self._cursors:
-            if cursor.seq > mark:
+            if cursor.types is None and cursor.seq > mark:
                 mark = max(mark, self._read_to(cursor))
         backlog = self._backlog
         if mark > backlog.seq:
@@ -178,6 +184,7 @@ class EventLog:
     def subscribe(self, cursor: Cursor, *, from_now: bool = False) -> None:
         """Start ``cursor`` at the first event no listener has read (``from_now``: at the end)."""
         with self._lock:
+            self._settle()
             end = cursor.since = self.end
             if from_now:
                 cursor.seq = end
@@ -185,23 +192,33 @@ class EventLog:
                 self._follow_mark()
                 backlog = self._backlog
                 cursor.seq = backlog.seq
-                # What the backlog saved from trimming is this listener's now.
+                # What the backlog saved from trimming is every new listener's too (until a
+                # listener reads past it).
                 types = cursor.types
-                cursor.carry = [
-                    e
-                    for e in backlog.carry
-                    if e.type is not _PONG and (types is None or e.type in types)
-                ]
+                cursor.carry = [e for e in backlog.carry if types is None or e.type in types]
                 cursor.lost, cursor.lost_type = backlog.lost, backlog.lost_type
-                backlog.carry, backlog.lost, backlog.lost_type = [], 0, None
             self._cursors.append(cursor)
 
     def unsubscribe(self, cursor: Cursor) -> None:
         """The listener is gone; what it fetched but never handed out waits for the next."""
         with self._lock:
-            if cursor not in self._cursors:
-                return
-            self._cursors.remove(cursor)
+            self._leave(cursor)
+
+    def abandon(self, cursor: Cursor) -> None:
+        """The listener was garbage collected: unsubscribe it at the next step. Takes no lock
+        (a collection may run inside one of this log's methods, in any thread)."""
+        self._departed.append(cursor)
+
+    def _settle(self) -> None:
+        """Unsubscribe the cursors of collected listeners (under the lock)."""
+        while self._departed:
+            self._leave(self._departed.pop())
+
+    def _leave(self, cursor: Cursor) -> None:
+        if cursor not in self._cursors:
+            return
+        self._cursors.remove(cursor)
+        if cursor.types is None:
             read_to = self._read_to(cursor)
             self._read_mark = max(self._read_mark, read_to)
             self._follow_mark()
@@ -210,16 +227,17 @@ class EventLog:
                 # Nobody read further: what it held of events already trimmed from the log
                 # (and any loss it was yet to tell) goes back to the backlog.
                 in_log = {id(e) for e in self._items}
-                held = [
-                    e for e in (*cursor.batch[cursor.taken :], *cursor.carry) if id(e) not in in_log
-                ]
+                unread = (*cursor.batch[cursor.taken :], *cursor.carry)
+                held = [e for e in unread if id(e) not in in_log and e.type is not _PONG]
                 known = {id(e) for e in backlog.carry}
                 backlog.carry = [e for e in held if id(e) not in known] + backlog.carry
                 if cursor.lost and not backlog.lost:
                     backlog.lost_type = cursor.lost_type
                 backlog.lost += cursor.lost
-            cursor.batch, cursor.taken, cursor.carry, cursor.lost = [], 0, [], 0
-            cursor.stop_at = cursor.seq
+        cursor.batch, cursor.taken, cursor.carry, cursor.lost = [], 0, [], 0
+        cursor.stop_at = cursor.seq
+        if cursor.waiting:
+            cursor.waiting = False
 
     def _read_to(self, cursor: Cursor) -> int:
         """Where the events this cursor has not handed out begin (rare: a listener joins or
@@ -240,6 +258,7 @@ class EventLog:
         there are some, ``False`` if none yet, ``None`` once it ended with nothing left
         (``cursor.error`` then says why, if it was an error)."""
         with self._lock:
+            self._settle()
             end = self.end
             if cursor.stop_at is not None:
                 end = min(end, cursor.stop_at)
@@ -280,17 +299,18 @@ class EventLog:
             carry = cursor.carry = span
         limit = self._limit(cursor)
         if limit and len(carry) > limit:
-            excess = len(carry) - limit
-            kept: list[SessionEvent] = []
-            for event in carry[:excess]:
-                if event.type is _STATUS:
-                    kept.append(event)
-                else:
-                    if not cursor.lost:
-                        cursor.lost_type = event.type
-                    cursor.lost += 1
-            kept.extend(carry[excess:])
-            cursor.carry = kept
+            excess = sum(1 for event in carry if event.type is not _STATUS) - limit
+            if excess > 0:  # the oldest go, statuses aside
+                kept: list[SessionEvent] = []
+                for event in carry:
+                    if excess and event.type is not _STATUS:
+                        excess -= 1
+                        if not cursor.lost:
+                            cursor.lost_type = event.type
+                        cursor.lost += 1
+                    else:
+                        kept.append(event)
+                cursor.carry = kept
 
     def _limit(self, cursor: Cursor) -> int:
         """How far behind the cursor may be before it loses events: ``maxsize`` while it is
@@ -323,6 +343,7 @@ class EventLog:
         """Every current listener ends after what was published so far (then raising
         ``error``, if given); what they fetched counts as read. New listeners may join."""
         with self._lock:
+            self._settle()
             end = self.end
             base = self._base
             for cursor in self._cursors:
@@ -331,7 +352,7 @@ class EventLog:
                     cursor.seq = end
                 cursor.stop_at = end
                 cursor.error = error
-            if self._cursors:
+            if any(cursor.types is None for cursor in self._cursors):
                 self._read_mark = max(self._read_mark, end)
             self._cursors = []
             wakers, self._wakers = self._wakers, []

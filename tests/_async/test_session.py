@@ -352,6 +352,45 @@ async def test_an_abandoned_listener_holds_back_no_later_turn(engine: LocalEngin
         assert abandoned is not None
 
 
+async def test_a_listener_left_by_break_lets_go_of_the_log(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        for text in ("one", "two", "three"):
+            await session.send(text)
+            async for event in session.listen():
+                if event.is_turn_end:
+                    break  # the listener is dropped here
+        await session.ask("and a step of the log")  # settles what the collection left
+        assert not session._core.log.listening
+
+
+async def test_a_filtered_listener_takes_nothing_from_the_others(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        statuses = session.listen(event_types=[ET.PARTICIPANT_STATUS])
+        await session.send("for everyone")
+        async for event in statuses:
+            if event.is_turn_end:
+                break  # the whole turn went by this listener
+        events = await until_turn_end(session)  # and is still there for this one
+        assert turn_text(events) == "for everyone"
+        await statuses.aclose()
+
+
+async def test_closing_a_listener_wakes_whoever_waits_on_it(engine: LocalEngine) -> None:
+    async with new_session(engine) as session:
+        listener = session.listen()
+        seen: list[SessionEvent] = []
+
+        async def wait_on_it() -> None:
+            async for event in listener:
+                seen.append(event)
+
+        waiting = backend.spawn(wait_on_it, name="waiting")
+        await session.ask("so that the waiter has read up and sleeps")
+        await listener.aclose()
+        await waiting.join()  # ends: it does not sleep until the next event
+    assert seen
+
+
 async def test_heartbeat_pongs_are_not_kept_for_later_listeners(engine: LocalEngine) -> None:
     async with (
         new_session(engine, ping_interval=0.002) as idle,

@@ -354,6 +354,45 @@ def test_an_abandoned_listener_holds_back_no_later_turn(engine: LocalEngine) -> 
         assert abandoned is not None
 
 
+def test_a_listener_left_by_break_lets_go_of_the_log(engine: LocalEngine) -> None:
+    with new_session(engine) as session:
+        for text in ("one", "two", "three"):
+            session.send(text)
+            for event in session.listen():
+                if event.is_turn_end:
+                    break  # the listener is dropped here
+        session.ask("and a step of the log")  # settles what the collection left
+        assert not session._core.log.listening
+
+
+def test_a_filtered_listener_takes_nothing_from_the_others(engine: LocalEngine) -> None:
+    with new_session(engine) as session:
+        statuses = session.listen(event_types=[ET.PARTICIPANT_STATUS])
+        session.send("for everyone")
+        for event in statuses:
+            if event.is_turn_end:
+                break  # the whole turn went by this listener
+        events = until_turn_end(session)  # and is still there for this one
+        assert turn_text(events) == "for everyone"
+        statuses.close()
+
+
+def test_closing_a_listener_wakes_whoever_waits_on_it(engine: LocalEngine) -> None:
+    with new_session(engine) as session:
+        listener = session.listen()
+        seen: list[SessionEvent] = []
+
+        def wait_on_it() -> None:
+            for event in listener:
+                seen.append(event)
+
+        waiting = backend.spawn(wait_on_it, name="waiting")
+        session.ask("so that the waiter has read up and sleeps")
+        listener.close()
+        waiting.join()  # ends: it does not sleep until the next event
+    assert seen
+
+
 def test_heartbeat_pongs_are_not_kept_for_later_listeners(engine: LocalEngine) -> None:
     with (
         new_session(engine, ping_interval=0.002) as idle,

@@ -1,4 +1,4 @@
-"""What ``listen()`` returns: a cursor into the session's event log, handing out its events.
+"""What ``listen()`` returns: it reads the session's event log at its own cursor.
 
 Written once, in ``_async/``; ``_sync/`` is generated from it.
 """
@@ -13,15 +13,15 @@ from .._types import SessionEvent, SessionEventType
 __all__ = ["AsyncSessionListener"]
 
 
-class AsyncSessionListener(Cursor):
+class AsyncSessionListener:
     """What ``listen()`` returns: an iterator of events, and a context manager.
 
-    It is a cursor into the session's event log. Leaving the loop (``break``), closing it
-    or leaving its ``with`` block ends the subscription at once; the events it did not hand
-    out wait for the next listener.
+    Leaving the loop (``break``, then dropping the listener), closing it or leaving the block
+    it opened as a context manager ends the subscription; the events it did not hand out wait
+    for the next listener.
     """
 
-    __slots__ = ("__weakref__", "_closed", "_log", "_wakeup")
+    __slots__ = ("__weakref__", "_closed", "_cursor", "_log", "_wakeup")
 
     def __init__(
         self,
@@ -31,62 +31,63 @@ class AsyncSessionListener(Cursor):
         *,
         from_now: bool = False,
     ):
-        Cursor.__init__(self, maxsize, types)
         self._log = log
+        self._cursor = Cursor(maxsize, types)  # the log holds the cursor, never the listener
         self._wakeup = backend.Event()
         self._closed = False
-        log.subscribe(self, from_now=from_now)
+        log.subscribe(self._cursor, from_now=from_now)
 
     def __aiter__(self) -> AsyncSessionListener:
         return self
 
     async def __anext__(self) -> SessionEvent:
-        batch, i = self.batch, self.taken
+        cursor = self._cursor
+        batch, i = cursor.batch, cursor.taken
         if i < len(batch):  # the hot path
-            self.taken = i + 1
+            cursor.taken = i + 1
             return batch[i]
         return await self._refill(None)
 
     async def _get(self, deadline: float | None) -> SessionEvent:
         """The next event, or ``SessionTimeoutError`` if none came by ``deadline``."""
-        batch, i = self.batch, self.taken
+        cursor = self._cursor
+        batch, i = cursor.batch, cursor.taken
         if i < len(batch):
-            self.taken = i + 1
+            cursor.taken = i + 1
             return batch[i]
         return await self._refill(deadline)
 
     async def _refill(self, deadline: float | None) -> SessionEvent:
-        log, wakeup = self._log, self._wakeup
+        log, cursor, wakeup = self._log, self._cursor, self._wakeup
         while not self._closed:
-            got = log.refill(self)
+            got = log.refill(cursor)
             if got is None:
                 break
             if got:
-                self.taken = 1
-                return self.batch[0]
+                cursor.taken = 1
+                return cursor.batch[0]
             wakeup.clear()
-            if not log.wait_for_more(self, wakeup):
+            if not log.wait_for_more(cursor, wakeup):
                 continue
             timeout = None if deadline is None else max(0.0, deadline - backend.monotonic())
             try:
                 woken = await wakeup.wait(timeout)
             except BaseException:
-                log.forget_waker(self, wakeup)
+                log.forget_waker(cursor, wakeup)
                 raise
             if not woken:
-                log.forget_waker(self, wakeup)
+                log.forget_waker(cursor, wakeup)
                 raise SessionTimeoutError("no event arrived in time")
-        if self.error is not None and not self._closed:
-            raise self.error
+        if cursor.error is not None and not self._closed:
+            raise cursor.error
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
-        self._leave()
-
-    def _leave(self) -> None:
+        """End the subscription now (a reader waiting on this listener stops too)."""
         if not self._closed:
             self._closed = True
-            self._log.unsubscribe(self)
+            self._log.unsubscribe(self._cursor)
+            self._wakeup.set()
 
     async def __aenter__(self) -> AsyncSessionListener:
         return self
@@ -95,6 +96,6 @@ class AsyncSessionListener(Cursor):
         await self.aclose()
 
     def __del__(self) -> None:
-        # `break` drops the last reference: unsubscribe now, not at some later collection.
-        if hasattr(self, "_closed"):  # not when __init__ failed
-            self._leave()
+        # `break` dropped the last reference: the log lets its cursor go at its next step.
+        if hasattr(self, "_closed") and not self._closed:
+            self._log.abandon(self._cursor)

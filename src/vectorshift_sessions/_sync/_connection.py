@@ -38,7 +38,7 @@ logger = logging.getLogger("vectorshift_sessions.session")
 _WS_PING_INTERVAL = 30.0
 
 
-class _Answer:
+class _Pending:
     """A request waiting for its answer (an ack, or the history)."""
 
     __slots__ = ("_done", "_value")
@@ -88,6 +88,7 @@ class Connection:
         self._ssl_context = ssl_context
         self._lock = backend.StateLock()  # state transitions race with the reader (threads)
         self._transport: backend.Transport | None = None
+        self._joining: backend.Transport | None = None  # a recovery's, until it has rejoined
         self._reader: backend.Worker | None = None
         self._heartbeat: backend.Worker | None = None
         self._closing = backend.Event()  # set by close(): ends the heartbeat and recovery
@@ -155,6 +156,9 @@ class Connection:
             core.state = State.CLOSING
             self._closing.set()
             transport, self._transport = self._transport, None
+            joining, self._joining = self._joining, None
+        if joining is not None:
+            joining.abort()  # a recovery's rejoin, which would otherwise hold us up
         if transport is not None:
             if goodbye is not None:
                 try:
@@ -179,16 +183,21 @@ class Connection:
     def _read_loop(self, transport: backend.Transport) -> None:
         """Own the connection: read it until it closes; recover it if it drops unasked."""
         current: backend.Transport | None = transport
-        while current is not None:
-            cause = self._pump(current)
-            state = self.core.state
-            # RECONNECTING already: a sender found the connection dead before we did.
-            if state in (State.CONNECTED, State.RECONNECTING) and self.reconnect is not None:
-                current = self._recover(cause)
-            else:
-                if state in (State.CONNECTED, State.CONNECTING):
-                    self._end(cause, None)
-                current = None
+        try:
+            while current is not None:
+                cause = self._pump(current)
+                state = self.core.state
+                # RECONNECTING already: a sender found the connection dead before we did.
+                if state in (State.CONNECTED, State.RECONNECTING) and self.reconnect is not None:
+                    current = self._recover(cause)
+                else:
+                    if state in (State.CONNECTED, State.CONNECTING):
+                        self._end(cause, None)
+                    current = None
+        except Exception as exc:  # a bug must not leave listeners and callers hanging
+            logger.exception("session %s: the reader failed", self.core.session_id)
+            if self.core.state not in (State.CLOSING, State.CLOSED, State.TERMINATED):
+                self._end(exc, None)
 
     def _pump(self, transport: backend.Transport) -> BaseException | None:
         """The hot path: frames in -> core. Returns why the connection ended."""
@@ -265,9 +274,15 @@ class Connection:
             except HandshakeError as exc:
                 last_error = exc
                 continue
+            with self._lock:
+                if self._closing.is_set():
+                    transport.abort()
+                    return None
+                self._joining = transport
             try:
                 self._rejoin(transport)
             except (TransportClosed, SessionError) as exc:
+                self._joining = None
                 core.abandon_rejoin()
                 transport.abort()
                 last_error = exc
@@ -275,11 +290,12 @@ class Connection:
                     break  # the session is gone
                 continue
             with self._lock:
+                self._joining = None
                 if self._closing.is_set():
                     transport.abort()
                     return None
                 self._transport = transport
-                core.finish_rejoin()
+                core.finish_rejoin(heartbeat=self._ping_interval is not None)
             self._recovered.set()
             logger.info("session %s: reconnected after %d attempt(s)", core.session_id, attempt)
             return transport
@@ -343,8 +359,11 @@ class Connection:
         while True:
             transport = self._transport
             if transport is None:
+                if self.reconnect is not None and self.core.state is State.RECONNECTING:
+                    self.ready(frame.TYPE)  # it dropped just now: wait for the recovery
+                    continue
                 raise SessionDisconnectedError("the session is not connected; call connect() first")
-            answer = _Answer()
+            answer = _Pending()
             requests.expect(frame.TYPE, answer)
             try:
                 transport.send(codec.encode_client_frame(frame))
@@ -366,6 +385,12 @@ class Connection:
                 if not isinstance(frame, codec.GetMessages):
                     raise
                 self.ready(frame.TYPE)
+            except SessionTimeoutError:
+                # Answers are matched in order, so a lost one would shift every later answer
+                # to the wrong caller: start afresh on a new connection (a recovery).
+                if self.reconnect is not None:
+                    self._mark_dropped(transport)
+                raise
 
     def _mark_dropped(self, transport: backend.Transport) -> None:
         """A sender found the connection dead before the reader did: recovery starts now, so
