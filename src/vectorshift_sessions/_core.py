@@ -176,7 +176,7 @@ class SessionCore:
         self._seen: set[str] = set()
         self._completed: set[str] = set()
         self._backfilled: set[str] = set()
-        self._turn_open = False  # the engine said Processing and not yet Idle
+        self._engine_in_turn = False  # the engine said Processing (or AwaitingApproval), not yet Idle: its state, not a listener's (TurnWatcher)
         self._said_end = False  # a recovery said the turn's end; the engine's own is a repeat
         self._end_due = 0  # heartbeats until a turn end read from the history is said
 
@@ -229,7 +229,7 @@ class SessionCore:
                 self._said_end = False
                 return  # the end a recovery said already
             self._said_end = status == _IDLE and bool(event.data.get("recovered"))
-            self._turn_open = status in _IN_TURN
+            self._engine_in_turn = status in _IN_TURN
             self._end_due = 0  # the turn speaks for itself
         message_id = event.message_id
         if message_id is not None:
@@ -339,7 +339,7 @@ class SessionCore:
         else:
             ended = turn_ended_in(history)
             running = after is not None and not ended
-        was_in_turn = self._turn_open
+        was_in_turn = self._engine_in_turn
         missed_turn = any(m.id and m.id not in self._seen for m in after or ())
         if not was_in_turn and (running or (ended and missed_turn)) and live not in _IN_TURN:
             self._recovered_status(ParticipantStatus.PROCESSING)  # before what it started
