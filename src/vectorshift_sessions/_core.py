@@ -176,7 +176,7 @@ class SessionCore:
         self._seen: set[str] = set()
         self._completed: set[str] = set()
         self._backfilled: set[str] = set()
-        self._engine_in_turn = False  # the engine said Processing (or AwaitingApproval), not yet Idle: its state, not a listener's (TurnWatcher)
+        self._engine_in_turn = False  # Processing or AwaitingApproval, not yet Idle (the engine)
         self._said_end = False  # a recovery said the turn's end; the engine's own is a repeat
         self._end_due = 0  # heartbeats until a turn end read from the history is said
 
