@@ -156,7 +156,7 @@ class _Rejoin:
     def __init__(self) -> None:
         self.ack: SessionEvent | None = None
         self.history: list[SessionMessage] | None = None
-        self.held: list[codec.Decoded] = []
+        self.held: list[SessionEvent | codec.Answer] = []
         self.error: BaseException | None = None
 
 
@@ -323,7 +323,7 @@ class SessionCore:
         self._rejoin = None
         self.state = State.CONNECTED
         history = rejoin.history
-        held = [item for item in rejoin.held if item is not None]
+        held = rejoin.held
         live = next(
             (
                 i.data.get("status")

@@ -52,7 +52,6 @@ class Cursor:
     __slots__ = (
         "batch",
         "carry",
-        "ended",
         "error",
         "lost",
         "lost_type",
@@ -78,11 +77,11 @@ class Cursor:
         self.stop_at: int | None = None  # ended: deliver up to here, then stop
         self.waiting = False  # caught up and asleep: what comes now is not its lag
         self.error: BaseException | None = None
-        self.ended = False
 
 
 class EventLog:
-    """The session's events. ``append`` is the hot path; readers ``fetch`` batches."""
+    """The session's events. ``append`` / ``extend`` are the hot path; readers ``refill``
+    their cursor's batch."""
 
     def __init__(self, backlog_size: int, session_id: str = "", *, trim_slack: int = _TRIM_SLACK):
         self.session_id = session_id  # for overflow notices
@@ -277,7 +276,6 @@ class EventLog:
             if out:
                 return True
             if cursor.stop_at is not None:
-                cursor.ended = True
                 if cursor in self._cursors:
                     self._cursors.remove(cursor)
                 return None
