@@ -253,7 +253,7 @@ class SessionCore:
 
     def connection_lost(self, cause: BaseException | None, *, recover: bool) -> None:
         """The connection dropped unasked; ``recover``: a recovery starts (else we are closed).
-        Pending requests fail with what the I/O layer gives ``fail_pending``."""
+        The I/O layer fails the pending requests (``requests.fail_all``) with its error."""
         self.state = State.RECONNECTING if recover else State.CLOSED
         if recover:
             self.publish_client_status(ParticipantStatus.OFFLINE, {"reason": str(cause)})
