@@ -12,10 +12,8 @@ import asyncio
 import base64
 import logging
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -25,17 +23,18 @@ import pytest
 from websockets.sync.server import Server, ServerConnection, serve
 from websockets.uri import parse_uri
 
+from tests._certs import make_certificates, server_context
 from tests._connect_proxy import ConnectProxy
 from vectorshift_sessions import AsyncSession, HandshakeError
 from vectorshift_sessions._backends import _asyncio_backend as backend
-from vectorshift_sessions._backends._asyncio_backend import (
+from vectorshift_sessions._backends._base import TransportError
+from vectorshift_sessions._backends._proxy import (
     MAX_PROXY_ANSWER,
     connect_request,
     parse_connect_answer,
     parse_proxy,
     proxy_for,
 )
-from vectorshift_sessions._backends._base import TransportError
 from vectorshift_sessions.engine import LocalEngine
 
 TARGET = "engine.test"  # resolves nowhere; the test proxy maps it to 127.0.0.1
@@ -222,45 +221,12 @@ async def test_socks_proxies_are_refused_by_name(
 # --- TLS: to the server through the tunnel, and to the proxy itself ------------------------------
 
 
-def _openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A private CA, and the folder of a certificate it signed for ``engine.test`` and
     ``127.0.0.1`` (``cert.pem``, ``key.pem``)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make certificates")
     folder = tmp_path_factory.mktemp("proxy-tls")
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl(
-        "req", "-x509", *ec, "-days", "1", "-subj", "/CN=proxy test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        "-keyout", folder / "ca.key", "-out", folder / "ca.pem",
-    )  # fmt: skip
-    _openssl(
-        "req", *ec, "-subj", f"/CN={TARGET}",
-        "-keyout", folder / "key.pem", "-out", folder / "leaf.csr",
-    )  # fmt: skip
-    (folder / "leaf.ext").write_text(
-        f"subjectAltName=DNS:{TARGET},IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
-    )
-    _openssl(
-        "x509", "-req", "-in", folder / "leaf.csr", "-days", "1", "-set_serial", "2",
-        "-CA", folder / "ca.pem", "-CAkey", folder / "ca.key",
-        "-extfile", folder / "leaf.ext", "-out", folder / "cert.pem",
-    )  # fmt: skip
-    return folder / "ca.pem", folder
-
-
-def _server_tls(folder: Path) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return context
+    return make_certificates(folder, [TARGET], ip="127.0.0.1"), folder
 
 
 class TlsEcho:
@@ -268,7 +234,7 @@ class TlsEcho:
     the server names (SNI) its clients asked for."""
 
     def __init__(self, folder: Path):
-        context = _server_tls(folder)
+        context = server_context(folder)
         self.names: list[str | None] = []
         context.sni_callback = self._sni
         self._server: Server = serve(self._echo, "127.0.0.1", 0, ssl=context, ping_interval=None)
@@ -337,7 +303,7 @@ async def test_tls_to_an_https_proxy(
 ) -> None:
     ca, folder = certificates
     trusting = ssl.create_default_context(cafile=str(ca))
-    with ConnectProxy(HOSTS, tls=_server_tls(folder)) as proxy:
+    with ConnectProxy(HOSTS, tls=server_context(folder)) as proxy:
         assert proxy.url().startswith("https://")
         monkeypatch.setenv("HTTP_PROXY", proxy.url())
         url = f"{target_url(engine)}/ws/session"
@@ -356,7 +322,7 @@ async def test_wss_through_an_https_proxy(
 ) -> None:
     ca, folder = certificates
     trusting = ssl.create_default_context(cafile=str(ca))
-    with ConnectProxy(HOSTS, tls=_server_tls(folder)) as proxy:
+    with ConnectProxy(HOSTS, tls=server_context(folder)) as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url())
         assert await _echo_through(f"wss://{TARGET}:{tls_echo.port}/", trusting) == (
             "through the tunnel"
@@ -410,8 +376,9 @@ def test_an_unusable_proxy_is_a_transport_error(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", value)
+    uri = parse_uri("ws://example.org/")
     with pytest.raises(TransportError, match="proxy"):
-        proxy_for(parse_uri("ws://example.org/"))
+        backend._usable(proxy_for(uri), uri)  # the URL is not valid, or the twin cannot use it
 
 
 # --- the pure parts: the proxy URL, the CONNECT request, the proxy's answer ----------------------

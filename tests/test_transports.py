@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +26,7 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
+from tests._certs import make_certificates, server_context
 from vectorshift_sessions._backends import _asyncio_backend, _thread_backend
 from vectorshift_sessions._backends._base import (
     CHUNK,
@@ -182,41 +181,13 @@ def peer() -> Iterator[Peer]:
     running.stop()
 
 
-def _openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def tls_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Peer, Path]]:
     """A TLS peer for ``localhost`` whose certificate a private CA signed; and that CA."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make certificates")
     folder = tmp_path_factory.mktemp("tls")
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl(
-        "req", "-x509", *ec, "-days", "1", "-subj", "/CN=transport test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        "-keyout", folder / "ca.key", "-out", folder / "ca.pem",
-    )  # fmt: skip
-    _openssl(
-        "req", *ec, "-subj", "/CN=localhost",
-        "-keyout", folder / "key.pem", "-out", folder / "leaf.csr",
-    )  # fmt: skip
-    (folder / "leaf.ext").write_text(
-        "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
-    )
-    _openssl(
-        "x509", "-req", "-in", folder / "leaf.csr", "-days", "1", "-set_serial", "2",
-        "-CA", folder / "ca.pem", "-CAkey", folder / "ca.key",
-        "-extfile", folder / "leaf.ext", "-out", folder / "cert.pem",
-    )  # fmt: skip
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    running = Peer(context)
-    yield running, folder / "ca.pem"
+    ca = make_certificates(folder, ["localhost"])
+    running = Peer(server_context(folder))
+    yield running, ca
     running.stop()
 
 
