@@ -240,16 +240,20 @@ class EventLog:
 
     def _read_to(self, cursor: Cursor) -> int:
         """Where the events this cursor has not handed out begin (rare: a listener joins or
-        leaves): the first of its unread events still in the log, else its fetch position."""
+        leaves): the first of its unread events still in the log; the log's start if it still
+        holds (or has yet to tell the loss of) events already trimmed; else its fetch position."""
         unread = (*cursor.batch[cursor.taken :], *cursor.carry)
-        if not unread:
-            return cursor.seq
-        items, base = self._items, self._base
-        position = {id(e): base + i for i, e in enumerate(items)}
-        for event in unread:
-            seq = position.get(id(event))
-            if seq is not None:
-                return min(seq, cursor.seq)
+        if unread:
+            items, base = self._items, self._base
+            position = {id(e): base + i for i, e in enumerate(items)}
+            for event in unread:
+                seq = position.get(id(event))
+                if seq is not None:
+                    return min(seq, cursor.seq)
+                if event.data.get("error") != OVERFLOW_ERROR:  # trimmed: none of the log read
+                    return min(base, cursor.seq)
+        if cursor.lost:
+            return min(self._base, cursor.seq)
         return cursor.seq
 
     def refill(self, cursor: Cursor) -> bool | None:
