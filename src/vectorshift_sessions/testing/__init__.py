@@ -1,0 +1,35 @@
+"""Test your own code against the local engine: scripted agents, faults, recorded sessions.
+
+Installing the package installs a pytest plugin (fixtures ``vectorshift_engine``,
+``vectorshift_faults``, ``vectorshift_rogue_engine`` and ``vectorshift_cassette``). This
+module holds what those fixtures hand out, for use with or without pytest. Its names are
+imported when first used, so importing it (as the plugin does) costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._mismatch import Mismatch
+
+_LAZY: dict[str, str] = {
+    "Mismatch": "._mismatch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+__all__ = ["Mismatch"]
