@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests._rogue import GARBAGE, RogueEngine
 from vectorshift_sessions import (
     AsyncSession,
     HandshakeError,
@@ -29,6 +28,7 @@ from vectorshift_sessions import (
 )
 from vectorshift_sessions._backends import _asyncio_backend as backend
 from vectorshift_sessions.engine import LocalEngine
+from vectorshift_sessions.testing import GARBAGE, RogueEngine
 
 ET = SessionEventType
 ECHO = "agent-echo"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests._proxy import FaultyProxy
 from vectorshift_sessions import (
     Session,
     DeliveryUnknownError,
@@ -26,6 +25,7 @@ from vectorshift_sessions import (
 )
 from vectorshift_sessions._backends import _thread_backend as backend
 from vectorshift_sessions.engine import LocalEngine
+from vectorshift_sessions.testing import FaultyProxy
 
 ET = SessionEventType
 FAST = ReconnectPolicy(initial_delay=0.005, max_delay=0.05, deadline=30)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests._rogue import GARBAGE, RogueEngine
 from vectorshift_sessions import (
     Session,
     HandshakeError,
@@ -31,6 +30,7 @@ from vectorshift_sessions import (
 )
 from vectorshift_sessions._backends import _thread_backend as backend
 from vectorshift_sessions.engine import LocalEngine
+from vectorshift_sessions.testing import GARBAGE, RogueEngine
 
 ET = SessionEventType
 ECHO = "agent-echo"

@@ -194,23 +194,39 @@ async def bench_agent(turn: Turn) -> None:
 
 
 class Catalog:
-    """The agents and chatbots this engine serves, by id and by name."""
+    """The agents and chatbots this engine serves, by id and by name.
+
+    Agents and chatbots may be added while the engine runs, from any thread: an addition
+    replaces the whole table (copy on write), so a lookup in the engine's thread always sees
+    one consistent table.
+    """
 
     def __init__(self, agents: Iterable[AgentSpec], chatbots: Iterable[ChatbotSpec]):
         self._agents: dict[str, AgentSpec] = {}
-        for spec in agents:
-            self._agents[spec.name] = spec
         self._chatbots: dict[str, tuple[ChatbotSpec, AgentSpec]] = {}
+        for spec in agents:
+            self.add_agent(spec)
         for bot in chatbots:
-            agent = self.agent(bot.agent)
-            if agent is None:
-                raise ValueError(f"chatbot {bot.name!r}: no agent named or with id {bot.agent!r}")
-            if agent.agent_type != CONVERSATIONAL:
-                raise ValueError(
-                    f"chatbot {bot.name!r}: agent {agent.name!r} is functional; a chatbot needs "
-                    "a conversational agent"
-                )
-            self._chatbots[bot.name] = (bot, agent)
+            self.add_chatbot(bot)
+
+    def add_agent(self, spec: AgentSpec) -> None:
+        """Add an agent, or replace the one with the same name."""
+        self._agents = {**self._agents, spec.name: spec}
+
+    def add_chatbot(self, bot: ChatbotSpec) -> None:
+        """Add a chatbot (its agent must be in the catalogue), or replace the one with its name.
+
+        Raises ``ValueError`` when the agent is missing or functional.
+        """
+        agent = self.agent(bot.agent)
+        if agent is None:
+            raise ValueError(f"chatbot {bot.name!r}: no agent named or with id {bot.agent!r}")
+        if agent.agent_type != CONVERSATIONAL:
+            raise ValueError(
+                f"chatbot {bot.name!r}: agent {agent.name!r} is functional; a chatbot needs "
+                "a conversational agent"
+            )
+        self._chatbots = {**self._chatbots, bot.name: (bot, agent)}
 
     def agents(self) -> list[AgentSpec]:
         return list(self._agents.values())

@@ -7,18 +7,19 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.utils import formatdate
 from http import HTTPStatus
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
@@ -30,7 +31,7 @@ from .. import _codec as codec
 from .._backends._base import NoDebugLogger
 from .._config import SESSION_PATH
 from .._errors import CodecError
-from .._types import ParticipantStatus
+from .._types import ParticipantStatus, SessionMessage
 from . import _frames
 from ._agents import AgentSpec, Catalog, ChatbotSpec, build_catalog
 from ._config import EngineConfig, default_db_path, load_config
@@ -50,6 +51,7 @@ from ._turn import (
 __all__ = ["DEFAULT_MAX_FRAME_BYTES", "LocalEngine"]
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Largest frame a client may send (a 16 MiB file is ~22 MiB once base64-encoded).
 DEFAULT_MAX_FRAME_BYTES = 32 * 1024 * 1024
@@ -675,6 +677,15 @@ class LocalEngine:
         if self._server is not None:
             raise RuntimeError("the engine is already running")
         store = Store(self.db_path)
+        try:
+            await self._serve(store, self._requested_port)
+        except BaseException:
+            store.close()
+            raise
+        logger.info("local engine listening on %s (db %s)", self.base_url, self.db_path)
+        return self
+
+    async def _serve(self, store: Store, port: int) -> None:
         engine = _Engine(
             store,
             self.catalog,
@@ -684,40 +695,138 @@ class LocalEngine:
             turn_delay=self.turn_delay,
             status_on_connect=self.status_on_connect,
         )
-        try:
-            server = await serve(
-                engine.handle,
-                self.host,
-                self._requested_port,
-                process_request=engine.process_request,
-                create_connection=_Conn,
-                max_size=self.max_frame_bytes,
-                compression=None,  # local traffic: deflate would only cost CPU
-                close_timeout=2,
-                server_header=f"vectorshift-sessions-engine/{_version()}",
-                logger=NoDebugLogger("websockets.server"),
-                backlog=1024,
-            )
-        except BaseException:
-            store.close()
-            raise
+        server = await serve(
+            engine.handle,
+            self.host,
+            port,
+            process_request=engine.process_request,
+            create_connection=_Conn,
+            max_size=self.max_frame_bytes,
+            compression=None,  # local traffic: deflate would only cost CPU
+            close_timeout=2,
+            server_header=f"vectorshift-sessions-engine/{_version()}",
+            logger=NoDebugLogger("websockets.server"),
+            backlog=1024,
+        )
         self._store, self._engine, self._server = store, engine, server
         self._port = server.sockets[0].getsockname()[1]
-        logger.info("local engine listening on %s (db %s)", self.base_url, self.db_path)
-        return self
 
     async def stop(self) -> None:
         """Close every connection, cancel running turns, close the database. Idempotent."""
+        store = await self._shut_down()
+        if store is not None:
+            store.close()
+            logger.info("local engine on port %s stopped", self._port)
+
+    async def restart(self) -> None:
+        """Stop and start again on the same port with the same database (``":memory:"`` too).
+
+        What clients see is an engine that went away and came back: every connection closes,
+        turns running now are cancelled (a turn is stored complete, or not at all), and the
+        sessions can be resumed by id as soon as this returns.
+        """
+        port = self._port
+        store = await self._shut_down()
+        if store is None or port is None:
+            raise RuntimeError("the engine is not running; start it first")
+        try:
+            await self._serve(store, port)
+        except BaseException:
+            store.close()
+            raise
+        logger.info("local engine on port %s restarted", port)
+
+    async def _shut_down(self) -> Store | None:
+        """Stop serving; the database stays open (returned), or ``None`` if not running."""
         server, engine, store = self._server, self._engine, self._store
         if server is None or engine is None or store is None:
-            return
+            return None
         self._server = None
         await engine.cancel_turns()
         server.close()  # closes client connections (1001) and waits for their handlers
         await server.wait_closed()
-        store.close()
         self._engine = self._store = None
-        logger.info("local engine on port %s stopped", self._port)
+        return store
+
+    # --- for tests: agents added while running, the stored history, dropped connections ---
+
+    def add_agent(
+        self, name: str, agent: AgentFunction, *, id: str | None = None, description: str = ""
+    ) -> str:
+        """Serve one more conversational agent (or replace the one named ``name``).
+
+        ``agent`` is an agent function (see :class:`Turn`); ``id`` defaults to
+        ``agent-<name>``. Works before :meth:`start` and while running, from any thread.
+        Returns the agent's id, for ``AsyncSession(owner_id=...)`` or ``agents.fetch(id=...)``.
+        """
+        if not callable(agent):
+            raise TypeError(
+                f"agent must be an async callable taking a Turn, got {type(agent).__name__}"
+            )
+        spec = AgentSpec(name, agent, id=id or f"agent-{name}", description=description)
+        self.catalog.add_agent(spec)
+        return spec.id
+
+    def add_chatbot(
+        self, name: str, agent: AgentFunction | str, *, id: str | None = None, description: str = ""
+    ) -> str:
+        """Serve one more chatbot (or replace the one named ``name``); returns its id.
+
+        ``agent`` is the name or id of an agent this engine serves, or an agent function,
+        which is then added as the agent ``name`` too (id ``agent-<name>``). ``id`` defaults
+        to ``chatbot-<name>``. Raises ``ValueError`` for an unknown or functional agent.
+        """
+        if not isinstance(agent, str):
+            agent = self.add_agent(name, agent, description=description)
+        bot = ChatbotSpec(name, agent, id=id or f"chatbot-{name}", description=description)
+        self.catalog.add_chatbot(bot)
+        return bot.id
+
+    def messages(self, session_id: str) -> list[SessionMessage]:
+        """The session's stored messages, oldest first (what ``get_messages()`` returns).
+
+        For asserting what the code under test sent. Works from any thread; an unknown
+        session has none.
+        """
+
+        def read() -> list[SessionMessage]:
+            if self._store is None:
+                raise RuntimeError("the engine is not running; start it first")
+            history = self._store.history(session_id)
+            return [codec.decode_stored_message(item) for item in history]
+
+        return self._in_engine_thread(read)
+
+    def cut_connections(self) -> int:
+        """Drop every open WebSocket at once, as a network failure would (no closing
+        handshake); the sessions and their running turns live on. Returns how many were cut.
+        Works from any thread."""
+
+        def cut() -> int:
+            if self._server is None:
+                return 0
+            connections = list(self._server.connections)
+            for conn in connections:
+                conn.transport.abort()
+            return len(connections)
+
+        return self._in_engine_thread(cut)
+
+    def _in_engine_thread(self, work: Callable[[], _T]) -> _T:
+        """Run ``work`` in the engine's event loop thread (here, if that is this thread)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or thread is threading.current_thread():
+            return work()
+        done: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(work())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return done.result()
 
     async def __aenter__(self) -> LocalEngine:
         return await self.start()

@@ -12,10 +12,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._engine import TEST_API_KEY, EngineFixture
+    from ._faults import GARBAGE, FaultyProxy, RogueEngine
     from ._mismatch import Mismatch
+    from ._plugin import CassetteFixture
 
 _LAZY: dict[str, str] = {
+    **dict.fromkeys(("EngineFixture", "TEST_API_KEY"), "._engine"),
+    **dict.fromkeys(("FaultyProxy", "GARBAGE", "RogueEngine"), "._faults"),
     "Mismatch": "._mismatch",
+    "CassetteFixture": "._plugin",
 }
 
 
@@ -32,4 +38,12 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-__all__ = ["Mismatch"]
+__all__ = [
+    "GARBAGE",
+    "TEST_API_KEY",
+    "CassetteFixture",
+    "EngineFixture",
+    "FaultyProxy",
+    "Mismatch",
+    "RogueEngine",
+]

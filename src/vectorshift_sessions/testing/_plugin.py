@@ -1,0 +1,206 @@
+"""The pytest plugin (entry point ``pytest11``): installing the package is enough.
+
+Fixtures: ``vectorshift_engine`` (a fresh local engine per test, the environment pointing at
+it), ``vectorshift_faults`` (a fault-injecting proxy in front of it), ``vectorshift_rogue_engine``
+(an engine that sends garbage) and ``vectorshift_cassette`` (replay or record a cassette).
+Options: ``--vectorshift-turn-delay`` and ``--vectorshift-record-mode``. Markers:
+``vectorshift_engine(turn_delay=..., status_on_connect=..., api_key=...)`` and
+``vectorshift_cassette(path=None, *, redact=None)``.
+
+This module imports nothing of the package at import time: a test run that uses none of the
+fixtures pays for nothing but this file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from ._cassette import Cassette
+    from ._engine import EngineFixture
+    from ._faults import FaultyProxy, RogueEngine
+
+RECORD_MODES = ("none", "once", "rewrite")
+_ENV = ("VECTORSHIFT_BASE_URL", "VECTORSHIFT_WS_URL", "VECTORSHIFT_API_KEY")
+_ENGINE_OPTIONS = ("turn_delay", "status_on_connect", "api_key")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("vectorshift", "vectorshift-sessions test doubles")
+    group.addoption(
+        "--vectorshift-turn-delay",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="pause this long before each delta and event of the vectorshift_engine fixture's "
+        "turns (default 0: instant), to test code that races a stream",
+    )
+    group.addoption(
+        "--vectorshift-record-mode",
+        choices=RECORD_MODES,
+        default="none",
+        help="vectorshift_cassette: 'none' replays only (a missing cassette fails), 'once' "
+        "records a missing cassette, 'rewrite' records every cassette afresh",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "vectorshift_engine(turn_delay=0.0, status_on_connect=True, api_key=...): options of "
+        "the vectorshift_engine fixture's engine for this test",
+    )
+    config.addinivalue_line(
+        "markers",
+        "vectorshift_cassette(path=None, *, redact=None): the cassette of the "
+        "vectorshift_cassette fixture (relative to the test file's cassettes/ folder) and a "
+        "hook redact(frame, direction) -> frame applied before frames are written",
+    )
+
+
+def _engine_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    delay = request.config.getoption("--vectorshift-turn-delay")
+    if delay is not None:
+        options["turn_delay"] = delay
+    for marker in reversed(list(request.node.iter_markers("vectorshift_engine"))):
+        if marker.args:
+            raise pytest.UsageError("@pytest.mark.vectorshift_engine takes keywords only")
+        unknown = sorted(set(marker.kwargs) - set(_ENGINE_OPTIONS))
+        if unknown:
+            raise pytest.UsageError(
+                f"@pytest.mark.vectorshift_engine: unknown option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(_ENGINE_OPTIONS)}"
+            )
+        options.update(marker.kwargs)  # the closest marker (the test's own) wins
+    return options
+
+
+@pytest.fixture
+def vectorshift_engine(request: pytest.FixtureRequest) -> Iterator[EngineFixture]:
+    """A fresh local engine (in-memory store, own thread) for this test, with
+    ``VECTORSHIFT_BASE_URL``, ``VECTORSHIFT_WS_URL`` and ``VECTORSHIFT_API_KEY`` pointing at it
+    (restored afterwards). Serves sync and async tests alike. Fails the test at its end if a
+    scripted agent or a cassette added to it saw something it did not expect."""
+    from ._engine import EngineFixture
+
+    with EngineFixture(**_engine_options(request)) as engine, pytest.MonkeyPatch.context() as mp:
+        for name in _ENV:
+            mp.delenv(name, raising=False)
+        for name, value in engine.env().items():
+            mp.setenv(name, value)
+        yield engine
+    engine.check()
+
+
+@pytest.fixture
+def vectorshift_faults(
+    vectorshift_engine: EngineFixture,
+) -> Iterator[FaultyProxy]:
+    """A proxy in front of ``vectorshift_engine`` that cuts, stalls, slows or refuses
+    connections on demand; ``VECTORSHIFT_BASE_URL`` / ``VECTORSHIFT_WS_URL`` go through it."""
+    from ._faults import FaultyProxy
+
+    with FaultyProxy(vectorshift_engine.port) as proxy, pytest.MonkeyPatch.context() as mp:
+        for name, value in proxy.env().items():
+            mp.setenv(name, value)
+        yield proxy
+
+
+@pytest.fixture
+def vectorshift_rogue_engine() -> Iterator[RogueEngine]:
+    """An engine that acknowledges posts, then sends garbage among good frames;
+    ``VECTORSHIFT_WS_URL`` points at it."""
+    from ._faults import RogueEngine
+
+    with RogueEngine() as rogue, pytest.MonkeyPatch.context() as mp:
+        for name in _ENV:
+            mp.delenv(name, raising=False)
+        mp.setenv("VECTORSHIFT_WS_URL", rogue.ws_url)
+        yield rogue
+
+
+class CassetteFixture:
+    """What the ``vectorshift_cassette`` fixture hands out.
+
+    ``path``: the cassette file. ``recording``: whether this test records it (else it is
+    replayed). ``cassette``: the loaded :class:`Cassette` when replaying, else ``None``.
+    """
+
+    def __init__(self, path: Path, recording: bool, cassette: Cassette | None):
+        self.path = path
+        self.recording = recording
+        self.cassette = cassette
+
+    def __repr__(self) -> str:
+        mode = "recording" if self.recording else "replaying"
+        return f"<CassetteFixture {mode} {str(self.path)!r}>"
+
+
+def _cassette_path(request: pytest.FixtureRequest) -> tuple[Path, Any]:
+    marker = request.node.get_closest_marker("vectorshift_cassette")
+    args: tuple[Any, ...] = marker.args if marker else ()
+    kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    name = kwargs.pop("path", None) or (args[0] if args else None)
+    redact = kwargs.pop("redact", None)
+    if kwargs or len(args) > 1:
+        raise pytest.UsageError(
+            "@pytest.mark.vectorshift_cassette takes one path and the keyword redact= only"
+        )
+    folder = Path(request.path).parent / "cassettes"
+    if name is None:
+        path = folder / Path(request.path).stem / f"{request.node.name}.jsonl"
+    else:
+        path = folder / name
+    return path, redact
+
+
+@pytest.fixture
+def vectorshift_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteFixture]:
+    """Replay a recorded cassette through ``vectorshift_engine``, or record one.
+
+    The cassette is named by ``@pytest.mark.vectorshift_cassette("name.jsonl")`` (in the test
+    file's ``cassettes/`` folder; by default ``cassettes/<module>/<test>.jsonl``). With
+    ``--vectorshift-record-mode=none`` (the default) it is replayed: its recorded agents are
+    served under their recorded ids, and anything unrecorded fails. ``once`` records a missing
+    cassette, ``rewrite`` records afresh: every session the test opens is recorded, against
+    the hosted engine when ``VECTORSHIFT_API_KEY`` was set before the test, else against the
+    local engine.
+    """
+    path, redact = _cassette_path(request)
+    mode = request.config.getoption("--vectorshift-record-mode")
+    record = mode == "rewrite" or (mode == "once" and not path.exists())
+    if not record:
+        if not path.exists():
+            raise pytest.UsageError(
+                f"cassette {path} not found; record it with --vectorshift-record-mode=once"
+            )
+        from ._cassette import Cassette
+
+        cassette = Cassette.load(path)
+        engine: EngineFixture = request.getfixturevalue("vectorshift_engine")
+        agent = cassette.agent()
+        for owner in cassette.owners:
+            if owner.object_type == "chatbot":
+                engine.add_chatbot(owner.object_id, agent, id=owner.object_id)
+            else:
+                engine.add_agent(owner.object_id, agent, id=owner.object_id)
+        yield CassetteFixture(path, False, cassette)
+        return
+    from .. import _cassette
+
+    hosted = bool(os.environ.get("VECTORSHIFT_API_KEY")) and "vectorshift_engine" not in (
+        request.fixturenames
+    )
+    if not hosted:
+        request.getfixturevalue("vectorshift_engine")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    with _cassette.recording(path, redact=redact):
+        yield CassetteFixture(path, True, None)
