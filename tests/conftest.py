@@ -9,6 +9,8 @@ import pytest
 
 from vectorshift_sessions.engine import LocalEngine
 
+pytest_plugins = ["pytester"]  # tests/testing/ runs the plugin in real pytest runs
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:

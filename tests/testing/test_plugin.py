@@ -1,0 +1,180 @@
+"""The pytest plugin in real pytest runs (pytester, in subprocesses): the fixtures as a user's
+project meets them, isolation between tests, options and markers, and the cost of loading it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+#: Checks, around every test of the temporary project, that a test leaves nothing behind: the
+#: environment as it was, no thread of the engine, the proxy or a session, no socket.
+ISOLATION_CONFTEST = """
+import os, threading
+import psutil, pytest
+
+SENTINEL = {"VECTORSHIFT_BASE_URL": "http://sentinel.invalid/v1",
+            "VECTORSHIFT_WS_URL": "ws://sentinel.invalid/v1"}
+
+def ours():
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("vectorshift"))
+
+def sockets():
+    return [c for c in psutil.Process().net_connections(kind="inet") if c.status != "TIME_WAIT"]
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(monkeypatch):
+    for name, value in SENTINEL.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("VECTORSHIFT_API_KEY", raising=False)
+    before = len(sockets())
+    yield
+    assert {name: os.environ.get(name) for name in SENTINEL} == SENTINEL
+    assert "VECTORSHIFT_API_KEY" not in os.environ
+    assert ours() == []
+    assert len(sockets()) == before, sockets()
+"""
+
+USER_TESTS = """
+import os
+import pytest
+from vectorshift_sessions import Agent, AsyncSession, ReconnectPolicy, Session
+from vectorshift_sessions.engine import Turn
+
+FAST = ReconnectPolicy(initial_delay=0.005, max_delay=0.05, deadline=30)
+PORTS = []
+
+async def greeter(turn: Turn) -> None:
+    await turn.say(f"Hello, {turn.text}!")
+
+def wait_reconnected(listener):
+    for event in listener:
+        if event.data.get("source") == "client" and event.data.get("status") == "Connected":
+            return
+
+def test_sync(vectorshift_engine):
+    vectorshift_engine.add_agent("greeter", greeter)
+    PORTS.append(vectorshift_engine.port)
+    with Agent.fetch(name="greeter").create_session() as session:
+        assert session.ask("Ada").text == "Hello, Ada!"
+        sid = session.session_id
+    assert [m.text for m in vectorshift_engine.messages(sid)] == ["Ada", "Hello, Ada!"]
+
+def test_a_second_test_gets_a_fresh_engine(vectorshift_engine):
+    PORTS.append(vectorshift_engine.port)
+    assert PORTS[0] != PORTS[1]
+    assert vectorshift_engine.engine.catalog.agent("greeter") is None
+
+@pytest.mark.asyncio
+async def test_pytest_asyncio(vectorshift_engine):
+    vectorshift_engine.add_agent("greeter", greeter)
+    async with AsyncSession(owner_type="agent", owner_id="agent-greeter") as session:
+        assert (await session.ask("Bob")).text == "Hello, Bob!"
+
+@pytest.mark.anyio
+async def test_anyio(vectorshift_engine):
+    async with AsyncSession(owner_type="agent", owner_id="agent-echo") as session:
+        assert (await session.ask("via anyio")).text == "via anyio"
+
+def test_recovery_through_cut_and_restart(vectorshift_engine):
+    with Session(owner_type="agent", owner_id="agent-echo", reconnect=FAST) as session:
+        listener = session.listen()
+        assert session.ask("one").text == "one"
+        vectorshift_engine.cut_connections()
+        wait_reconnected(listener)
+        assert session.ask("two").text == "two"
+        vectorshift_engine.restart()
+        wait_reconnected(listener)
+        assert session.ask("three").text == "three"
+
+def test_faults(vectorshift_faults):
+    with Session(owner_type="agent", owner_id="agent-echo", reconnect=FAST) as session:
+        listener = session.listen()
+        vectorshift_faults.cut()
+        wait_reconnected(listener)
+        assert session.ask("through the proxy").text == "through the proxy"
+
+def test_rogue(vectorshift_rogue_engine):
+    with Session(owner_type="agent", owner_id="agent-x") as session:
+        assert session.ask("hi").text == "fine"
+"""
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+
+
+def test_sync_and_async_user_tests_in_isolation(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(ISOLATION_CONFTEST)
+    pytester.makepyfile(test_user=USER_TESTS)
+    pytester.makeini("[pytest]\nanyio_backends = asyncio\n")
+    result = run(pytester, "-p", "anyio", "-v")
+    result.assert_outcomes(passed=7)
+
+
+def test_the_turn_delay_option_and_the_marker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_delay="""
+        import pytest
+
+        def test_option(vectorshift_engine):
+            assert vectorshift_engine.engine.turn_delay == 0.25
+
+        @pytest.mark.vectorshift_engine(turn_delay=0.5)
+        def test_marker_wins(vectorshift_engine):
+            assert vectorshift_engine.engine.turn_delay == 0.5
+
+        @pytest.mark.vectorshift_engine(colour="blue")
+        def test_unknown_option(vectorshift_engine):
+            pass
+        """
+    )
+    result = run(pytester, "--vectorshift-turn-delay=0.25")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*unknown option(s) colour; known: turn_delay*"])
+
+
+def test_the_options_and_markers_are_documented(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "--help")
+    result.stdout.fnmatch_lines(
+        ["*--vectorshift-turn-delay=SECONDS*", "*--vectorshift-record-mode=*"]
+    )
+    result = run(pytester, "--markers")
+    result.stdout.fnmatch_lines(["*@pytest.mark.vectorshift_engine(*", "*vectorshift_cassette*"])
+
+
+def test_loading_the_plugin_costs_nothing_until_a_fixture_is_used(
+    pytester: pytest.Pytester,
+) -> None:
+    heavy = ("websockets", "websocket", "httpx", "attrs", "cattrs", "sqlite3")
+    code = (
+        "import sys, vectorshift_sessions.testing._plugin\n"
+        f"print(' '.join(m for m in {heavy!r} if m in sys.modules))\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('vectorshift_sessions')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, ours = out.stdout.splitlines()
+    assert loaded == ""
+    assert set(ours.split()) == {
+        "vectorshift_sessions",
+        "vectorshift_sessions._errors",
+        "vectorshift_sessions.testing",
+        "vectorshift_sessions.testing._plugin",
+    }
+    # And in a real run, a test that uses no fixture never loads the engine.
+    pytester.makepyfile(
+        test_plain=textwrap.dedent(
+            """
+            import sys
+
+            def test_plain():
+                assert "vectorshift_sessions.engine" not in sys.modules
+                assert "vectorshift_sessions.testing._plugin" in sys.modules
+            """
+        )
+    )
+    run(pytester).assert_outcomes(passed=1)
