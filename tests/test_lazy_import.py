@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import vectorshift_sessions as vs
+from vectorshift_sessions import testing
 
 HEAVY = ("asyncio", "websockets", "websocket", "attrs", "cattrs", "httpx")
 
@@ -47,3 +48,9 @@ def test_every_public_name_resolves_and_is_listed(name: str) -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         vs.Nope  # noqa: B018
+
+
+@pytest.mark.parametrize("name", sorted(testing.__all__))
+def test_every_testing_name_resolves_and_is_listed(name: str) -> None:
+    assert name in dir(testing)
+    assert getattr(testing, name) is not None

@@ -178,3 +178,35 @@ def test_loading_the_plugin_costs_nothing_until_a_fixture_is_used(
         )
     )
     run(pytester).assert_outcomes(passed=1)
+
+
+def test_a_scripted_agents_mismatch_fails_the_test_that_ignored_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_script="""
+        from vectorshift_sessions import Session
+        from vectorshift_sessions.testing import Conversation, say, user
+
+        def test_the_code_sends_the_wrong_text(vectorshift_engine):
+            bot = Conversation(user("hi").replies(say("hello")))
+            agent_id = vectorshift_engine.add_agent("bot", bot)
+            with Session(owner_type="agent", owner_id=agent_id) as session:
+                result = session.ask("bye")
+            assert result.error is not None  # the session saw an error, and did not hang
+
+        def test_the_code_sends_the_right_text(vectorshift_engine):
+            bot = Conversation(user("hi").replies(say("hello")))
+            agent_id = vectorshift_engine.add_agent("bot", bot)
+            with Session(owner_type="agent", owner_id=agent_id) as session:
+                assert session.ask("hi").text == "hello"
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_the_code_sends_the_wrong_text*",
+            "*ScriptMismatch: exchange 1 of 1 expected the text 'hi', but the user sent 'bye'*",
+        ]
+    )

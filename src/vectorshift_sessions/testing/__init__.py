@@ -16,12 +16,49 @@ if TYPE_CHECKING:
     from ._faults import GARBAGE, FaultyProxy, RogueEngine
     from ._mismatch import Mismatch
     from ._plugin import CassetteFixture
+    from ._script import (
+        Conversation,
+        Exchange,
+        ScriptMismatch,
+        Step,
+        approval,
+        error,
+        pause,
+        reauth,
+        say,
+        search,
+        status,
+        task,
+        thinking,
+        tool,
+        user,
+    )
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("EngineFixture", "TEST_API_KEY"), "._engine"),
     **dict.fromkeys(("FaultyProxy", "GARBAGE", "RogueEngine"), "._faults"),
     "Mismatch": "._mismatch",
     "CassetteFixture": "._plugin",
+    **dict.fromkeys(
+        (
+            "Conversation",
+            "Exchange",
+            "ScriptMismatch",
+            "Step",
+            "approval",
+            "error",
+            "pause",
+            "reauth",
+            "say",
+            "search",
+            "status",
+            "task",
+            "thinking",
+            "tool",
+            "user",
+        ),
+        "._script",
+    ),
 }
 
 
@@ -42,8 +79,23 @@ __all__ = [
     "GARBAGE",
     "TEST_API_KEY",
     "CassetteFixture",
+    "Conversation",
     "EngineFixture",
+    "Exchange",
     "FaultyProxy",
     "Mismatch",
     "RogueEngine",
+    "ScriptMismatch",
+    "Step",
+    "approval",
+    "error",
+    "pause",
+    "reauth",
+    "say",
+    "search",
+    "status",
+    "task",
+    "thinking",
+    "tool",
+    "user",
 ]
