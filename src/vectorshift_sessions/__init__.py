@@ -41,6 +41,7 @@ from ._errors import (
 if TYPE_CHECKING:
     from ._async.client import AsyncAgent, AsyncChatbot, AsyncClient
     from ._async.session import AsyncSession, AsyncSessionListener
+    from ._cassette import Recorder
     from ._retry import ReconnectPolicy
     from ._sync.client import Agent, Chatbot, Client
     from ._sync.session import Session, SessionListener
@@ -68,6 +69,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Agent", "Chatbot", "Client"), "._sync.client"),
     **dict.fromkeys(("Session", "SessionListener"), "._sync.session"),
     **dict.fromkeys(("ReconnectPolicy",), "._retry"),
+    **dict.fromkeys(("Recorder",), "._cassette"),
     **dict.fromkeys(("TurnResult", "TurnStatus", "TurnWatcher"), "._turn"),
     **dict.fromkeys(
         (
@@ -134,6 +136,7 @@ __all__ = [
     "RateLimitError",
     "ReconnectFailedError",
     "ReconnectPolicy",
+    "Recorder",
     "SendManyItem",
     "Session",
     "SessionAuthenticationError",

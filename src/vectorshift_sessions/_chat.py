@@ -1,7 +1,8 @@
 """The ``chat`` command: an interactive terminal chat with an agent or chatbot.
 
 Against the hosted engine (or any ``--base-url``) when given an API key and an agent or
-chatbot; otherwise against an embedded local engine. Uses the blocking ``Session``.
+chatbot; otherwise against an embedded local engine. Uses the blocking ``Session``. With
+``--record FILE``, the session's frames are appended to a cassette (see ``_cassette.py``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from ._config import OWNER_AGENT, OWNER_CHATBOT, resolve_api_key
 from ._console import EventPrinter
@@ -17,6 +19,9 @@ from ._errors import VectorShiftError
 from ._sync.session import Session
 from ._turn import TurnWatcher
 from ._types import SessionEventType
+
+if TYPE_CHECKING:
+    from ._cassette import Recorder
 
 __all__ = ["run_chat"]
 
@@ -47,6 +52,7 @@ def _open_session(
     base_url: str | None,
     ws_url: str | None,
     out: TextIO,
+    recorder: Recorder | None = None,
 ) -> Iterator[Session]:
     from ._sync.client import Agent, Chatbot, Client
 
@@ -72,7 +78,14 @@ def _open_session(
         )
         kind = OWNER_CHATBOT if chatbot else OWNER_AGENT
         out.write(f"{kind} {handle.name!r} ({handle.id}). {HELP}\n")
-        yield stack.enter_context(handle.create_session())
+        if recorder is not None:
+            from ._cassette import recording
+
+            with recording(recorder):  # the one session created here records
+                session = handle.create_session()
+        else:
+            session = handle.create_session()
+        yield stack.enter_context(session)
 
 
 def _ask_yes_no(question: str, read: TextIO, out: TextIO) -> bool:
@@ -117,9 +130,24 @@ def run_chat(
     ws_url: str | None = None,
     read: TextIO | None = None,
     out: TextIO | None = None,
+    record: str | Path | None = None,
 ) -> int:
+    """Chat until ``/quit``, Ctrl-D or Ctrl-C; the exit code (1 after an error).
+
+    ``record``: a cassette file the session's frames are appended to (``--record``); a path
+    whose directory does not exist is refused before anything starts.
+    """
     read = read or sys.stdin
     out = out or sys.stdout
+    recorder = None
+    if record is not None:
+        from ._cassette import Recorder
+
+        try:
+            recorder = Recorder(record)
+        except (OSError, TypeError, ValueError) as exc:
+            out.write(f"error: cannot record to {str(record)!r}: {exc}\n")
+            return 1
     try:
         with _open_session(
             agent=agent,
@@ -128,7 +156,10 @@ def run_chat(
             base_url=base_url,
             ws_url=ws_url,
             out=out,
+            recorder=recorder,
         ) as session:
+            if recorder is not None:
+                out.write(f"recording the session into {recorder.path}\n")
             while True:
                 out.write("you> ")
                 out.flush()

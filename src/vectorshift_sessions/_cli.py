@@ -220,6 +220,13 @@ def add_chat_parser(subparsers: Subparsers) -> None:
     parser.add_argument("--api-key", metavar="KEY", help="default: VECTORSHIFT_API_KEY")
     parser.add_argument("--base-url", metavar="URL", help="default: VECTORSHIFT_BASE_URL")
     parser.add_argument("--ws-url", metavar="URL", help="default: VECTORSHIFT_WS_URL")
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="append every frame of the session, both ways, to FILE (a JSON Lines cassette "
+        "that vectorshift_sessions.testing.Cassette replays offline; the API key is never "
+        "written)",
+    )
     parser.set_defaults(run=run_chat)
 
 
@@ -232,6 +239,7 @@ def run_chat(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         base_url=args.base_url,
         ws_url=args.ws_url,
+        record=args.record,
     )
 
 

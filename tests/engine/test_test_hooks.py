@@ -122,3 +122,109 @@ async def test_restart_keeps_the_port_and_the_in_memory_store(engine: LocalEngin
 async def test_restart_needs_a_running_engine() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         await LocalEngine(db=":memory:").restart()
+
+
+async def test_restart_mid_turn_stops_the_turn_where_it_is(engine: LocalEngine) -> None:
+    answered = asyncio.Event()
+
+    async def slow(turn: Turn) -> None:
+        await turn.say("first half")
+        answered.set()
+        await asyncio.Event().wait()  # never ends on its own
+
+    engine.add_agent("slow", slow)
+    async with raw_client(engine) as client:
+        sid = await client.new_session("agent-slow")
+        await client.send(type="post_message", session_id=sid, content="go")
+        await asyncio.wait_for(answered.wait(), TIMEOUT)
+        await engine.restart()
+    async with raw_client(engine) as client:
+        ack = await client.connect(sid)
+        assert ack["participant_status"] == "Idle"  # the turn is gone with the old engine
+        assert [m["content"]["value"] for m in await client.history(sid)] == ["go", "first half"]
+
+
+async def test_an_agent_may_await_restart_its_own_turn_goes_on() -> None:
+    restarted = asyncio.Event()
+
+    async def restarting(turn: Turn) -> None:
+        await engine.restart()
+        restarted.set()
+        await turn.say("after the restart")
+
+    async with LocalEngine(db=":memory:", agents={"restarting": restarting}) as engine:
+        port = engine.port
+        async with raw_client(engine) as client:
+            sid = await client.new_session("agent-restarting")
+            await client.send(type="post_message", session_id=sid, content="go")
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await client.recv()
+        await asyncio.wait_for(restarted.wait(), TIMEOUT)
+        assert engine.port == port and engine.is_running
+        async with raw_client(engine) as client:
+            assert (await client.connect(sid))["success"] is True
+
+
+def test_restart_from_another_event_loop_is_refused_and_the_engine_keeps_running() -> None:
+    with LocalEngine(db=":memory:") as engine:
+        with pytest.raises(RuntimeError, match="must be awaited in the event loop the engine"):
+            asyncio.run(engine.restart())
+        assert engine.is_running
+        from tests.engine.test_embedding import sync_turn
+
+        assert sync_turn(engine.session_url, "agent-echo", "still here")[1] == "still here"
+    assert not engine.is_running
+
+
+def test_cut_connections_from_another_thread_drops_the_open_ones() -> None:
+    from websockets.sync.client import connect
+
+    with LocalEngine(db=":memory:") as engine, connect(engine.session_url) as ws:
+        assert engine.cut_connections() == 1
+        with pytest.raises(ConnectionClosed):
+            ws.recv(TIMEOUT)
+
+
+async def test_an_agent_that_is_not_async_is_an_error_in_the_session(engine: LocalEngine) -> None:
+    def not_async(turn: Turn) -> None:
+        pass
+
+    engine.add_agent("plain", not_async)  # type: ignore[arg-type]
+    async with raw_client(engine) as client:
+        sid = await client.new_session("agent-plain")
+        await client.send(type="post_message", session_id=sid, content="hi")
+        frames = await client.until_idle()
+    (error,) = [
+        f["message"]["content"]["error"]
+        for f in frames
+        if f["type"] == "message_notification"
+        and f["message"]["content"]["type"] == "error_message"
+    ]
+    assert "returned NoneType, not an awaitable" in error
+    assert "async def agent(turn)" in error
+
+
+async def test_a_chatbot_follows_its_agent_when_the_agent_is_replaced(engine: LocalEngine) -> None:
+    async def first(turn: Turn) -> None:
+        await turn.say("v1")
+
+    async def second(turn: Turn) -> None:
+        await turn.say("v2")
+
+    engine.add_agent("support", first)
+    engine.add_chatbot("support", "support")
+    engine.add_agent("support", second)
+    engine.add_agent("mine", second, id="agent-echo")  # an id taken: it replaces that agent
+    engine.add_chatbot("echo", first)  # backed by the agent "chatbot-echo", not by "echo"
+    assert engine.catalog.agent("echo") is None
+    assert engine.catalog.agent("chatbot-echo") is not None
+    async with raw_client(engine) as client:
+        for owner, kind, expected in (
+            ("chatbot-support", "chatbot", "v2"),
+            ("agent-echo", "agent", "v2"),
+            ("chatbot-echo", "chatbot", "v1"),
+        ):
+            sid = await client.new_session(owner, kind)
+            await client.send(type="post_message", session_id=sid, content="hi")
+            assert text_of(await client.until_idle()) == expected, owner

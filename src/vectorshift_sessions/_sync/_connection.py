@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _codec as codec
 from .._backends import _thread_backend as backend
@@ -29,6 +29,9 @@ from .._errors import (
     SessionTimeoutError,
 )
 from .._retry import ReconnectPolicy
+
+if TYPE_CHECKING:  # imported only when a session records
+    from .._cassette import Recorder, Recording
 
 __all__ = ["Connection"]
 
@@ -95,6 +98,8 @@ class Connection:
         self._recovered = backend.Event()  # clear while recovering; senders wait on it
         self._recovered.set()
         self.lost: SessionDisconnectedError | None = None  # why an unasked drop closed it
+        # The cassette this connection writes every frame to (``record_to``), while connected.
+        self.recording: Recording | None = None
 
     # --- opening and closing ----------------------------------------------------------------
 
@@ -108,6 +113,34 @@ class Connection:
         self._reader = backend.spawn(
             self._read_loop, transport, name=f"vectorshift-session-reader-{self.core.session_id}"
         )
+
+    def start_recording(self, recorder: Recorder, owner: tuple[str, str] | None) -> None:
+        """Record every frame of the connection about to open, until it closes."""
+        self.stop_recording()
+        owner_type, owner_id = owner or (None, None)
+        self.recording = recorder.start(
+            owner_type=owner_type,
+            owner_id=owner_id,
+            session_id=self.core.session_id,
+            secret=self._api_key,
+        )
+
+    def stop_recording(self) -> None:
+        recording, self.recording = self.recording, None
+        if recording is not None:
+            recording.close()
+
+    def _send(self, transport: backend.Transport, frame: codec.ClientFrame) -> None:
+        """Send one frame. When recording, it is recorded once sent (a frame the closed
+        connection refused was not sent), timed when its sending began: before its answer."""
+        text = codec.encode_client_frame(frame)
+        recording = self.recording
+        if recording is None:
+            transport.send(text)
+            return
+        began = recording.clock()
+        transport.send(text)
+        recording.sent(text, began)
 
     def start_heartbeat(self) -> None:
         self.core.state = State.CONNECTED
@@ -162,7 +195,7 @@ class Connection:
         if transport is not None:
             if goodbye is not None:
                 try:
-                    transport.send(codec.encode_client_frame(goodbye))
+                    self._send(transport, goodbye)
                 except TransportClosed:
                     pass
             transport.close()
@@ -177,6 +210,7 @@ class Connection:
         core.requests.fail_all(SessionDisconnectedError(f"{reason} before the answer came"))
         core.log.end_listeners()
         self._recovered.set()
+        self.stop_recording()
 
     # --- the reader: every frame into the core ----------------------------------------------
 
@@ -203,9 +237,15 @@ class Connection:
         """The hot path: frames in -> core. Returns why the connection ended."""
         receive = self.core.receive
         recv_batch = transport.recv_batch
+        recording = self.recording
         try:
-            while True:
-                receive(recv_batch())
+            if recording is None:
+                while True:
+                    receive(recv_batch())
+            while True:  # recording: the frames go to the cassette first
+                texts = recv_batch()
+                recording.received(texts)
+                receive(texts)
         except TransportClosed as exc:
             return exc
         except Exception as exc:  # a bug must not leave listeners hanging
@@ -234,6 +274,7 @@ class Connection:
         self.core.requests.fail_all(error)
         self.core.log.end_listeners(error)
         self._recovered.set()
+        self.stop_recording()
 
     # --- recovery ---------------------------------------------------------------------------
 
@@ -307,12 +348,16 @@ class Connection:
         core = self.core
         deadline = backend.monotonic() + self._connect_timeout
         for frame in core.start_rejoin():
-            transport.send(codec.encode_client_frame(frame))
+            self._send(transport, frame)
         while not core.rejoin_done:
             remaining = deadline - backend.monotonic()
             if remaining <= 0:
                 raise SessionTimeoutError("the engine did not answer the reconnection in time")
-            core.receive(transport.recv_batch(remaining))
+            texts = transport.recv_batch(remaining)
+            recording = self.recording
+            if recording is not None:
+                recording.received(texts)
+            core.receive(texts)
         error = core.rejoin_error
         if error is not None:
             raise error
@@ -340,8 +385,7 @@ class Connection:
             ticks += 1
             try:
                 if beat is Beat.PING:
-                    ping = codec.PingSession(core.session_id or "")
-                    transport.send(codec.encode_client_frame(ping))
+                    self._send(transport, codec.PingSession(core.session_id or ""))
                 if ticks % ws_ping_every == 0:
                     transport.ping()  # keeps idle proxies from closing the connection
             except TransportClosed:
@@ -366,7 +410,7 @@ class Connection:
             answer = _Pending()
             requests.expect(frame.TYPE, answer)
             try:
-                transport.send(codec.encode_client_frame(frame))
+                self._send(transport, frame)
             except TransportClosed as exc:
                 requests.forget(frame.TYPE, answer)
                 state = self.core.state

@@ -9,10 +9,12 @@ sent.
 
 from __future__ import annotations
 
+import os
 import ssl
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from .. import _codec as codec
 from .. import _inputs as inputs
@@ -39,6 +41,9 @@ from .._types import (
 from ._connection import Connection
 from ._listener import SessionListener
 
+if TYPE_CHECKING:  # the cassette module is imported only when a session records
+    from .._cassette import Recorder
+
 __all__ = ["Session", "SessionListener"]
 
 
@@ -54,6 +59,15 @@ class Session(backend.ConnectOnAwait):
     else ``VECTORSHIFT_WS_URL``, else derived from ``base_url`` / ``VECTORSHIFT_BASE_URL``.
     A key is never sent unencrypted to another machine (``InsecureTransportError`` at once)
     unless ``allow_insecure_key=True``.
+
+    ``record_to`` (a path, a text file opened for writing, or a ``Recorder`` with a redaction
+    hook) appends every frame sent and received to a cassette (JSON Lines) that
+    ``vectorshift_sessions.testing.Cassette`` replays offline; each ``connect()`` starts one
+    recording, which ends when the session disconnects. The key is never written. Without
+    ``record_to``, a session created while the pytest plugin records a cassette
+    (``vectorshift_cassette`` in record mode) records into it. A ``record_to`` of the wrong
+    type raises ``TypeError``, a path whose directory does not exist ``FileNotFoundError``,
+    here, before anything is sent.
     """
 
     def __init__(
@@ -76,6 +90,7 @@ class Session(backend.ConnectOnAwait):
         max_frame_bytes: int | None = 64 * 1024 * 1024,
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure_key: bool = False,
+        record_to: str | os.PathLike[str] | TextIO | Recorder | None = None,
     ):
         inputs.check_session_options(
             session_id=session_id,
@@ -95,6 +110,7 @@ class Session(backend.ConnectOnAwait):
         api_key = resolve_api_key(api_key)
         url = session_url(resolve_ws_base_url(ws_url, base_url))
         check_key_transport(url, api_key, allow_insecure_key)
+        self._recorder = _recorder_for(record_to)
         self._ack_timeout = ack_timeout
         self._history_timeout = history_timeout
         self._connect_timeout = connect_timeout
@@ -158,6 +174,9 @@ class Session(backend.ConnectOnAwait):
                 "owner_type and owner_id are required to create a new session. "
                 "Use agent.create_session() or provide a session_id to resume."
             )
+        if self._recorder is not None:
+            owner = (self._owner_type, self._owner_id) if self._owner_id else None
+            self._conn.start_recording(self._recorder, owner)
         try:
             self._conn.open()
             self._join()
@@ -337,3 +356,14 @@ class Session(backend.ConnectOnAwait):
                     return watcher.result(self.session_id or "")
         finally:
             listener.close()
+
+
+def _recorder_for(record_to: object) -> Recorder | None:
+    """Where a new session records: ``record_to`` (checked), else the active default."""
+    if record_to is None:
+        # No recording() block can be active before the cassette module is imported.
+        cassette = sys.modules.get("vectorshift_sessions._cassette")
+        return None if cassette is None else cast("Recorder | None", cassette.default_recorder())
+    from .. import _cassette
+
+    return _cassette.as_recorder(cast("_cassette.RecordTarget", record_to))

@@ -203,21 +203,28 @@ class Catalog:
 
     def __init__(self, agents: Iterable[AgentSpec], chatbots: Iterable[ChatbotSpec]):
         self._agents: dict[str, AgentSpec] = {}
-        self._chatbots: dict[str, tuple[ChatbotSpec, AgentSpec]] = {}
+        self._chatbots: dict[str, ChatbotSpec] = {}
         for spec in agents:
             self.add_agent(spec)
         for bot in chatbots:
             self.add_chatbot(bot)
 
     def add_agent(self, spec: AgentSpec) -> None:
-        """Add an agent, or replace the one with the same name."""
-        self._agents = {**self._agents, spec.name: spec}
+        """Add an agent, replacing the one with its name and any other with its id."""
+        agents = {name: a for name, a in self._agents.items() if a.id != spec.id}
+        self._agents = {**agents, spec.name: spec}
 
     def add_chatbot(self, bot: ChatbotSpec) -> None:
-        """Add a chatbot (its agent must be in the catalogue), or replace the one with its name.
+        """Add a chatbot, replacing the one with its name and any other with its id.
 
-        Raises ``ValueError`` when the agent is missing or functional.
+        Its agent (looked up by name or id whenever a session starts, so a replaced agent
+        takes over) must be in the catalogue and conversational, else ``ValueError``.
         """
+        self._backing(bot)
+        chatbots = {name: b for name, b in self._chatbots.items() if b.id != bot.id}
+        self._chatbots = {**chatbots, bot.name: bot}
+
+    def _backing(self, bot: ChatbotSpec) -> AgentSpec:
         agent = self.agent(bot.agent)
         if agent is None:
             raise ValueError(f"chatbot {bot.name!r}: no agent named or with id {bot.agent!r}")
@@ -226,13 +233,13 @@ class Catalog:
                 f"chatbot {bot.name!r}: agent {agent.name!r} is functional; a chatbot needs "
                 "a conversational agent"
             )
-        self._chatbots = {**self._chatbots, bot.name: (bot, agent)}
+        return agent
 
     def agents(self) -> list[AgentSpec]:
         return list(self._agents.values())
 
     def chatbots(self) -> list[tuple[ChatbotSpec, AgentSpec]]:
-        return list(self._chatbots.values())
+        return [(bot, self._backing(bot)) for bot in self._chatbots.values()]
 
     def agent(self, key: str) -> AgentSpec | None:
         """An agent by id, else by name."""
@@ -243,10 +250,12 @@ class Catalog:
 
     def chatbot(self, key: str) -> tuple[ChatbotSpec, AgentSpec] | None:
         """A chatbot (and its agent) by id, else by name."""
-        for entry in self._chatbots.values():
-            if entry[0].id == key:
-                return entry
-        return self._chatbots.get(key)
+        chatbots = self._chatbots  # one table for the whole lookup
+        for bot in chatbots.values():
+            if bot.id == key:
+                return bot, self._backing(bot)
+        named = chatbots.get(key)
+        return None if named is None else (named, self._backing(named))
 
     def resolve(self, object_type: str, object_id: str) -> tuple[str, AgentSpec]:
         """The canonical id of the object a session is created for, and the agent running it.

@@ -10,10 +10,11 @@ import asyncio
 import concurrent.futures
 import hashlib
 import hmac
+import inspect
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from email.utils import formatdate
 from http import HTTPStatus
 from os import PathLike
@@ -542,18 +543,28 @@ class _Engine:
             await turn.status(ParticipantStatus.PROCESSING)
             try:
                 assert agent.handler is not None  # resolve() only returns agents with one
-                await agent.handler(turn)
+                running = agent.handler(turn)
+                if not inspect.isawaitable(running):
+                    raise TypeError(
+                        f"it returned {type(running).__name__}, not an awaitable: an agent is "
+                        "an async function, `async def agent(turn): ...`"
+                    )
+                await running
+            except AssertionError as exc:  # a test double's expectation (testing.Mismatch)
+                logger.warning("agent %r in session %s: %s", agent.name, live.session_id, exc)
+                await turn.error(f"agent {agent.name!r} failed: {type(exc).__name__}: {exc}")
             except Exception as exc:
                 logger.exception("agent %r failed in session %s", agent.name, live.session_id)
                 await turn.error(f"agent {agent.name!r} failed: {type(exc).__name__}: {exc}")
             await turn.status(ParticipantStatus.IDLE)
 
     async def cancel_turns(self) -> None:
-        """Stop every turn, for good: a turn running at shutdown completed before, or never."""
+        """Stop every turn where it is, for good (what a turn stored stays stored)."""
         self._closing = True
-        for task in list(self._turns):
+        turns = [task for task in self._turns if task is not asyncio.current_task()]
+        for task in turns:
             task.cancel()
-        await asyncio.gather(*self._turns, return_exceptions=True)
+        await asyncio.gather(*turns, return_exceptions=True)
 
 
 def _url_host(host: str) -> str:
@@ -626,6 +637,7 @@ class LocalEngine:
         self._engine: _Engine | None = None
         self._store: Store | None = None
         self._port: int | None = None
+        self._serving: tuple[asyncio.AbstractEventLoop, threading.Thread] | None = None
         # The thread mode (``with``):
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -682,6 +694,8 @@ class LocalEngine:
         except BaseException:
             store.close()
             raise
+        self._store = store
+        self._serving = (asyncio.get_running_loop(), threading.current_thread())
         logger.info("local engine listening on %s (db %s)", self.base_url, self.db_path)
         return self
 
@@ -708,45 +722,59 @@ class LocalEngine:
             logger=NoDebugLogger("websockets.server"),
             backlog=1024,
         )
-        self._store, self._engine, self._server = store, engine, server
+        self._engine, self._server = engine, server
         self._port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """Close every connection, cancel running turns, close the database. Idempotent."""
-        store = await self._shut_down()
-        if store is not None:
-            store.close()
-            logger.info("local engine on port %s stopped", self._port)
+        if self._server is None:
+            return
+        self._check_loop("stop()")
+        await self._stop_serving(abort=False)
+        if self._store is not None:
+            self._store.close()
+        self._store = self._serving = None
+        logger.info("local engine on port %s stopped", self._port)
 
     async def restart(self) -> None:
         """Stop and start again on the same port with the same database (``":memory:"`` too).
 
-        What clients see is an engine that went away and came back: every connection closes,
-        turns running now are cancelled (a turn is stored complete, or not at all), and the
-        sessions can be resumed by id as soon as this returns.
+        Clients see an engine that crashed and came back: every connection drops (no closing
+        handshake), turns running now stop where they are (what they stored stays; no error
+        and no ``Idle`` is sent), and sessions can be resumed by id as soon as this returns.
+        Await it in the engine's own event loop; in thread mode use
+        :meth:`EngineFixture.restart() <vectorshift_sessions.testing.EngineFixture.restart>`.
         """
-        port = self._port
-        store = await self._shut_down()
-        if store is None or port is None:
+        if self._server is None or self._store is None or self._port is None:
             raise RuntimeError("the engine is not running; start it first")
-        try:
-            await self._serve(store, port)
-        except BaseException:
-            store.close()
-            raise
-        logger.info("local engine on port %s restarted", port)
+        self._check_loop("restart()")
+        await self._stop_serving(abort=True)
+        await self._serve(self._store, self._port)
+        logger.info("local engine on port %s restarted", self._port)
 
-    async def _shut_down(self) -> Store | None:
-        """Stop serving; the database stays open (returned), or ``None`` if not running."""
-        server, engine, store = self._server, self._engine, self._store
-        if server is None or engine is None or store is None:
-            return None
-        self._server = None
-        await engine.cancel_turns()
-        server.close()  # closes client connections (1001) and waits for their handlers
-        await server.wait_closed()
-        self._engine = self._store = None
-        return store
+    async def _stop_serving(self, *, abort: bool) -> None:
+        """Cancel the turns and close the server (``abort``: drop the connections at once,
+        else close them with 1001); the database stays open."""
+        server, engine = self._server, self._engine
+        assert server is not None and engine is not None
+        try:
+            await engine.cancel_turns()
+            if abort:
+                for conn in list(server.connections):
+                    conn.transport.abort()
+            server.close()  # closes client connections and waits for their handlers
+            await server.wait_closed()
+        finally:
+            self._server = self._engine = None
+
+    def _check_loop(self, action: str) -> None:
+        serving = self._serving
+        if serving is not None and asyncio.get_running_loop() is not serving[0]:
+            raise RuntimeError(
+                f"{action} must be awaited in the event loop the engine runs in; an engine "
+                "started with `with LocalEngine()` runs in a thread of its own: use "
+                "vectorshift_sessions.testing.EngineFixture for a blocking restart()"
+            )
 
     # --- for tests: agents added while running, the stored history, dropped connections ---
 
@@ -773,11 +801,12 @@ class LocalEngine:
         """Serve one more chatbot (or replace the one named ``name``); returns its id.
 
         ``agent`` is the name or id of an agent this engine serves, or an agent function,
-        which is then added as the agent ``name`` too (id ``agent-<name>``). ``id`` defaults
-        to ``chatbot-<name>``. Raises ``ValueError`` for an unknown or functional agent.
+        which is then added as the agent ``chatbot-<name>`` (id ``agent-chatbot-<name>``) to
+        back it. ``id`` defaults to ``chatbot-<name>``. Raises ``ValueError`` for an unknown or
+        functional agent.
         """
         if not isinstance(agent, str):
-            agent = self.add_agent(name, agent, description=description)
+            agent = self.add_agent(f"chatbot-{name}", agent, description=description)
         bot = ChatbotSpec(name, agent, id=id or f"chatbot-{name}", description=description)
         self.catalog.add_chatbot(bot)
         return bot.id
@@ -814,8 +843,8 @@ class LocalEngine:
 
     def _in_engine_thread(self, work: Callable[[], _T]) -> _T:
         """Run ``work`` in the engine's event loop thread (here, if that is this thread)."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None or thread is threading.current_thread():
+        serving = self._serving
+        if serving is None or serving[1] is threading.current_thread():
             return work()
         done: concurrent.futures.Future[_T] = concurrent.futures.Future()
 
@@ -825,8 +854,22 @@ class LocalEngine:
             except BaseException as exc:
                 done.set_exception(exc)
 
-        loop.call_soon_threadsafe(run)
+        serving[0].call_soon_threadsafe(run)
         return done.result()
+
+    def _wait_in_engine_thread(self, make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+        """Run the coroutine ``make()`` in the engine's event loop and wait for its result
+        (from another thread: the engine's own thread would wait for itself)."""
+        serving = self._serving
+        if serving is None:
+            raise RuntimeError("the engine is not running; start it first")
+        if serving[1] is threading.current_thread():
+            raise RuntimeError(
+                "called from the engine's own thread (an agent, or a callback of the engine), "
+                "it would wait for itself: call it from the test, e.g. once the turn's first "
+                "event has arrived"
+            )
+        return asyncio.run_coroutine_threadsafe(make(), serving[0]).result()
 
     async def __aenter__(self) -> LocalEngine:
         return await self.start()
@@ -885,5 +928,10 @@ class LocalEngine:
         if thread is None or loop is None or stop is None:
             return
         loop.call_soon_threadsafe(stop.set)
-        thread.join()
+        thread.join(timeout=60)
+        if thread.is_alive():
+            raise RuntimeError(
+                "the engine's thread did not stop within 60 s: its event loop is blocked "
+                "(an agent that never awaits, or a call that waits for the engine from inside it)"
+            )
         self._thread = self._loop = self._stop_requested = None

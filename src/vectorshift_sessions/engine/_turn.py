@@ -145,7 +145,8 @@ class TurnHost(Protocol):
 class Turn:
     """One turn of a session, as an agent sees it.
 
-    Read: ``session_id``, ``agent_name``, ``text`` (the posted text, joined by newlines),
+    Read: ``session_id``, ``agent_name``, ``owner_type`` / ``owner_id`` (the agent or chatbot
+    the session belongs to), ``text`` (the posted text, joined by newlines),
     ``files`` (:class:`ReceivedFile` list), ``inputs`` (the raw posted content values),
     ``history`` (the session's stored messages before this turn, oldest first, as
     ``get_messages`` returns them).
@@ -154,6 +155,11 @@ class Turn:
     ``tool_call`` which returns the tool id and ``ask_approval`` which returns the answer):
     ``say``, ``say_stream``, ``thinking``, ``tool_call``, ``tool_result``, ``search``,
     ``ask_approval``, ``reauth``, ``error``; and ``status`` for a participant status.
+
+    The building blocks under them, for agents that bring their own content (a replay of a
+    recorded session, a proxy for another engine): ``emit`` (a complete message with any
+    content), ``delta`` (one streamed chunk) and ``request_approval`` (any approval request,
+    then the user's answer).
     """
 
     def __init__(
@@ -172,17 +178,54 @@ class Turn:
         self.text = "\n".join(p.text for p in parsed if p.text is not None)
         self.files = [p.file for p in parsed if p.file is not None]
         self.history = history
+        self._emitted: set[str] = set()  # message ids this turn stored (an id is stored once)
+
+    @property
+    def owner_type(self) -> str | None:
+        """What the session belongs to: ``"agent"`` or ``"chatbot"``."""
+        value = self._host.sender.get("object_type")
+        return value if isinstance(value, str) else None
+
+    @property
+    def owner_id(self) -> str | None:
+        """The id of the agent or chatbot the session belongs to (a chatbot's own id, not
+        the id of the agent behind it)."""
+        value = self._host.sender.get("object_id")
+        return value if isinstance(value, str) else None
 
     async def _pace(self) -> None:
         if self._host.turn_delay > 0:
             await asyncio.sleep(self._host.turn_delay)
 
-    async def _emit(self, content: dict[str, Any], message_id: str | None = None) -> str:
+    async def emit(self, content: Mapping[str, Any], *, message_id: str | None = None) -> str:
+        """Store a complete message with any ``content`` and notify it to every client.
+
+        ``content`` is a stored message's content: a mapping with a string ``"type"``
+        (``data_type_message``, ``thinking``, ``tool_call``, ... or one of your own; clients
+        show an unknown type as ``MESSAGE_STREAMING``). It is sent as given, in a
+        ``message_notification`` whose message carries this session's id and this agent as
+        the sender. ``message_id`` defaults to a fresh id; give the id of the deltas that
+        streamed the message so that clients join them (as ``say_stream`` does). An id this
+        turn emitted already sends the new version of that message (a status update, such
+        as a streaming message now complete); the history keeps the version stored first.
+
+        Returns the message id. Raises ``TypeError`` when ``content`` is not such a mapping.
+        """
+        if not isinstance(content, Mapping) or not isinstance(content.get("type"), str):
+            raise TypeError(
+                "emit() takes a message content: a mapping with a string 'type', got "
+                f"{content!r:.200}"
+            )
+        if message_id is not None and (not isinstance(message_id, str) or not message_id):
+            raise TypeError(f"message_id must be a non-empty string or None, got {message_id!r}")
         await self._pace()
         message_id = message_id or new_id()
-        await self._host.notify(
-            _frames.stored_message(message_id, self.session_id, self._host.sender, content)
-        )
+        message = _frames.stored_message(message_id, self.session_id, self._host.sender, content)
+        if message_id in self._emitted:
+            await self._host.broadcast(_frames.message_notification(message))
+        else:
+            self._emitted.add(message_id)
+            await self._host.notify(message)
         return message_id
 
     async def status(self, status: ParticipantStatus | str) -> None:
@@ -213,45 +256,59 @@ class Turn:
         elif isinstance(chunks, AsyncIterable):
             async for chunk in chunks:
                 parts.append(str(chunk))
-                await self._delta(message_id, parts[-1], len(parts) - 1)
+                await self.delta(message_id, parts[-1], len(parts) - 1)
         else:
             for chunk in chunks:
                 parts.append(str(chunk))
-                await self._delta(message_id, parts[-1], len(parts) - 1)
-        return await self._emit(_frames.text_content("".join(parts), "Complete"), message_id)
+                await self.delta(message_id, parts[-1], len(parts) - 1)
+        return await self.emit(
+            _frames.text_content("".join(parts), "Complete"), message_id=message_id
+        )
 
-    async def _delta(self, message_id: str, chunk: str, index: int) -> None:
+    async def delta(self, message_id: str, text: str, index: int) -> None:
+        """Send one streamed chunk of message ``message_id`` (a ``message_delta``; not stored).
+
+        ``index`` is the chunk's position in the message, from 0. End the stream with
+        ``emit(content, message_id=message_id)`` (the complete message, which is stored), as
+        ``say_stream`` does. Raises ``TypeError`` for a wrong type of argument.
+        """
+        if not isinstance(message_id, str) or not message_id:
+            raise TypeError(f"message_id must be a non-empty string, got {message_id!r}")
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, got {type(text).__name__}")
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise TypeError(f"index must be an integer >= 0, got {index!r}")
         await self._pace()
-        await self._host.broadcast(_frames.message_delta(self.session_id, message_id, chunk, index))
+        await self._host.broadcast(_frames.message_delta(self.session_id, message_id, text, index))
 
     async def thinking(self, content: str, summary: str | None = None) -> str:
-        return await self._emit(_frames.thinking_content(content, summary))
+        return await self.emit(_frames.thinking_content(content, summary))
 
     async def task(self, content: str) -> str:
         """Announce a step of the agent's plan (an ``agent_task`` message)."""
-        return await self._emit(_frames.agent_task_content(content))
+        return await self.emit(_frames.agent_task_content(content))
 
     async def tool_call(
         self, tool_name: str, *, tool_id: str | None = None, status: str = "running", **extra: Any
     ) -> str:
         """Announce a tool call; returns its ``tool_id`` (generated when not given)."""
         tool_id = tool_id or f"call_{new_id()[:12]}"
-        await self._emit(_frames.tool_call_content(tool_name, tool_id, status, **extra))
+        await self.emit(_frames.tool_call_content(tool_name, tool_id, status, **extra))
         return tool_id
 
     async def tool_result(
         self, tool_name: str, tool_id: str, output: Any, *, status: str = "completed"
     ) -> str:
-        return await self._emit(_frames.tool_result_content(tool_name, tool_id, status, output))
+        return await self.emit(_frames.tool_result_content(tool_name, tool_id, status, output))
 
     async def search(self, query: str, results: list[Any], **extra: Any) -> str:
-        return await self._emit(_frames.search_content(query, results, **extra))
+        return await self.emit(_frames.search_content(query, results, **extra))
 
     async def reauth(self, provider: str, **extra: Any) -> str:
-        return await self._emit(_frames.reauth_content(provider, **extra))
+        return await self.emit(_frames.reauth_content(provider, **extra))
 
     async def error(self, message: str) -> str:
-        return await self._emit(_frames.error_content(message))
+        return await self.emit(_frames.error_content(message))
 
     async def ask_approval(
         self, tool_name: str, *, tool_id: str | None = None, **extra: Any
@@ -263,15 +320,32 @@ class Turn:
         ``parent_message_id`` is this request's id), possibly from another connection or
         after reconnecting. Then ``Processing`` is shown again and the answer returned.
         """
-        message_id = new_id()
+        content = _frames.approval_request_content(
+            tool_name, tool_id or f"call_{new_id()[:12]}", **extra
+        )
+        return await self.request_approval(content)
+
+    async def request_approval(
+        self, content: Mapping[str, Any], *, message_id: str | None = None
+    ) -> ApprovalAnswer:
+        """Send an approval request with any ``content`` and wait for the user's answer.
+
+        What :meth:`ask_approval` does, with the request's content given whole (normally a
+        ``tool_call_approval`` content: ``tool_name``, ``tool_id`` and any other fields, which
+        clients show as an ``APPROVAL_REQUEST``): shows ``AwaitingApproval``, emits the request
+        as message ``message_id`` (default a fresh id), waits for the answer (a post whose
+        ``parent_message_id`` is that id), shows ``Processing`` again and returns the answer.
+        Raises ``TypeError`` as :meth:`emit` does.
+        """
+        if not isinstance(content, Mapping) or not isinstance(content.get("type"), str):
+            raise TypeError(
+                "request_approval() takes a message content: a mapping with a string 'type', "
+                f"got {content!r:.200}"
+            )
+        message_id = message_id or new_id()
         answer = self._host.expect_approval(message_id)  # before sending: no answer is missed
         await self.status(ParticipantStatus.AWAITING_APPROVAL)
-        await self._emit(
-            _frames.approval_request_content(
-                tool_name, tool_id or f"call_{new_id()[:12]}", **extra
-            ),
-            message_id,
-        )
+        await self.emit(content, message_id=message_id)
         result = await answer
         await self.status(ParticipantStatus.PROCESSING)
         return result

@@ -12,6 +12,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .._cassette import Recorder
+    from ._cassette import (
+        Cassette,
+        CassetteError,
+        CassetteMismatch,
+        Owner,
+        RecordedFrame,
+        RecordedSession,
+        RecordedTurn,
+        ReplayAgent,
+    )
     from ._engine import TEST_API_KEY, EngineFixture
     from ._faults import GARBAGE, FaultyProxy, RogueEngine
     from ._mismatch import Mismatch
@@ -35,6 +46,20 @@ if TYPE_CHECKING:
     )
 
 _LAZY: dict[str, str] = {
+    "Recorder": ".._cassette",
+    **dict.fromkeys(
+        (
+            "Cassette",
+            "CassetteError",
+            "CassetteMismatch",
+            "Owner",
+            "RecordedFrame",
+            "RecordedSession",
+            "RecordedTurn",
+            "ReplayAgent",
+        ),
+        "._cassette",
+    ),
     **dict.fromkeys(("EngineFixture", "TEST_API_KEY"), "._engine"),
     **dict.fromkeys(("FaultyProxy", "GARBAGE", "RogueEngine"), "._faults"),
     "Mismatch": "._mismatch",
@@ -78,12 +103,21 @@ def __dir__() -> list[str]:
 __all__ = [
     "GARBAGE",
     "TEST_API_KEY",
+    "Cassette",
+    "CassetteError",
     "CassetteFixture",
+    "CassetteMismatch",
     "Conversation",
     "EngineFixture",
     "Exchange",
     "FaultyProxy",
     "Mismatch",
+    "Owner",
+    "RecordedFrame",
+    "RecordedSession",
+    "RecordedTurn",
+    "Recorder",
+    "ReplayAgent",
     "RogueEngine",
     "ScriptMismatch",
     "Step",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..engine import AgentFunction, LocalEngine
+from ._mismatch import Mismatch
 
 if TYPE_CHECKING:
     from .._types import SessionMessage
-    from ._mismatch import Mismatch
 
 __all__ = ["TEST_API_KEY", "EngineFixture"]
 
@@ -52,7 +51,9 @@ class EngineFixture:
             status_on_connect=status_on_connect,
             chatbots=chatbots,
         )
-        self._agents: list[Any] = []
+        # The test doubles added here, with how many mismatches each had before (a double
+        # reused from an earlier test fails only this test for what happens in this one).
+        self._doubles: dict[int, tuple[Any, int]] = {}
         for name, agent in (agents or {}).items():
             self.add_agent(name, agent)
 
@@ -103,7 +104,7 @@ class EngineFixture:
         ``agents.fetch(name=name)`` finds too. A scripted agent's or a cassette's mismatches
         fail the test when it ends (see :attr:`mismatches`)."""
         agent_id = self.engine.add_agent(name, agent, id=id, description=description)
-        self._agents.append(agent)
+        self._track(agent)
         return agent_id
 
     def add_chatbot(
@@ -112,23 +113,35 @@ class EngineFixture:
         """Serve a chatbot backed by ``agent`` (an agent function, or the name or id of an
         agent already served); returns its id (``chatbot-<name>`` unless ``id`` is given)."""
         if not isinstance(agent, str):
-            agent = self.add_agent(name, agent, description=description)
+            self._track(agent)
         return self.engine.add_chatbot(name, agent, id=id, description=description)
+
+    def _track(self, agent: Any) -> None:
+        if hasattr(agent, "mismatches") and id(agent) not in self._doubles:
+            self._doubles[id(agent)] = (agent, len(agent.mismatches))
 
     @property
     def mismatches(self) -> list[Mismatch]:
         """What the scripted and replaying agents added here did not expect, in order."""
-        return [m for agent in self._agents for m in getattr(agent, "mismatches", ())]
+        return [m for agent, before in self._doubles.values() for m in agent.mismatches[before:]]
 
     def check(self) -> None:
-        """Raise the first of :attr:`mismatches` (the fixture calls this when the test ends),
-        naming how many more there were."""
-        found = self.mismatches
-        if found:
-            first = found[0]
-            if len(found) > 1:
-                raise type(first)(f"{first} (and {len(found) - 1} more mismatches)")
-            raise first
+        """Fail with everything the test doubles added here did not expect: each one's
+        :attr:`mismatches`, and for a scripted :class:`Conversation`, the exchanges it never
+        reached (its ``assert_done()``). The fixture calls this when the test ends."""
+        problems = self.mismatches
+        for agent, _ in self._doubles.values():
+            assert_done = getattr(agent, "assert_done", None)
+            if assert_done is not None and not agent.mismatches:  # else: reported above
+                try:
+                    assert_done()
+                except Mismatch as exc:
+                    problems.append(exc)
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            listed = "\n".join(f"- {type(p).__name__}: {p}" for p in problems)
+            raise Mismatch(f"{len(problems)} problems:\n{listed}")
 
     # --- what happened, and faults ---
 
@@ -145,10 +158,7 @@ class EngineFixture:
     def restart(self) -> None:
         """Stop and start again on the same port and store: every connection closes, running
         turns are cancelled, and every session can be resumed by id when this returns."""
-        loop = self.engine._loop
-        if loop is None:
-            raise RuntimeError("the engine is not running; start it first")
-        asyncio.run_coroutine_threadsafe(self.engine.restart(), loop).result()
+        self.engine._wait_in_engine_thread(self.engine.restart)
 
     def __repr__(self) -> str:
         return f"<EngineFixture {self.engine!r}>"

@@ -104,7 +104,9 @@ class FaultyProxy:
             pass
         self._listener.close()
         self.cut()
-        for thread in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=10)
 
     def __enter__(self) -> FaultyProxy:
@@ -120,7 +122,9 @@ class FaultyProxy:
             target=target, args=args, name="vectorshift-faulty-proxy", daemon=True
         )
         thread.start()
-        self._threads.append(thread)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
 
     def _accept_loop(self) -> None:
         while not self._closed:
@@ -158,6 +162,8 @@ class FaultyProxy:
         except OSError:
             pass
         finally:
+            with self._lock:  # a closed connection is no longer there to cut
+                self._pairs = [p for p in self._pairs if source not in p]
             _reset(source)
             _reset(sink)
 
@@ -192,9 +198,11 @@ GARBAGE = (
 class RogueEngine:
     """An engine that speaks just enough of the protocol, then sends garbage among good frames.
 
-    Creating and connecting sessions work; every post is acknowledged, then the engine sends
+    Creating, connecting, pings, history (always empty), disconnecting and terminating work;
+    every post (``post_message`` or ``post_messages``) is acknowledged, then the engine sends
     ``garbage`` (raw texts), then a good one-delta answer ``"fine"`` and ``Idle``. For testing
-    that code survives a misbehaving peer. Set :attr:`ws_url` as the client's WebSocket base.
+    that code survives a misbehaving peer. It serves no REST: :attr:`base_url` answers every
+    request with an error, so nothing reaches the hosted API by mistake.
     """
 
     def __init__(self, garbage: Sequence[str] = GARBAGE):
@@ -211,7 +219,16 @@ class RogueEngine:
     @property
     def ws_url(self) -> str:
         """The WebSocket base (what ``VECTORSHIFT_WS_URL`` takes)."""
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://127.0.0.1:{self.port}/v1"
+
+    @property
+    def base_url(self) -> str:
+        """The REST base (what ``VECTORSHIFT_BASE_URL`` takes): every call fails."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def env(self) -> dict[str, str]:
+        """``VECTORSHIFT_BASE_URL`` and ``VECTORSHIFT_WS_URL`` for this engine."""
+        return {"VECTORSHIFT_BASE_URL": self.base_url, "VECTORSHIFT_WS_URL": self.ws_url}
 
     def close(self) -> None:
         """Stop serving and join the server's thread."""
@@ -232,14 +249,18 @@ class RogueEngine:
             ws.send(codec.dumps(frame))
 
         for text in ws:
-            frame = json.loads(text)
-            sid = frame.get("session_id", "rogue-session")
-            if frame["type"] == "create_session":
+            try:
+                frame = json.loads(text)
+                kind, sid = frame["type"], frame.get("session_id", "rogue-session")
+            except (ValueError, TypeError, KeyError):
+                send(_frames.error_frame("not a frame"))
+                continue
+            if kind == "create_session":
                 send(_frames.session_created("rogue-session"))
-            elif frame["type"] == "connect_session":
+            elif kind == "connect_session":
                 send(_frames.connect_ack(sid))
-            elif frame["type"] == "post_message":
-                send(_frames.post_ack("post_message", sid))
+            elif kind in ("post_message", "post_messages"):
+                send(_frames.post_ack(kind, sid))
                 send(_frames.participant_status(sid, "Processing"))
                 for bad in self.garbage:
                     ws.send(bad)
@@ -252,5 +273,13 @@ class RogueEngine:
                 send(_frames.message_delta(sid, "m1", "fine", 0))
                 send(_frames.message_notification(message))
                 send(_frames.participant_status(sid, "Idle"))
-            elif frame["type"] == "get_messages":
+            elif kind == "get_messages":
                 send(_frames.history(sid, []))
+            elif kind == "ping_session":
+                send(_frames.pong(sid))
+            elif kind == "disconnect_session":
+                send(_frames.disconnect_ack(sid))
+            elif kind == "terminate_session":
+                send(_frames.terminate_ack(sid))
+            else:
+                send(_frames.error_frame(f"unknown frame type {kind!r}", kind, sid))

@@ -115,13 +115,14 @@ def vectorshift_faults(
 @pytest.fixture
 def vectorshift_rogue_engine() -> Iterator[RogueEngine]:
     """An engine that acknowledges posts, then sends garbage among good frames;
-    ``VECTORSHIFT_WS_URL`` points at it."""
+    ``VECTORSHIFT_WS_URL`` and ``VECTORSHIFT_BASE_URL`` point at it."""
     from ._faults import RogueEngine
 
     with RogueEngine() as rogue, pytest.MonkeyPatch.context() as mp:
         for name in _ENV:
             mp.delenv(name, raising=False)
-        mp.setenv("VECTORSHIFT_WS_URL", rogue.ws_url)
+        for name, value in rogue.env().items():
+            mp.setenv(name, value)
         yield rogue
 
 
