@@ -210,3 +210,87 @@ def test_a_scripted_agents_mismatch_fails_the_test_that_ignored_it(
             "*ScriptMismatch: exchange 1 of 1 expected the text 'hi', but the user sent 'bye'*",
         ]
     )
+
+
+CASSETTE_TESTS = """
+import json
+import pytest
+from vectorshift_sessions import Session
+
+def no_secrets(frame, direction):  # personal data out of the cassette
+    return json.loads(json.dumps(frame).replace("my secret", "[personal]"))
+
+@pytest.mark.vectorshift_cassette("echo.jsonl", redact=no_secrets)
+def test_echo(vectorshift_cassette):
+    with Session(owner_type="agent", owner_id="agent-echo") as session:
+        assert session.ask("recorded words").text == "recorded words"
+"""
+
+
+def test_cassettes_are_recorded_once_then_replayed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cassette=CASSETTE_TESTS)
+    cassette = pytester.path / "cassettes" / "echo.jsonl"
+    # none (the default): an unrecorded cassette fails and says how to record it
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*echo.jsonl not found; record it with --vectorshift-record-mode=once*"]
+    )
+    # once: recorded (no key set: against the local engine)
+    run(pytester, "--vectorshift-record-mode=once").assert_outcomes(passed=1)
+    recorded = cassette.read_text()
+    assert '"dir": "received"' in recorded or '"dir":"received"' in recorded
+    assert "recorded words" in recorded
+    # once, again: the cassette exists, so it is replayed and left alone
+    run(pytester, "--vectorshift-record-mode=once").assert_outcomes(passed=1)
+    assert cassette.read_text() == recorded
+    # none: replayed by the cassette's agent, which fails on a post it has not recorded
+    run(pytester).assert_outcomes(passed=1)
+    pytester.makepyfile(
+        test_cassette=CASSETTE_TESTS.replace(
+            'assert session.ask("recorded words").text == "recorded words"',
+            'assert session.ask("other words").error is not None',
+        )
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*CassetteMismatch*other words*recorded words*"])
+    # rewrite: recorded afresh, the redaction hook applied before anything is written
+    pytester.makepyfile(test_cassette=CASSETTE_TESTS.replace("recorded words", "my secret words"))
+    run(pytester, "--vectorshift-record-mode=rewrite").assert_outcomes(passed=1)
+    rewritten = cassette.read_text()
+    assert "my secret" not in rewritten and "[personal]" in rewritten
+    assert "recorded words" not in rewritten
+
+
+def test_recording_goes_to_the_engine_the_environment_names_when_a_key_is_set(
+    pytester: pytest.Pytester,
+) -> None:
+    # A stand-in for the hosted engine: an engine with a key of its own, set in the
+    # environment before the test runs (as a developer recording against the real one would).
+    pytester.makeconftest(
+        """
+        import os, pytest
+        from vectorshift_sessions.engine import LocalEngine
+
+        @pytest.fixture(scope="session", autouse=True)
+        def hosted():
+            with LocalEngine(db=":memory:", api_keys=["real-key"]) as engine:
+                os.environ.update(engine.env())
+                yield engine
+
+        def test_recorded_against_the_hosted_engine(hosted, vectorshift_cassette):
+            from vectorshift_sessions import Session
+            assert os.environ["VECTORSHIFT_WS_URL"] == hosted.ws_url
+            with Session(owner_type="agent", owner_id="agent-echo") as session:
+                assert session.ask("hi").text == "hi"
+                sid = session.session_id
+            assert [m.text for m in hosted.messages(sid)] == ["hi", "hi"]
+        """
+    )
+    pytester.makepyfile(test_hosted="from conftest import test_recorded_against_the_hosted_engine")
+    result = run(pytester, "--vectorshift-record-mode=rewrite")
+    result.assert_outcomes(passed=1)
+    recorded = (pytester.path / "cassettes" / "test_hosted").glob("*.jsonl")
+    (path,) = list(recorded)
+    assert "real-key" not in path.read_text()

@@ -74,7 +74,9 @@ class Client(abc.ABC):
         """Send ``text``; the whole turn, through any reauth request, to its end."""
 
     @abc.abstractmethod
-    async def answer(self, request: SessionEvent, *, approved: bool) -> TurnResult:
+    async def answer(
+        self, request: SessionEvent, *, approved: bool, reason: str | None = None
+    ) -> TurnResult:
         """Answer an approval request; the rest of the turn, to its end or the next request."""
 
     @abc.abstractmethod
@@ -100,8 +102,10 @@ class AsyncClient(Client):
         await self.session.send(text)
         return await self._rest(TurnWatcher())
 
-    async def answer(self, request: SessionEvent, *, approved: bool) -> TurnResult:
-        await self.session.respond(request, approved=approved)
+    async def answer(
+        self, request: SessionEvent, *, approved: bool, reason: str | None = None
+    ) -> TurnResult:
+        await self.session.respond(request, approved=approved, deny_reason=reason)
         return await self._rest(TurnWatcher(stop_for_action=True))
 
     async def history(self) -> list[SessionMessage]:
@@ -132,9 +136,11 @@ class BlockingClient(Client):
 
         return await asyncio.to_thread(run)
 
-    async def answer(self, request: SessionEvent, *, approved: bool) -> TurnResult:
+    async def answer(
+        self, request: SessionEvent, *, approved: bool, reason: str | None = None
+    ) -> TurnResult:
         def run() -> TurnResult:
-            self.session.respond(request, approved=approved)
+            self.session.respond(request, approved=approved, deny_reason=reason)
             return self._rest(TurnWatcher(stop_for_action=True))
 
         return await asyncio.to_thread(run)
@@ -149,13 +155,19 @@ def flavour(request: pytest.FixtureRequest) -> str:
 
 
 @contextlib.asynccontextmanager
-async def connected(engine: LocalEngine, flavour: str) -> AsyncIterator[Client]:
-    """A new session with the scripted agent, of the given flavour."""
+async def connected(
+    engine: LocalEngine, flavour: str, session_id: str | None = None
+) -> AsyncIterator[Client]:
+    """A new session with the scripted agent (or session ``session_id`` resumed), of the given
+    flavour."""
+    where: dict[str, Any] = (
+        {"session_id": session_id} if session_id else {"owner_type": "agent", "owner_id": AGENT_ID}
+    )
     if flavour == "async":
-        async with AsyncSession(owner_type="agent", owner_id=AGENT_ID, ws_url=engine.ws_url) as s:
+        async with AsyncSession(**where, ws_url=engine.ws_url) as s:
             yield AsyncClient(s)
         return
-    session = Session(owner_type="agent", owner_id=AGENT_ID, ws_url=engine.ws_url)
+    session = Session(**where, ws_url=engine.ws_url)
     await asyncio.to_thread(session.connect)
     try:
         yield BlockingClient(session)
@@ -411,6 +423,142 @@ def test_blocking_code_with_no_event_loop() -> None:
     echo.assert_done()
 
 
+class Broken(Step):
+    async def run(self, turn: Any) -> None:
+        raise RuntimeError("out of order")
+
+    def __repr__(self) -> str:
+        return "Broken()"
+
+
+def picky(text: str) -> bool:
+    if text == "boom":
+        raise ValueError("cannot judge 'boom'")
+    return True
+
+
+def nothing(text: str) -> Any:
+    return None
+
+
+async def test_a_matcher_or_step_that_raises_is_a_mismatch(flavour: str) -> None:
+    script = Conversation(
+        user(picky).replies(say("first"), say(nothing)),
+        user().replies(Broken()),
+    )
+    async with talk(script, flavour) as client:
+        results = [await client.ask(text) for text in ("boom", "fine", "again")]
+    expected = [
+        "exchange 1 of 2: user(picky) raised ValueError: cannot judge 'boom', when the user "
+        "sent 'boom'",
+        "exchange 1 of 2: say(nothing) raised TypeError: say(nothing) returned NoneType None, "
+        "not a str",
+        "exchange 2 of 2: Broken() raised RuntimeError: out of order",
+    ]
+    assert [str(m) for m in script.mismatches] == expected
+    causes = [type(m.__cause__) for m in script.mismatches]
+    assert causes == [ValueError, TypeError, RuntimeError]
+    for result, message in zip(results, expected, strict=True):
+        assert result.status == TurnStatus.ERROR
+        assert result.error is not None and message in result.error
+    assert results[1].text == "first"  # the steps before the failing one ran
+    assert script.played == 2 and script.remaining == ()
+    with pytest.raises(ScriptMismatch) as raised:
+        script.assert_done()
+    assert str(raised.value).splitlines() == [
+        "the conversation did not go as scripted:",
+        *(f"- {message}" for message in expected),
+    ]
+
+
+async def test_an_approval_answered_against_its_expect_is_a_mismatch(flavour: str) -> None:
+    script = Conversation(
+        user("refund").replies(approval("refund", expect=True, approved=[say("Refunded.")])),
+        user("keep").replies(approval("cancel", expect=False, denied=[say("Kept.")])),
+        user("refund").replies(approval("refund", {"amount": 5}, expect=True)),
+    )
+    answers: list[tuple[str, bool, str | None]] = [
+        ("refund", True, None),
+        ("keep", True, None),
+        ("refund", False, "too late"),
+    ]
+    results = []
+    async with talk(script, flavour) as client:
+        for text, approved, reason in answers:
+            asked = await client.ask(text)
+            assert asked.action_event is not None
+            results.append(
+                await client.answer(asked.action_event, approved=approved, reason=reason)
+            )
+    assert results[0].status == TurnStatus.COMPLETE and results[0].text == "Refunded."
+    expected = [
+        "exchange 2 of 3: approval of 'cancel' expected to be denied, but the user approved it",
+        "exchange 3 of 3: approval of 'refund' expected to be approved, but the user denied it "
+        "(reason: 'too late')",
+    ]
+    assert [str(m) for m in script.mismatches] == expected
+    assert all(m.__cause__ is None for m in script.mismatches)
+    for result, message in zip(results[1:], expected, strict=True):
+        assert result.status == TurnStatus.ERROR and result.text is None
+        assert result.error is not None and message in result.error
+
+
+async def test_a_turn_cut_by_a_restart_is_played_again(flavour: str) -> None:
+    script = Conversation(
+        user("refund").replies(say("Checking."), approval("refund", approved=[say("Refunded.")])),
+        user("thanks").replies(say("Bye.")),
+    )
+    async with LocalEngine(db=":memory:", agents={NAME: script}) as engine:
+        async with connected(engine, flavour) as first:
+            asked = await first.ask("refund")
+            assert asked.status == TurnStatus.AWAITING_APPROVAL and script.played == 1
+            await engine.restart()  # the turn, waiting for the answer, is cancelled
+        assert script.played == 0 and script.remaining == script.exchanges
+        with pytest.raises(ScriptMismatch, match=r"\(the text 'refund'; its turn was cancelled\)"):
+            script.assert_done()
+
+        async with connected(engine, flavour, first.session_id) as again:
+            retried = await again.ask("refund")  # the same exchange again
+            assert retried.status == TurnStatus.AWAITING_APPROVAL and retried.text == "Checking."
+            assert retried.action_event is not None
+            done = await again.answer(retried.action_event, approved=True)
+            assert done.status == TurnStatus.COMPLETE and done.text == "Refunded."
+            assert (await again.ask("thanks")).text == "Bye."
+    assert script.mismatches == [] and script.played == 2
+    script.assert_done()
+
+
+async def test_a_cut_turn_stays_played_once_a_later_exchange_was() -> None:
+    script = Conversation(
+        user("deploy").replies(approval("deploy", approved=[say("Deployed.")])),
+        user("status").replies(say("All green.")),
+    )
+    async with (
+        LocalEngine(db=":memory:", agents={NAME: script}) as engine,
+        connected(engine, "async") as first,
+        connected(engine, "async") as second,
+    ):
+        assert (await first.ask("deploy")).status == TurnStatus.AWAITING_APPROVAL
+        assert (await second.ask("status")).text == "All green."
+        await engine.restart()
+    assert script.played == 2 and script.remaining == () and script.mismatches == []
+    script.assert_done()
+
+
+async def test_reset_forgets_progress_and_mismatches(flavour: str) -> None:
+    script = Conversation(user("hi").replies(say("hello")), user("bye").replies(say("goodbye")))
+    async with talk(script, flavour) as client:
+        assert (await client.ask("hi")).text == "hello"
+        assert (await client.ask("hi")).status == TurnStatus.ERROR
+        assert script.played == 1 and len(script.mismatches) == 1
+        mismatches = script.mismatches
+        script.reset()
+        assert script.played == 0 and mismatches == [] and script.remaining == script.exchanges
+        assert (await client.ask("hi")).text == "hello"  # from the start again
+        assert (await client.ask("bye")).text == "goodbye"
+    script.assert_done()
+
+
 # --- without sockets: matching, descriptions, input checks -------------------------------------
 
 
@@ -475,6 +623,7 @@ def test_steps_read_like_the_script() -> None:
         say(str.upper),
         say("ab", chunks=["a", "b"]),
         thinking("why", summary="Why"),
+        thinking("why"),
         task("plan"),
         tool("get_weather", {"city": "Paris"}, result={"celsius": 18}),
         tool("ping", status="failed"),
@@ -484,21 +633,24 @@ def test_steps_read_like_the_script() -> None:
         status("Typing"),
         pause(0.5),
         approval("pay", approved=[say("Paid.")]),
+        approval("refund", {"amount": 5}, denied=say("No."), expect=False),
     ]
     assert [repr(step) for step in steps] == [
         "say('Hi there.')",
         "say(upper)",
         "say('ab', chunks=['a', 'b'])",
-        "thinking('why', 'Why')",
+        "thinking('why', summary='Why')",
+        "thinking('why')",
         "task('plan')",
         "tool('get_weather', {'city': 'Paris'}, result={'celsius': 18})",
-        "tool('ping', {}, status='failed')",
+        "tool('ping', status='failed')",
         "search('q', [1])",
         "reauth('drive')",
         "error('boom')",
         "status('Typing')",
         "pause(0.5)",
-        "approval('pay', {}, approved=[say('Paid.')], denied=[])",
+        "approval('pay', approved=[say('Paid.')])",
+        "approval('refund', {'amount': 5}, denied=[say('No.')], expect=False)",
     ]
     assert all(isinstance(step, Step) for step in steps)
 
@@ -506,12 +658,14 @@ def test_steps_read_like_the_script() -> None:
 def test_a_new_conversation_is_not_done() -> None:
     script = Conversation(user("hi").replies(say("hello")), user().replies())
     assert script.remaining == script.exchanges and script.mismatches == []
-    with pytest.raises(ScriptMismatch) as raised:
-        script.assert_done()
-    assert str(raised.value) == (
-        "the conversation did not go as scripted:\n"
-        "- never reached: exchange 1 of 2 (the text 'hi'), exchange 2 of 2 (any text)"
-    )
+    assert script.played == 0
+    for _ in range(2):  # assert_done changes nothing
+        with pytest.raises(ScriptMismatch) as raised:
+            script.assert_done()
+        assert str(raised.value) == (
+            "the conversation did not go as scripted:\n"
+            "- never reached: exchange 1 of 2 (the text 'hi'), exchange 2 of 2 (any text)"
+        )
     Conversation(user("hi").replies(), ordered=False).assert_done()  # unused rules are fine
     Conversation().assert_done()
     assert "ordered, 2 exchanges, 2 remaining, 0 mismatches" in repr(script)
@@ -560,6 +714,17 @@ loose: Any = script_module
         ),
         (lambda: loose.approval("t", denied=[say("a"), "no"]), TypeError, "denied: item 2 is str"),
         (lambda: loose.approval("t", {"a"}), TypeError, "approval(): args must be a mapping"),
+        (lambda: loose.approval("t", expect="yes"), TypeError, "expect must be a bool or None"),
+        (
+            lambda: loose.approval("t", expect=True, denied=say("no")),
+            ValueError,
+            "with expect=True the denied steps never run",
+        ),
+        (
+            lambda: loose.approval("t", expect=False, approved=[say("ok")]),
+            ValueError,
+            "with expect=False the approved steps never run",
+        ),
     ],
 )
 def test_bad_input_is_refused_at_construction(

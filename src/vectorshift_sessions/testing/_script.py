@@ -25,12 +25,13 @@ agent replies (the steps: ``say``, ``thinking``, ``task``, ``tool``, ``search``,
         ...  # run the code under test against engine.env()
     weather.assert_done()
 
-When a post is not what the script expects, the agent raises :class:`ScriptMismatch`: the
-engine turns it into an ``error_message``, so the code under test sees an ``ERROR`` event and
-never hangs, and the mismatch is kept on ``conversation.mismatches`` for the test to fail with.
+When a post is not what the script expects (or a step fails), the agent raises
+:class:`ScriptMismatch`: the engine turns it into an ``error_message``, so the code under test
+sees an ``ERROR`` event and never hangs, and the mismatch is kept on
+``conversation.mismatches`` for the test to fail with.
 
 A conversation's state (which exchange comes next, the mismatches) belongs to the
-``Conversation`` object and is shared by every session that talks to it: use one per test.
+``Conversation`` object and is shared by every session that talks to it: build one per test.
 """
 
 from __future__ import annotations
@@ -86,10 +87,11 @@ _ABSENT = _Absent.ABSENT
 
 
 class ScriptMismatch(Mismatch):
-    """The user posted something the :class:`Conversation` did not expect, or (from
+    """The user posted or answered something the :class:`Conversation` did not expect, a
+    matcher or a step raised (the exception is the ``__cause__``), or (from
     :meth:`Conversation.assert_done`) the conversation did not go as scripted.
 
-    The message names what was expected and what the user sent.
+    The message names the exchange, what was expected and what happened instead.
     """
 
 
@@ -316,12 +318,13 @@ class _Emit(Step):
 
     method: str
     args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...] = ()
 
     async def run(self, turn: Turn) -> None:
-        await getattr(turn, self.method)(*self.args)
+        await getattr(turn, self.method)(*self.args, **dict(self.kwargs))
 
     def __repr__(self) -> str:
-        return _call_repr(self.method, *self.args)
+        return _call_repr(self.method, *self.args, **dict(self.kwargs))
 
 
 def thinking(content: str, summary: str | None = None) -> Step:
@@ -331,7 +334,7 @@ def thinking(content: str, summary: str | None = None) -> Step:
     """
     _check_str("thinking", "content", content)
     _check_str("thinking", "summary", summary, optional=True)
-    return _Emit("thinking", (content, summary))
+    return _Emit("thinking", (content,), () if summary is None else (("summary", summary),))
 
 
 def task(content: str) -> Step:
@@ -421,7 +424,7 @@ class _Tool(Step):
         extra: dict[str, Any] = {} if self.result is _ABSENT else {"result": self.result}
         if self.status != "completed":
             extra["status"] = self.status
-        return _call_repr("tool", self.name, self.args, **extra)
+        return _call_repr("tool", self.name, *((self.args,) if self.args else ()), **extra)
 
 
 def tool(
@@ -446,26 +449,34 @@ def tool(
     return _Tool(name, _check_mapping("tool", "args", args), result, status)
 
 
+_VERDICT = {True: "approved", False: "denied"}
+
+
 @attrs.frozen(repr=False)
 class _Approval(Step):
     tool_name: str
     args: dict[str, Any] = attrs.field(hash=False)
     approved: tuple[Step, ...]
     denied: tuple[Step, ...]
+    expect: bool | None
 
     async def run(self, turn: Turn) -> None:
         answer = await turn.ask_approval(self.tool_name, arguments=dict(self.args))
+        if self.expect is not None and answer.approved != self.expect:
+            reason = f" (reason: {_quote(answer.deny_reason)})" if answer.deny_reason else ""
+            raise ScriptMismatch(
+                f"approval of {self.tool_name!r} expected to be {_VERDICT[self.expect]}, but "
+                f"the user {_VERDICT[answer.approved]} it{reason}"
+            )
         for step in self.approved if answer.approved else self.denied:
             await step.run(turn)
 
     def __repr__(self) -> str:
-        return _call_repr(
-            "approval",
-            self.tool_name,
-            self.args,
-            approved=list(self.approved),
-            denied=list(self.denied),
-        )
+        extra: dict[str, Any] = {"approved": list(self.approved), "denied": list(self.denied)}
+        extra = {key: steps for key, steps in extra.items() if steps}
+        if self.expect is not None:
+            extra["expect"] = self.expect
+        return _call_repr("approval", self.tool_name, *((self.args,) if self.args else ()), **extra)
 
 
 def _branch(param: str, steps: Step | Iterable[Step]) -> tuple[Step, ...]:
@@ -485,21 +496,35 @@ def approval(
     *,
     approved: Step | Iterable[Step] = (),
     denied: Step | Iterable[Step] = (),
+    expect: bool | None = None,
 ) -> Step:
     """The agent asks the user to approve calling ``tool_name`` with ``args`` (an
     ``APPROVAL_REQUEST`` event, ``AwaitingApproval`` shown), waits for the answer
     (``respond(...)``, from any connection to the session), then runs the ``approved`` steps
     or the ``denied`` steps. Branches may hold further approvals.
 
-    Raises ``TypeError`` if ``tool_name`` is not a str, ``args`` not a mapping, or a branch
-    holds something that is not a step.
+    ``expect=True`` (or ``False``): the user must approve (or deny); the other answer is a
+    :class:`ScriptMismatch` (with the deny reason, if any) instead of the other branch.
+
+    Raises ``TypeError`` if ``tool_name`` is not a str, ``args`` not a mapping, a branch
+    holds something that is not a step, or ``expect`` is not a bool or None; ``ValueError``
+    for steps in the branch ``expect`` rules out.
     """
     _check_str("approval", "tool_name", tool_name)
+    if expect is not None and not isinstance(expect, bool):
+        raise TypeError(f"approval(): expect must be a bool or None, got {expect!r}")
+    branches = {"approved": _branch("approved", approved), "denied": _branch("denied", denied)}
+    if expect is not None and branches[_VERDICT[not expect]]:
+        raise ValueError(
+            f"approval(): with expect={expect} the {_VERDICT[not expect]} steps never run; "
+            "leave them out"
+        )
     return _Approval(
         tool_name,
         _check_mapping("approval", "args", args),
-        _branch("approved", approved),
-        _branch("denied", denied),
+        branches["approved"],
+        branches["denied"],
+        expect,
     )
 
 
@@ -514,13 +539,17 @@ class Conversation:
     not yet played, in order; with ``ordered=False`` each post plays the first exchange that
     matches it (exchanges are rules, played any number of times).
 
-    A post that does not match (or comes after the last exchange) raises :class:`ScriptMismatch`
-    in the agent: the session sees an ``ERROR`` event naming what was expected and what was
-    sent, and stays usable (in order, the expected exchange is still next). Every mismatch is
-    appended to :attr:`mismatches`.
+    A post that does not match (or comes after the last exchange), a matcher or a step that
+    raises, an approval answered against its ``expect``: each raises :class:`ScriptMismatch`
+    in the agent. The session sees an ``ERROR`` event naming the exchange and what went wrong,
+    and stays usable (in order, an exchange that did not match is still next). Every mismatch
+    is appended to :attr:`mismatches`. In order, an exchange is played once a post matches
+    it; if its turn is cancelled (the engine stops or restarts mid-turn) before another is
+    played, it is un-played, so a client that posts the same text again meets it again.
 
     The state (the next exchange, the mismatches) is this object's, shared by every session
-    that talks to it: use one ``Conversation`` per test.
+    that talks to it: build one ``Conversation`` per test (in the test, or in a fixture run
+    for each test), or :meth:`reset` it between tests.
 
     Raises ``TypeError`` if an exchange is not one (a ``user(...)`` without ``.replies(...)``)
     or ``ordered`` is not a bool.
@@ -544,18 +573,41 @@ class Conversation:
         self.ordered = ordered
         #: Every :class:`ScriptMismatch` raised so far, oldest first.
         self.mismatches: list[ScriptMismatch] = []
-        self._next = 0  # ordered: the index of the next exchange
-        self._played: set[int] = set()
         self._lock = threading.Lock()
+        self._played = 0  # in order, also the index of the next exchange
+        self._used: set[int] = set()  # unordered: the rules played
+        self._cancelled: set[int] = set()  # in order: un-played by a cancelled turn
+        self._version = 0  # bumped by each play and reset: un-playing needs neither since
 
     async def __call__(self, turn: Turn) -> None:
         """Run one turn: the steps of the exchange the post matches.
 
-        Raises :class:`ScriptMismatch` (recorded on :attr:`mismatches`) when none does.
+        Raises :class:`ScriptMismatch` (recorded on :attr:`mismatches`) when none does, or
+        when matching or a step raises (that exception is its ``__cause__``).
         """
-        exchange = self._select(turn.text)
-        for step in exchange.steps:
-            await step.run(turn)
+        index, version = self._select(turn.text)
+        where = self._where(index)
+        try:
+            for step in self.exchanges[index].steps:
+                await step.run(turn)
+        except asyncio.CancelledError:  # in order: un-play it, unless others were played since
+            with self._lock:
+                if self.ordered and self._version == version:
+                    self._played -= 1
+                    self._cancelled.add(index)
+            raise
+        except ScriptMismatch as exc:
+            raise self._record(ScriptMismatch(f"{where}: {exc}")) from None
+        except Exception as exc:
+            raise self._record(
+                ScriptMismatch(f"{where}: {step!r} raised {type(exc).__name__}: {exc}")
+            ) from exc
+
+    @property
+    def played(self) -> int:
+        """How many exchanges were played so far (unordered, one per post a rule answered).
+        ``0`` with no :attr:`mismatches`: nothing ever talked to this conversation."""
+        return self._played
 
     @property
     def remaining(self) -> tuple[Exchange, ...]:
@@ -563,11 +615,22 @@ class Conversation:
         no post has matched so far."""
         with self._lock:
             if self.ordered:
-                return self.exchanges[self._next :]
-            return tuple(e for i, e in enumerate(self.exchanges) if i not in self._played)
+                return self.exchanges[self._played :]
+            return tuple(e for i, e in enumerate(self.exchanges) if i not in self._used)
+
+    def reset(self) -> None:
+        """Forget the progress and the mismatches: the conversation is as new (for one reused
+        across tests). A turn still running goes on, but can no longer un-play anything."""
+        with self._lock:
+            self.mismatches.clear()
+            self._played = 0
+            self._used.clear()
+            self._cancelled.clear()
+            self._version += 1
 
     def assert_done(self) -> None:
-        """Check that the conversation went as scripted.
+        """Check that the conversation went as scripted; cheap, and changes nothing (call it
+        as often as you like).
 
         Raises :class:`ScriptMismatch` listing every mismatch so far and (in order) every
         exchange never reached; unordered rules never used are not an error.
@@ -575,10 +638,11 @@ class Conversation:
         with self._lock:
             problems = [str(mismatch) for mismatch in self.mismatches]
             total = len(self.exchanges)
-            if self.ordered and self._next < total:
+            if self.ordered and self._played < total:
                 unreached = ", ".join(
-                    f"exchange {i} of {total} ({self.exchanges[i - 1].expected})"
-                    for i in range(self._next + 1, total + 1)
+                    f"exchange {i + 1} of {total} ({self.exchanges[i].expected}"
+                    f"{'; its turn was cancelled' if i in self._cancelled else ''})"
+                    for i in range(self._played, total)
                 )
                 problems.append(f"never reached: {unreached}")
         if problems:
@@ -586,40 +650,55 @@ class Conversation:
                 "the conversation did not go as scripted:\n- " + "\n- ".join(problems)
             )
 
-    def _select(self, text: str) -> Exchange:
-        with self._lock:
-            found = self._find(text)
-            if isinstance(found, ScriptMismatch):
-                self.mismatches.append(found)
-        if isinstance(found, ScriptMismatch):
-            raise found
-        return found
+    def _where(self, index: int) -> str:
+        kind = "exchange" if self.ordered else "rule"
+        return f"{kind} {index + 1} of {len(self.exchanges)}"
 
-    def _find(self, text: str) -> Exchange | ScriptMismatch:
+    def _record(self, mismatch: ScriptMismatch) -> ScriptMismatch:
+        with self._lock:
+            self.mismatches.append(mismatch)
+        return mismatch
+
+    def _select(self, text: str) -> tuple[int, int]:
+        """Play the exchange a post of ``text`` matches: its index, and the version after.
+        Raises the mismatch (recorded) when none does."""
+        with self._lock:
+            try:
+                index = self._find(text)
+            except ScriptMismatch as mismatch:
+                self.mismatches.append(mismatch)
+                raise
+            self._played += 1
+            self._used.add(index)
+            self._version += 1
+            return index, self._version
+
+    def _find(self, text: str) -> int:
         total = len(self.exchanges)
         sent = f"the user sent {_quote(text)}"
-        if not self.ordered:
-            for index, exchange in enumerate(self.exchanges):
+        if self.ordered and self._played >= total:
+            raise ScriptMismatch(f"the script has no exchange left ({total} played), but {sent}")
+        if not total:
+            raise ScriptMismatch(f"the conversation has no exchanges, but {sent}")
+        for index in [self._played] if self.ordered else range(total):
+            exchange = self.exchanges[index]
+            try:
                 if exchange.matches(text):
-                    self._played.add(index)
-                    return exchange
-            if not total:
-                return ScriptMismatch(f"the conversation has no exchanges, but {sent}")
-            rules = "; ".join(
-                f"rule {i} of {total} expected {e.expected}"
-                for i, e in enumerate(self.exchanges, 1)
+                    return index
+            except Exception as exc:
+                raise ScriptMismatch(
+                    f"{self._where(index)}: {_match_repr(exchange.match)} raised "
+                    f"{type(exc).__name__}: {exc}, when {sent}"
+                ) from exc
+        if self.ordered:
+            raise ScriptMismatch(
+                f"exchange {self._played + 1} of {total} expected "
+                f"{self.exchanges[self._played].expected}, but {sent}"
             )
-            return ScriptMismatch(f"no rule matched: {rules}; but {sent}")
-        if self._next >= total:
-            return ScriptMismatch(f"the script has no exchange left ({total} played), but {sent}")
-        exchange = self.exchanges[self._next]
-        if not exchange.matches(text):
-            return ScriptMismatch(
-                f"exchange {self._next + 1} of {total} expected {exchange.expected}, but {sent}"
-            )
-        self._played.add(self._next)
-        self._next += 1
-        return exchange
+        rules = "; ".join(
+            f"rule {i} of {total} expected {e.expected}" for i, e in enumerate(self.exchanges, 1)
+        )
+        raise ScriptMismatch(f"no rule matched: {rules}; but {sent}")
 
     def __repr__(self) -> str:
         mode = "ordered" if self.ordered else "unordered"
