@@ -27,11 +27,10 @@ from vectorshift_sessions import (
     TurnStatus,
     TurnWatcher,
 )
+from vectorshift_sessions import testing as script_module
 from vectorshift_sessions.engine import LocalEngine
 from vectorshift_sessions.engine._agents import split_words
-from vectorshift_sessions.testing import _script as script_module
-from vectorshift_sessions.testing._mismatch import Mismatch
-from vectorshift_sessions.testing._script import (
+from vectorshift_sessions.testing import (
     Conversation,
     Exchange,
     ScriptMismatch,
@@ -48,6 +47,7 @@ from vectorshift_sessions.testing._script import (
     tool,
     user,
 )
+from vectorshift_sessions.testing._mismatch import Mismatch
 
 ET = SessionEventType
 NAME = "script"
@@ -671,7 +671,7 @@ def test_a_new_conversation_is_not_done() -> None:
     assert "ordered, 2 exchanges, 2 remaining, 0 mismatches" in repr(script)
 
 
-#: The module, untyped: the calls below pass wrong types on purpose.
+#: The public module, untyped: the calls below pass wrong types on purpose.
 loose: Any = script_module
 
 

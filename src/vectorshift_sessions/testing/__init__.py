@@ -27,9 +27,8 @@ if TYPE_CHECKING:
     from ._faults import GARBAGE, FaultyProxy, RogueEngine
     from ._mismatch import Mismatch
     from ._plugin import CassetteFixture
-    from ._script import (
-        Conversation,
-        Exchange,
+    from ._script import Conversation, Exchange, user
+    from ._steps import (
         ScriptMismatch,
         Step,
         approval,
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
         task,
         thinking,
         tool,
-        user,
     )
 
 _LAZY: dict[str, str] = {
@@ -64,10 +62,9 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("FaultyProxy", "GARBAGE", "RogueEngine"), "._faults"),
     "Mismatch": "._mismatch",
     "CassetteFixture": "._plugin",
+    **dict.fromkeys(("Conversation", "Exchange", "user"), "._script"),
     **dict.fromkeys(
         (
-            "Conversation",
-            "Exchange",
             "ScriptMismatch",
             "Step",
             "approval",
@@ -80,9 +77,8 @@ _LAZY: dict[str, str] = {
             "task",
             "thinking",
             "tool",
-            "user",
         ),
-        "._script",
+        "._steps",
     ),
 }
 
