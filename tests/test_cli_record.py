@@ -4,6 +4,7 @@ chat's session becomes a cassette, which then replays the same chat offline."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -67,3 +68,51 @@ def test_chat_refuses_a_cassette_in_a_missing_directory_before_starting(
     assert "cannot record to" in out and "directory does not exist" in out
     assert "embedded local engine" not in out  # nothing started
     assert not path.parent.exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "hello\n",
+        "notes without a newline",
+        '{"cassette": "one", "rec": "x"}\n',  # JSON, but no header
+        '[1, 2]\n{"cassette": 1}\n',
+        "\n",
+        "\udcff",
+    ],
+)
+def test_chat_refuses_to_append_to_a_file_that_is_not_a_cassette(
+    content: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    code, out = chat(monkeypatch, capsys, "hello\n", "--record", str(path))
+    assert code == 1
+    assert out == (
+        f"error: {path} exists and is not a cassette (its first line is not a cassette "
+        "header); pick another file\n"
+    )
+    assert path.read_bytes() == content.encode("utf-8", "surrogateescape")  # untouched
+
+
+def test_chat_appends_to_an_empty_file_and_to_a_cassette(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "chat.jsonl"
+    path.touch()
+    for typed in ("first\n/quit\n", "second\n/quit\n"):
+        code, out = chat(monkeypatch, capsys, typed, "--record", str(path), "--agent", "echo")
+        assert code == 0, out
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    headers = [r for r in records if "cassette" in r]
+    assert len(headers) == 2
+    assert all(h["owner"]["name"] == "echo" for h in headers)  # from the agent's handle
+    posts = [
+        r["frame"]["content"]
+        for r in records
+        if r.get("dir") == "sent" and r["frame"]["type"] == "post_message"
+    ]
+    assert posts == ["first", "second"]

@@ -2,12 +2,14 @@
 
 Against the hosted engine (or any ``--base-url``) when given an API key and an agent or
 chatbot; otherwise against an embedded local engine. Uses the blocking ``Session``. With
-``--record FILE``, the session's frames are appended to a cassette (see ``_cassette.py``).
+``--record FILE``, the session's frames are appended to a cassette (see ``_cassette.py``); an
+existing file must be one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +43,30 @@ _SHOWN = frozenset(
     }
 )
 HELP = "Type a message and press Enter. /history shows the history, /quit (or Ctrl-D) leaves."
+#: The most of a file's first line read to tell whether it is a cassette header.
+_HEADER_MAX = 64 * 1024
+
+
+def _is_other_file(path: Path) -> bool:
+    """Whether ``path`` is a file holding something else than a cassette: not empty, and its
+    first line no cassette header. Appending a cassette to it would spoil it. ``OSError``
+    when it cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            first = file.readline(_HEADER_MAX)
+    except FileNotFoundError:
+        return False
+    if not first:
+        return False
+    try:
+        header = json.loads(first)
+    except ValueError:  # not JSON, not UTF-8, or cut at _HEADER_MAX
+        return True
+    return not (
+        type(header) is dict
+        and type(header.get("cassette")) is int
+        and isinstance(header.get("rec"), str)
+    )
 
 
 @contextlib.contextmanager
@@ -134,8 +160,9 @@ def run_chat(
 ) -> int:
     """Chat until ``/quit``, Ctrl-D or Ctrl-C; the exit code (1 after an error).
 
-    ``record``: a cassette file the session's frames are appended to (``--record``); a path
-    whose directory does not exist is refused before anything starts.
+    ``record``: a cassette file the session's frames are appended to (``--record``). Refused
+    before anything starts: a path whose directory does not exist, and an existing file that
+    is not a cassette (not empty, and its first line no cassette header).
     """
     read = read or sys.stdin
     out = out or sys.stdout
@@ -145,8 +172,16 @@ def run_chat(
 
         try:
             recorder = Recorder(record)
+            assert recorder.path is not None
+            other = _is_other_file(recorder.path)
         except (OSError, TypeError, ValueError) as exc:
             out.write(f"error: cannot record to {str(record)!r}: {exc}\n")
+            return 1
+        if other:
+            out.write(
+                f"error: {record} exists and is not a cassette (its first line is not a "
+                "cassette header); pick another file\n"
+            )
             return 1
     try:
         with _open_session(

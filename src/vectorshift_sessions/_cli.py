@@ -225,7 +225,7 @@ def add_chat_parser(subparsers: Subparsers) -> None:
         metavar="FILE",
         help="append every frame of the session, both ways, to FILE (a JSON Lines cassette "
         "that vectorshift_sessions.testing.Cassette replays offline; the API key is never "
-        "written)",
+        "written); an existing FILE must be a cassette",
     )
     parser.set_defaults(run=run_chat)
 

@@ -8,8 +8,10 @@ events in the same order (ids aside).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,15 @@ from typing import Any
 import psutil
 import pytest
 
-from vectorshift_sessions import AsyncSession, SessionEvent, SessionEventType, TurnWatcher
+from vectorshift_sessions import (
+    AsyncClient,
+    AsyncSession,
+    SessionEvent,
+    SessionEventType,
+    TurnWatcher,
+)
 from vectorshift_sessions._backends import _asyncio_backend as backend
-from vectorshift_sessions._cassette import Recorder
+from vectorshift_sessions._cassette import Recorder, recording
 from vectorshift_sessions.engine import AgentSpec, LocalEngine
 from vectorshift_sessions.testing._cassette import Cassette, ReplayAgent
 
@@ -78,6 +86,15 @@ def replay_engine(
         for o in cassette.owners
     ]
     return LocalEngine(db=":memory:", agents=specs, **options)
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """A cassette's lines, decoded (the raw file: no loader involved)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def headers(path: Path) -> list[dict[str, Any]]:
+    return [line for line in read_lines(path) if "cassette" in line]
 
 
 async def record_demo(engine: LocalEngine, path: Path) -> list[SessionEvent]:
@@ -332,3 +349,185 @@ async def test_a_bad_record_to_fails_before_anything_is_sent(
         new_session(engine, ECHO, record_to=tmp_path / "missing" / "c.jsonl")
     with pytest.raises(IsADirectoryError):
         new_session(engine, ECHO, record_to=tmp_path)
+    with pytest.raises(TypeError, match="never record"):
+        new_session(engine, ECHO, record_to=True)
+
+
+async def test_concurrent_senders_are_recorded_in_the_order_they_were_sent(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    path = tmp_path / "concurrent.jsonl"
+    texts = [[f"w{w:02d}-n{i:02d}" for i in range(4)] for w in range(16)]
+    async with new_session(engine, ECHO, record_to=path) as session:
+        listener = session.listen(maxsize=0)
+
+        async def post_all(mine: list[str]) -> None:
+            for text in mine:
+                await session.send(text)
+
+        workers = [backend.spawn(post_all, mine, name="recording-sender") for mine in texts]
+        for worker in workers:
+            await worker.join()
+        complete = 0
+        async for event in listener:  # every turn's answer is in (and recorded)
+            complete += event.is_complete
+            if complete == 64:
+                break
+        await listener.aclose()
+        history = [m.text for m in await session.get_messages() if m.is_user]
+
+    lines = read_lines(path)
+    assert "cassette" in lines[0] and all("t" in line for line in lines[1:])
+    in_time = sorted(lines[1:], key=lambda line: line["t"])  # as readers order them
+    posts = [
+        (i, line["frame"]["content"])
+        for i, line in enumerate(in_time)
+        if line["dir"] == "sent" and line["frame"]["type"] == "post_message"
+    ]
+    assert sorted(text for _, text in posts) == sorted(t for mine in texts for t in mine)
+    # In the order the engine got them: its history keeps that order.
+    assert [text for _, text in posts] == history
+    for i, text in posts:  # and each before the first frame that echoes it
+        first = next(
+            j
+            for j, line in enumerate(in_time)
+            if line["dir"] == "received" and text in json.dumps(line["frame"])
+        )
+        assert first > i, (text, in_time[first])
+
+
+async def test_record_to_false_opts_out_of_an_active_recording(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    path = tmp_path / "default.jsonl"
+    with recording(path):
+        quiet = new_session(engine, ECHO, record_to=False)
+        recorded = new_session(engine, ECHO)
+    async with quiet:
+        await turn(quiet, "never written")
+    async with recorded:
+        await turn(recorded, "written down")
+    assert "never written" not in path.read_text(encoding="utf-8")
+    (header,) = headers(path)
+    assert header["session_id"] is None and header["owner"]["object_id"] == ECHO
+    sent = [line["frame"] for line in read_lines(path) if line.get("dir") == "sent"]
+    assert {"written down"} == {f["content"] for f in sent if f["type"] == "post_message"}
+
+
+async def test_a_session_from_an_agent_or_chatbot_handle_names_its_owner(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    path = tmp_path / "named.jsonl"
+    async with AsyncClient(base_url=engine.base_url, ws_url=engine.ws_url) as client:
+        agent = await client.agents.fetch(name="echo")
+        chatbot = await client.chatbots.fetch(name="echo")
+        with recording(path):
+            created = await agent.create_session()
+            result = await agent.run("one shot")
+            await chatbot.run("one shot too")
+        assert result.text == "one shot"
+        async with created:
+            await turn(created, "made by the handle")
+        assert created.session_id is not None
+        with recording(path):
+            resumed = await agent.resume_session(created.session_id)
+        async with resumed:
+            await turn(resumed, "resumed")
+    async with new_session(engine, ECHO, record_to=path) as session:  # no handle, no name
+        await turn(session, "anonymous")
+
+    named = {"object_type": "agent", "object_id": ECHO, "name": "echo"}
+    bot = {"object_type": "chatbot", "object_id": chatbot.id, "name": "echo"}
+    assert [header["owner"] for header in headers(path)] == [
+        named,  # run()
+        bot,
+        named,  # create_session()
+        named,  # resume_session()
+        {"object_type": "agent", "object_id": ECHO},
+    ]
+
+
+async def test_a_short_key_is_never_replaced_and_frames_stay_whole(tmp_path: Path) -> None:
+    path = tmp_path / "short-key.jsonl"
+    keyed = LocalEngine(db=":memory:", api_keys=("type",))  # shorter than a real key can be
+    async with keyed, new_session(keyed, ECHO, api_key="type", record_to=path) as session:
+        await turn(session, "what type is this")
+    lines = read_lines(path)
+    frames = [line["frame"] for line in lines[1:]]
+    assert all(isinstance(frame.get("type"), str) for frame in frames)
+    assert "[redacted]" not in path.read_text(encoding="utf-8")
+    deltas = "".join(f["value"] for f in frames if f["type"] == "message_delta")
+    assert deltas == "what type is this"
+
+
+async def test_a_cassette_is_ascii_whatever_the_file_encoding(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    path = tmp_path / "ascii.jsonl"
+    text = "héllo wörld ☃ 🎉 “quoted”"
+    with open(path, "w", encoding="ascii") as stream:
+        recorder = Recorder(stream)
+        async with new_session(engine, ECHO, record_to=recorder) as session:
+            await turn(session, text)
+    assert recorder.error is None
+    raw = path.read_bytes()
+    assert raw.isascii()
+    lines = read_lines(path)[1:]
+    frames = [line["frame"] for line in lines]
+    (post,) = [
+        x["frame"] for x in lines if x["dir"] == "sent" and x["frame"]["type"] == "post_message"
+    ]
+    assert post["content"] == text
+    assert "".join(f["value"] for f in frames if f["type"] == "message_delta") == text
+
+
+async def test_a_failing_redact_hook_stops_the_recording_and_is_kept(
+    engine: LocalEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "buggy.jsonl"
+
+    def buggy(frame: dict[str, Any], direction: str) -> dict[str, Any]:
+        if direction == "sent" and frame.get("type") == "post_message":
+            raise ValueError(f"cannot redact {frame['content']!r} with {KEY}")
+        return frame
+
+    recorder = Recorder(path, redact=buggy)
+    with caplog.at_level(logging.ERROR, logger="vectorshift_sessions.cassette"):
+        async with new_session(engine, ECHO, api_key=KEY, record_to=recorder) as session:
+            events = await turn(session, "still answered")  # the session goes on
+            assert [e.text for e in events if e.is_complete] == ["still answered"]
+            events = await turn(session, "and again")
+            assert [e.text for e in events if e.is_complete] == ["and again"]
+    error = recorder.error
+    assert isinstance(error, RuntimeError)  # its text held the key: said again without it
+    assert str(error) == "ValueError: cannot redact 'still answered' with [redacted]"
+    (record,) = [r for r in caplog.records if r.name == "vectorshift_sessions.cassette"]
+    assert record.levelno == logging.ERROR
+    assert "stopped recording" in record.getMessage() and "cannot redact" in record.getMessage()
+    assert KEY not in caplog.text
+    assert "and again" not in path.read_text(encoding="utf-8")  # it stopped at the first
+
+    def wrong(frame: dict[str, Any], direction: str) -> dict[str, Any]:
+        return None  # type: ignore[return-value]
+
+    recorder = Recorder(tmp_path / "wrong.jsonl", redact=wrong)
+    async with new_session(engine, ECHO, record_to=recorder) as session:
+        await turn(session, "hello")
+    assert isinstance(recorder.error, TypeError)
+    assert "must return the frame" in str(recorder.error)
+
+
+async def test_a_write_failing_stops_the_recording_and_is_kept(engine: LocalEngine) -> None:
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "w", encoding="utf-8")
+    try:
+        recorder = Recorder(stream)
+        async with new_session(engine, ECHO, record_to=recorder) as session:
+            await turn(session, "first")  # written into the pipe
+            os.close(read_end)  # nobody reads it any more: the next write fails
+            events = await turn(session, "second")
+            assert [e.text for e in events if e.is_complete] == ["second"]
+        assert isinstance(recorder.error, BrokenPipeError)
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()

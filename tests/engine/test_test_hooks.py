@@ -228,3 +228,36 @@ async def test_a_chatbot_follows_its_agent_when_the_agent_is_replaced(engine: Lo
             sid = await client.new_session(owner, kind)
             await client.send(type="post_message", session_id=sid, content="hi")
             assert text_of(await client.until_idle()) == expected, owner
+
+
+async def test_an_agent_sends_frames_and_messages_of_any_kind(engine: LocalEngine) -> None:
+    problems: list[str] = []
+
+    async def relay(turn: Turn) -> None:
+        await turn.send_frame({"type": "error", "error": "as recorded", "session_id": "x"})
+        user = {"user_id": "someone"}
+        await turn.emit({"type": "note", "value": 1}, sender=user, fields={"tag": "kept"})
+        for bad in ({"no": "type"}, "text"):
+            try:
+                await turn.send_frame(bad)  # type: ignore[arg-type]
+            except TypeError as exc:
+                problems.append(str(exc))
+        try:
+            await turn.emit({"type": "note"}, sender="me")  # type: ignore[arg-type]
+        except TypeError as exc:
+            problems.append(str(exc))
+
+    engine.add_agent("relay", relay)
+    async with raw_client(engine) as client:
+        sid = await client.new_session("agent-relay")
+        await client.send(type="post_message", session_id=sid, content="go")
+        frames = await client.until_idle()
+        history = await client.history(sid)
+    assert {"type": "error", "error": "as recorded", "session_id": "x"} in frames
+    (note,) = [m for m in history if m["content"]["type"] == "note"]
+    assert note["sender"] == {"user_id": "someone"} and note["tag"] == "kept"
+    assert problems == [
+        "send_frame() takes a mapping with a string 'type', got {'no': 'type'}",
+        "send_frame() takes a mapping with a string 'type', got 'text'",
+        "sender must be a mapping or None, got str",
+    ]

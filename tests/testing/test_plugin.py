@@ -294,3 +294,98 @@ def test_recording_goes_to_the_engine_the_environment_names_when_a_key_is_set(
     recorded = (pytester.path / "cassettes" / "test_hosted").glob("*.jsonl")
     (path,) = list(recorded)
     assert "real-key" not in path.read_text()
+
+
+OWN_AGENT_TESTS = """
+import pytest
+from vectorshift_sessions import Session
+from vectorshift_sessions.testing import Conversation, say, user
+
+ANSWER = "v1"
+
+@pytest.mark.vectorshift_cassette("own.jsonl")
+def test_own_agent(vectorshift_engine, vectorshift_cassette):
+    bot = Conversation(user("hi").replies(say(ANSWER)))
+    agent_id = vectorshift_engine.add_agent("own", bot)
+    with Session(owner_type="agent", owner_id=agent_id) as session:
+        assert session.ask("hi").text == "v1"
+    assert FAIL is False
+"""
+
+
+def test_a_recording_replaces_the_cassette_only_when_the_test_passes(
+    pytester: pytest.Pytester,
+) -> None:
+    cassette = pytester.path / "cassettes" / "own.jsonl"
+    pytester.makepyfile(test_own=OWN_AGENT_TESTS + "FAIL = False\n")
+    run(pytester, "--vectorshift-record-mode=once").assert_outcomes(passed=1)
+    recorded = cassette.read_text()
+    # replayed: the test's own agent (now answering otherwise) leaves the replay in place
+    pytester.makepyfile(
+        test_own=OWN_AGENT_TESTS.replace('ANSWER = "v1"', 'ANSWER = "v2"') + "FAIL = False\n"
+    )
+    run(pytester).assert_outcomes(passed=1)
+    # a test that fails while recording leaves the cassette as it was, and no draft behind
+    pytester.makepyfile(test_own=OWN_AGENT_TESTS + "FAIL = True\n")
+    result = run(pytester, "--vectorshift-record-mode=rewrite")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the test failed while recording*own.jsonl*left as it was*"])
+    assert cassette.read_text() == recorded
+    assert [p.name for p in cassette.parent.iterdir()] == ["own.jsonl"]
+
+
+def test_a_recording_that_stops_fails_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_broken="""
+        import pytest
+        from vectorshift_sessions import Session
+
+        def broken(frame, direction):
+            raise KeyError("no such field")
+
+        @pytest.mark.vectorshift_cassette("broken.jsonl", redact=broken)
+        def test_broken_hook(vectorshift_cassette):
+            with Session(owner_type="agent", owner_id="agent-echo") as session:
+                assert session.ask("hi").text == "hi"
+        """
+    )
+    result = run(pytester, "--vectorshift-record-mode=rewrite")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*the recording of *broken.jsonl stopped: *no such field*"])
+    assert not (pytester.path / "cassettes" / "broken.jsonl").exists()
+
+
+def test_default_cassette_names_tell_classes_and_parameters_apart(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_names="""
+        import pytest
+        from vectorshift_sessions import Session
+
+        def ask(text):
+            with Session(owner_type="agent", owner_id="agent-echo") as session:
+                return session.ask(text).text
+
+        class TestEnglish:
+            def test_greet(self, vectorshift_cassette):
+                assert ask("hello") == "hello"
+
+        class TestFrench:
+            def test_greet(self, vectorshift_cassette):
+                assert ask("bonjour") == "bonjour"
+
+        @pytest.mark.parametrize("word", ["a/b", "c?d"])
+        def test_words(vectorshift_cassette, word):
+            assert ask(word) == word
+        """
+    )
+    run(pytester, "--vectorshift-record-mode=once").assert_outcomes(passed=4)
+    names = sorted(p.name for p in (pytester.path / "cassettes" / "test_names").iterdir())
+    assert names == [
+        "TestEnglish.test_greet.jsonl",
+        "TestFrench.test_greet.jsonl",
+        "test_words[a-b].jsonl",
+        "test_words[c-d].jsonl",
+    ]
+    run(pytester).assert_outcomes(passed=4)

@@ -98,6 +98,9 @@ class Connection:
         self.lost: SessionDisconnectedError | None = None  # why an unasked drop closed it
         # The cassette this connection writes every frame to (``record_to``), while connected.
         self.recording: Recording | None = None
+        # Requests, and frames while recording, are sent one at a time: see ``request`` and
+        # ``_send`` (threads only: on one event loop, nothing interleaves a send).
+        self._send_lock = backend.StateLock()
 
     # --- opening and closing ----------------------------------------------------------------
 
@@ -112,13 +115,17 @@ class Connection:
             self._read_loop, transport, name=f"vectorshift-session-reader-{self.core.session_id}"
         )
 
-    def start_recording(self, recorder: Recorder, owner: tuple[str, str] | None) -> None:
-        """Record every frame of the connection about to open, until it closes."""
+    def start_recording(
+        self, recorder: Recorder, owner: tuple[str, str] | None, owner_name: str | None = None
+    ) -> None:
+        """Record every frame of the connection about to open, until it closes. ``owner`` is
+        the agent's or chatbot's (type, id), ``owner_name`` its name when known."""
         self.stop_recording()
         owner_type, owner_id = owner or (None, None)
         self.recording = recorder.start(
             owner_type=owner_type,
             owner_id=owner_id,
+            owner_name=owner_name if owner else None,
             session_id=self.core.session_id,
             secret=self._api_key,
         )
@@ -129,16 +136,38 @@ class Connection:
             recording.close()
 
     async def _send(self, transport: backend.Transport, frame: codec.ClientFrame) -> None:
-        """Send one frame. When recording, it is recorded once sent (a frame the closed
-        connection refused was not sent), timed when its sending began: before its answer."""
+        """Send one frame; when recording, record it too.
+
+        While recording, each frame is timed when its sending began (so before its answer),
+        and frames are sent one at a time (a lock per connection, taken only then): their
+        times are in the order they went on the wire, which concurrent threads would
+        otherwise mix up (each reading the clock, then waiting for the socket). On one event
+        loop the lock has nothing to do: a frame is written before any other task runs.
+
+        A frame is recorded once it was handed to the transport: ``transport.send`` was
+        called and did not refuse it with ``TransportClosed`` (then the session reports it
+        unsent, and it is not recorded). So a send cancelled under way (a timeout, a task
+        cancelled) is recorded too. On asyncio the transport writes the frame's bytes
+        before its only wait (for a full write buffer to drain), so a cancellation always
+        comes after the engine could get them; a blocking send cannot be cancelled, and an
+        interrupt (Ctrl-C) during it counts as sent.
+        """
         text = codec.encode_client_frame(frame)
         recording = self.recording
         if recording is None:
             await transport.send(text)
             return
-        began = recording.clock()
-        await transport.send(text)
-        recording.sent(text, began)
+        with self._send_lock:
+            began = recording.clock()
+            handed = True
+            try:
+                await transport.send(text)
+            except TransportClosed:
+                handed = False
+                raise
+            finally:
+                if handed:
+                    recording.sent(text, began)
 
     def start_heartbeat(self) -> None:
         self.core.state = State.CONNECTED
@@ -406,11 +435,17 @@ class Connection:
                     continue
                 raise SessionDisconnectedError("the session is not connected; call connect() first")
             answer = _Pending()
-            requests.expect(frame.TYPE, answer)
             try:
-                await self._send(transport, frame)
+                # Answers are matched to requests in order: with threads, each request's place
+                # in the queue and its place on the wire must be the same (one lock for both).
+                with self._send_lock:
+                    requests.expect(frame.TYPE, answer)
+                    try:
+                        await self._send(transport, frame)
+                    except TransportClosed:
+                        requests.forget(frame.TYPE, answer)
+                        raise
             except TransportClosed as exc:
-                requests.forget(frame.TYPE, answer)
                 state = self.core.state
                 if self.reconnect is not None and state in (State.CONNECTED, State.RECONNECTING):
                     # Dropped before sending: start (or join) the recovery, then send it.

@@ -190,9 +190,12 @@ class AsyncClient:
 
     # --- sessions -----------------------------------------------------------------------------
 
-    def _session(self, owner_type: str, owner_id: str, session_id: str | None) -> AsyncSession:
-        """A session (not connected) with this client's key, URLs and timeouts."""
-        return AsyncSession(
+    def _session(
+        self, owner_type: str, owner_id: str, session_id: str | None, name: str | None = None
+    ) -> AsyncSession:
+        """A session (not connected) with this client's key, URLs and timeouts; ``name`` is
+        the owner's, for the header of a cassette the session records."""
+        session = AsyncSession(
             owner_type=owner_type,
             owner_id=owner_id,
             session_id=session_id,
@@ -202,6 +205,8 @@ class AsyncClient:
             connect_timeout=self._connect_timeout,
             allow_insecure_key=self._allow_insecure_key,
         )
+        session._owner_name = name
+        return session
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -372,7 +377,8 @@ class _Handle:
         ``session_id`` resumes that session instead (same as ``resume_session``).
         """
         self._check_sessions_supported("create_session()")
-        return (self._client or AsyncClient())._session(self._OWNER_TYPE, self.id, session_id)
+        client = self._client or AsyncClient()
+        return client._session(self._OWNER_TYPE, self.id, session_id, self.name)
 
     async def resume_session(self, session_id: str) -> AsyncSession:
         """The existing session ``session_id``, not yet connected: use it as a context manager.
@@ -384,7 +390,8 @@ class _Handle:
             raise ValueError(
                 f"resume_session() needs the id of an existing session, got {session_id!r}"
             )
-        return (self._client or AsyncClient())._session(self._OWNER_TYPE, self.id, session_id)
+        client = self._client or AsyncClient()
+        return client._session(self._OWNER_TYPE, self.id, session_id, self.name)
 
     async def run(
         self,

@@ -192,9 +192,12 @@ class Client:
 
     # --- sessions -----------------------------------------------------------------------------
 
-    def _session(self, owner_type: str, owner_id: str, session_id: str | None) -> Session:
-        """A session (not connected) with this client's key, URLs and timeouts."""
-        return Session(
+    def _session(
+        self, owner_type: str, owner_id: str, session_id: str | None, name: str | None = None
+    ) -> Session:
+        """A session (not connected) with this client's key, URLs and timeouts; ``name`` is
+        the owner's, for the header of a cassette the session records."""
+        session = Session(
             owner_type=owner_type,
             owner_id=owner_id,
             session_id=session_id,
@@ -204,6 +207,8 @@ class Client:
             connect_timeout=self._connect_timeout,
             allow_insecure_key=self._allow_insecure_key,
         )
+        session._owner_name = name
+        return session
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -374,7 +379,8 @@ class _Handle:
         ``session_id`` resumes that session instead (same as ``resume_session``).
         """
         self._check_sessions_supported("create_session()")
-        return (self._client or Client())._session(self._OWNER_TYPE, self.id, session_id)
+        client = self._client or Client()
+        return client._session(self._OWNER_TYPE, self.id, session_id, self.name)
 
     def resume_session(self, session_id: str) -> Session:
         """The existing session ``session_id``, not yet connected: use it as a context manager.
@@ -386,7 +392,8 @@ class _Handle:
             raise ValueError(
                 f"resume_session() needs the id of an existing session, got {session_id!r}"
             )
-        return (self._client or Client())._session(self._OWNER_TYPE, self.id, session_id)
+        client = self._client or Client()
+        return client._session(self._OWNER_TYPE, self.id, session_id, self.name)
 
     def run(
         self,

@@ -14,7 +14,7 @@ import ssl
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 from .. import _codec as codec
 from .. import _inputs as inputs
@@ -65,9 +65,10 @@ class Session(backend.ConnectOnAwait):
     ``vectorshift_sessions.testing.Cassette`` replays offline; each ``connect()`` starts one
     recording, which ends when the session disconnects. The key is never written. Without
     ``record_to``, a session created while the pytest plugin records a cassette
-    (``vectorshift_cassette`` in record mode) records into it. A ``record_to`` of the wrong
-    type raises ``TypeError``, a path whose directory does not exist ``FileNotFoundError``,
-    here, before anything is sent.
+    (``vectorshift_cassette`` in record mode), or inside a ``recording()`` block, records into
+    it; ``record_to=False`` never records, not even there. A ``record_to`` of the wrong type
+    raises ``TypeError``, a path whose directory does not exist ``FileNotFoundError``, here,
+    before anything is sent.
     """
 
     def __init__(
@@ -90,7 +91,7 @@ class Session(backend.ConnectOnAwait):
         max_frame_bytes: int | None = 64 * 1024 * 1024,
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure_key: bool = False,
-        record_to: str | os.PathLike[str] | TextIO | Recorder | None = None,
+        record_to: str | os.PathLike[str] | TextIO | Recorder | Literal[False] | None = None,
     ):
         inputs.check_session_options(
             session_id=session_id,
@@ -107,6 +108,9 @@ class Session(backend.ConnectOnAwait):
         )
         self._owner_type = owner_type
         self._owner_id = owner_id
+        # The owner's name, when known: the client sets it on the sessions of its handles
+        # (``agent.create_session()``), and the cassette's header names it.
+        self._owner_name: str | None = None
         api_key = resolve_api_key(api_key)
         url = session_url(resolve_ws_base_url(ws_url, base_url))
         check_key_transport(url, api_key, allow_insecure_key)
@@ -176,7 +180,7 @@ class Session(backend.ConnectOnAwait):
             )
         if self._recorder is not None:
             owner = (self._owner_type, self._owner_id) if self._owner_id else None
-            self._conn.start_recording(self._recorder, owner)
+            self._conn.start_recording(self._recorder, owner, self._owner_name)
         try:
             self._conn.open()
             self._join()
@@ -359,7 +363,10 @@ class Session(backend.ConnectOnAwait):
 
 
 def _recorder_for(record_to: object) -> Recorder | None:
-    """Where a new session records: ``record_to`` (checked), else the active default."""
+    """Where a new session records: ``record_to`` (checked), else the active default; nowhere
+    for ``record_to=False``."""
+    if record_to is False:
+        return None
     if record_to is None:
         # No recording() block can be active before the cassette module is imported.
         cassette = sys.modules.get("vectorshift_sessions._cassette")

@@ -197,19 +197,29 @@ class Turn:
         if self._host.turn_delay > 0:
             await asyncio.sleep(self._host.turn_delay)
 
-    async def emit(self, content: Mapping[str, Any], *, message_id: str | None = None) -> str:
+    async def emit(
+        self,
+        content: Mapping[str, Any],
+        *,
+        message_id: str | None = None,
+        sender: Mapping[str, Any] | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> str:
         """Store a complete message with any ``content`` and notify it to every client.
 
         ``content`` is a stored message's content: a mapping with a string ``"type"``
         (``data_type_message``, ``thinking``, ``tool_call``, ... or one of your own; clients
         show an unknown type as ``MESSAGE_STREAMING``). It is sent as given, in a
-        ``message_notification`` whose message carries this session's id and this agent as
-        the sender. ``message_id`` defaults to a fresh id; give the id of the deltas that
-        streamed the message so that clients join them (as ``say_stream`` does). An id this
-        turn emitted already sends the new version of that message (a status update, such
-        as a streaming message now complete); the history keeps the version stored first.
+        ``message_notification`` whose message carries this session's id and ``sender``
+        (default: this agent). ``fields`` adds other fields to the stored message as given
+        (not ``id``, ``session_id``, ``sender`` or ``content``). ``message_id`` defaults to a
+        fresh id; give the id of the deltas that streamed the message so that clients join
+        them (as ``say_stream`` does). An id this turn emitted already sends the new version
+        of that message (a status update, such as a streaming message now complete); the
+        history keeps the version stored first.
 
-        Returns the message id. Raises ``TypeError`` when ``content`` is not such a mapping.
+        Returns the message id. Raises ``TypeError`` when ``content`` is not such a mapping,
+        or for a wrong type of argument.
         """
         if not isinstance(content, Mapping) or not isinstance(content.get("type"), str):
             raise TypeError(
@@ -218,15 +228,36 @@ class Turn:
             )
         if message_id is not None and (not isinstance(message_id, str) or not message_id):
             raise TypeError(f"message_id must be a non-empty string or None, got {message_id!r}")
+        for name, value in (("sender", sender), ("fields", fields)):
+            if value is not None and not isinstance(value, Mapping):
+                raise TypeError(f"{name} must be a mapping or None, got {type(value).__name__}")
         await self._pace()
         message_id = message_id or new_id()
-        message = _frames.stored_message(message_id, self.session_id, self._host.sender, content)
+        message = _frames.stored_message(
+            message_id, self.session_id, self._host.sender if sender is None else sender, content
+        )
+        if fields:
+            message = {**fields, **message}
         if message_id in self._emitted:
             await self._host.broadcast(_frames.message_notification(message))
         else:
             self._emitted.add(message_id)
             await self._host.notify(message)
         return message_id
+
+    async def send_frame(self, frame: Mapping[str, Any]) -> None:
+        """Send one frame, as it is, to every connection attached to the session (not stored).
+
+        For frames no other method sends (an engine's ``error`` frame, a frame type of your
+        own), as replays and proxies need. Raises ``TypeError`` when ``frame`` is not a
+        mapping with a string ``"type"``.
+        """
+        if not isinstance(frame, Mapping) or not isinstance(frame.get("type"), str):
+            raise TypeError(
+                f"send_frame() takes a mapping with a string 'type', got {frame!r:.200}"
+            )
+        await self._pace()
+        await self._host.broadcast(dict(frame))
 
     async def status(self, status: ParticipantStatus | str) -> None:
         """Show a participant status (``Processing``, ``Typing``, ...)."""

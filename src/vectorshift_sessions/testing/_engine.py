@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._config import OWNER_CHATBOT
 from ..engine import AgentFunction, LocalEngine
 from ._mismatch import Mismatch
 
 if TYPE_CHECKING:
     from .._types import SessionMessage
+    from ._cassette import Owner
 
 __all__ = ["TEST_API_KEY", "EngineFixture"]
 
@@ -54,6 +56,7 @@ class EngineFixture:
         # The test doubles added here, with how many mismatches each had before (a double
         # reused from an earlier test fails only this test for what happens in this one).
         self._doubles: dict[int, tuple[Any, int]] = {}
+        self._replayed: set[str] = set()  # the ids and names a cassette's replay serves
         for name, agent in (agents or {}).items():
             self.add_agent(name, agent)
 
@@ -103,7 +106,10 @@ class EngineFixture:
         while sessions run; returns its id (``agent-<name>`` unless ``id`` is given), which
         ``agents.fetch(name=name)`` finds too. A scripted agent's or a cassette's mismatches
         fail the test when it ends (see :attr:`mismatches`)."""
-        agent_id = self.engine.add_agent(name, agent, id=id, description=description)
+        agent_id = id or f"agent-{name}"
+        if agent_id in self._replayed or name in self._replayed:
+            return agent_id  # a cassette replays this agent: the replay stays
+        self.engine.add_agent(name, agent, id=agent_id, description=description)
         self._track(agent)
         return agent_id
 
@@ -112,9 +118,24 @@ class EngineFixture:
     ) -> str:
         """Serve a chatbot backed by ``agent`` (an agent function, or the name or id of an
         agent already served); returns its id (``chatbot-<name>`` unless ``id`` is given)."""
+        bot_id = id or f"chatbot-{name}"
+        if bot_id in self._replayed or name in self._replayed:
+            return bot_id  # a cassette replays this chatbot: the replay stays
         if not isinstance(agent, str):
             self._track(agent)
-        return self.engine.add_chatbot(name, agent, id=id, description=description)
+        return self.engine.add_chatbot(name, agent, id=bot_id, description=description)
+
+    def _replay(self, owners: Iterable[Owner], agent: AgentFunction) -> None:
+        """Serve ``agent`` (a cassette's replay) as each recorded owner, under its recorded id
+        and name; later additions under those ids or names leave it in place."""
+        for owner in owners:
+            name = owner.name or owner.object_id
+            if owner.object_type == OWNER_CHATBOT:
+                self.engine.add_chatbot(name, agent, id=owner.object_id)
+            else:
+                self.engine.add_agent(name, agent, id=owner.object_id)
+            self._replayed.update((owner.object_id, name))
+        self._track(agent)
 
     def _track(self, agent: Any) -> None:
         if hasattr(agent, "mismatches") and id(agent) not in self._doubles:
@@ -125,14 +146,15 @@ class EngineFixture:
         """What the scripted and replaying agents added here did not expect, in order."""
         return [m for agent, before in self._doubles.values() for m in agent.mismatches[before:]]
 
-    def check(self) -> None:
+    def check(self, *, finished: bool = True) -> None:
         """Fail with everything the test doubles added here did not expect: each one's
-        :attr:`mismatches`, and for a scripted :class:`Conversation`, the exchanges it never
-        reached (its ``assert_done()``). The fixture calls this when the test ends."""
+        :attr:`mismatches`, and when the test ``finished`` (passed), what it never got to
+        (a :class:`Conversation`'s unreached exchanges, a cassette's unplayed turns: their
+        ``assert_done()``). The fixture calls this when the test ends."""
         problems = self.mismatches
         for agent, _ in self._doubles.values():
             assert_done = getattr(agent, "assert_done", None)
-            if assert_done is not None and not agent.mismatches:  # else: reported above
+            if finished and assert_done is not None and not agent.mismatches:
                 try:
                     assert_done()
                 except Mismatch as exc:

@@ -14,6 +14,8 @@ fixtures pays for nothing but this file.
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +97,7 @@ def vectorshift_engine(request: pytest.FixtureRequest) -> Iterator[EngineFixture
         for name, value in engine.env().items():
             mp.setenv(name, value)
         yield engine
-    engine.check()
+    engine.check(finished=_test_passed(request))
 
 
 @pytest.fixture
@@ -154,11 +156,28 @@ def _cassette_path(request: pytest.FixtureRequest) -> tuple[Path, Any]:
             "@pytest.mark.vectorshift_cassette takes one path and the keyword redact= only"
         )
     folder = Path(request.path).parent / "cassettes"
-    if name is None:
-        path = folder / Path(request.path).stem / f"{request.node.name}.jsonl"
-    else:
-        path = folder / name
-    return path, redact
+    if name is not None:
+        return folder / name, redact
+    # cassettes/<module>/<Class.test[params]>.jsonl, as pytest-recording names them
+    test = ".".join(request.node.nodeid.split("::")[1:])
+    return folder / Path(request.path).stem / f"{_UNSAFE.sub('-', test)}.jsonl", redact
+
+
+_UNSAFE = re.compile(r"[^\w.\[\]-]+")
+_OUTCOMES = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test, for the fixtures' teardown to read."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    item.stash.setdefault(_OUTCOMES, {})[report.when] = report
+
+
+def _test_passed(request: pytest.FixtureRequest) -> bool:
+    report = request.node.stash.get(_OUTCOMES, {}).get("call")
+    return report is not None and report.passed
 
 
 @pytest.fixture
@@ -166,33 +185,35 @@ def vectorshift_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteFix
     """Replay a recorded cassette through ``vectorshift_engine``, or record one.
 
     The cassette is named by ``@pytest.mark.vectorshift_cassette("name.jsonl")`` (in the test
-    file's ``cassettes/`` folder; by default ``cassettes/<module>/<test>.jsonl``). With
-    ``--vectorshift-record-mode=none`` (the default) it is replayed: its recorded agents are
-    served under their recorded ids, and anything unrecorded fails. ``once`` records a missing
-    cassette, ``rewrite`` records afresh: every session the test opens is recorded, against
-    the hosted engine when ``VECTORSHIFT_API_KEY`` was set before the test, else against the
-    local engine.
+    file's ``cassettes/`` folder; by default ``cassettes/<module>/<Class.test>.jsonl``). With
+    ``--vectorshift-record-mode=none`` (the default) it is replayed: its recorded agents and
+    chatbots are served under their recorded ids (and names, when recorded), and anything
+    unrecorded fails; an agent the test adds under one of those ids leaves the replay in
+    place, so a test that adds its own agent to record against the local engine replays
+    unchanged. ``once`` records a missing cassette, ``rewrite`` records afresh: every session
+    the test opens is recorded, against the hosted engine when ``VECTORSHIFT_API_KEY`` was set
+    before the test, else against the local engine. A recording replaces the cassette only
+    when the test passes.
     """
     path, redact = _cassette_path(request)
     mode = request.config.getoption("--vectorshift-record-mode")
-    record = mode == "rewrite" or (mode == "once" and not path.exists())
-    if not record:
-        if not path.exists():
-            raise pytest.UsageError(
-                f"cassette {path} not found; record it with --vectorshift-record-mode=once"
-            )
-        from ._cassette import Cassette
-
-        cassette = Cassette.load(path)
-        engine: EngineFixture = request.getfixturevalue("vectorshift_engine")
-        agent = cassette.agent()
-        for owner in cassette.owners:
-            if owner.object_type == "chatbot":
-                engine.add_chatbot(owner.object_id, agent, id=owner.object_id)
-            else:
-                engine.add_agent(owner.object_id, agent, id=owner.object_id)
-        yield CassetteFixture(path, False, cassette)
+    if mode == "rewrite" or (mode == "once" and not path.exists()):
+        yield from _record(request, path, redact)
         return
+    if not path.exists():
+        pytest.fail(
+            f"cassette {path} not found; record it with --vectorshift-record-mode=once",
+            pytrace=False,
+        )
+    from ._cassette import Cassette
+
+    cassette = Cassette.load(path)
+    engine: EngineFixture = request.getfixturevalue("vectorshift_engine")
+    engine._replay(cassette.owners, cassette.agent(redact=redact))
+    yield CassetteFixture(path, False, cassette)
+
+
+def _record(request: pytest.FixtureRequest, path: Path, redact: Any) -> Iterator[CassetteFixture]:
     from .. import _cassette
 
     hosted = bool(os.environ.get("VECTORSHIFT_API_KEY")) and "vectorshift_engine" not in (
@@ -201,7 +222,25 @@ def vectorshift_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteFix
     if not hosted:
         request.getfixturevalue("vectorshift_engine")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        path.unlink()
-    with _cassette.recording(path, redact=redact):
-        yield CassetteFixture(path, True, None)
+    draft = path.with_name(path.name + ".recording")
+    draft.unlink(missing_ok=True)
+    recorder = _cassette.Recorder(draft, redact=redact)
+    try:
+        with _cassette.recording(recorder):
+            yield CassetteFixture(path, True, None)
+    finally:
+        passed = _test_passed(request)
+        if passed and recorder.error is None:
+            draft.replace(path)
+        else:
+            draft.unlink(missing_ok=True)
+    if recorder.error is not None:
+        pytest.fail(
+            f"the recording of {path} stopped: {recorder.error}; the cassette was left as it was",
+            pytrace=False,
+        )
+    if not passed:
+        warnings.warn(
+            f"the test failed while recording {path}: the cassette was left as it was",
+            stacklevel=1,
+        )
