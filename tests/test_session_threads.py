@@ -144,3 +144,40 @@ def test_the_reader_thread_never_waits_for_a_listener(engine: LocalEngine) -> No
     assert len([e for e in result.events if e.type == SessionEventType.MESSAGE_DELTA]) == 3000
     assert readers, "the profile saw no reader thread"
     assert [where for ident, where in waits if ident in readers] == []
+
+
+def test_a_refused_post_fails_in_its_own_thread_only(engine: LocalEngine) -> None:
+    """Answers are matched to requests in order: a post refused while other threads post at
+    the same moment must fail the thread that sent it, and no other (before the fix, about
+    one round in two went wrong)."""
+    with Session(owner_type="agent", owner_id="agent-echo", ws_url=engine.ws_url) as session:
+        wrong = [outcome for outcome in (_posts_at_once(session) for _ in range(20)) if outcome]
+    assert wrong == []
+
+
+def _posts_at_once(session: Session) -> dict[object, str]:
+    """Eight sends and one answer to an approval that does not exist, all at once; what went
+    otherwise than expected (sent, sent, ..., refused)."""
+    from vectorshift_sessions import PostError
+
+    no_request = SessionEvent(ET.APPROVAL_REQUEST, session.session_id or "", "no-such", {})
+    actions: dict[object, Any] = {i: lambda i=i: session.send(f"m{i}") for i in range(8)}
+    actions["answer"] = lambda: session.respond(no_request, approved=True)
+    results: dict[object, str] = {}
+    start = threading.Barrier(len(actions))
+
+    def post(key: object) -> None:
+        start.wait()
+        try:
+            actions[key]()
+            results[key] = "sent"
+        except PostError:
+            results[key] = "refused"
+
+    threads = [threading.Thread(target=post, args=(key,)) for key in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    expected = {**dict.fromkeys(range(8), "sent"), "answer": "refused"}
+    return {key: value for key, value in results.items() if expected[key] != value}

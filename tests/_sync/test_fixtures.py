@@ -53,6 +53,7 @@ def test_an_added_agent_is_fetched_by_name_and_its_history_read(
             result = session.ask("Ada")
             session_id = session.session_id
     assert result.text == "Hello, Ada!"
+    assert vectorshift_engine.sessions() == [session_id]
     messages = vectorshift_engine.messages(session_id)
     assert [(m.sender.role, m.text) for m in messages] == [
         (SessionMessageRole.USER, "Ada"),

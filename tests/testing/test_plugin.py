@@ -389,3 +389,85 @@ def test_default_cassette_names_tell_classes_and_parameters_apart(
         "test_words[c-d].jsonl",
     ]
     run(pytester).assert_outcomes(passed=4)
+
+
+def test_a_recording_whose_script_went_wrong_is_not_kept(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_wrong="""
+        import pytest
+        from vectorshift_sessions import Session
+        from vectorshift_sessions.testing import Conversation, say, user
+
+        @pytest.mark.vectorshift_cassette("wrong.jsonl")
+        def test_wrong(vectorshift_engine):
+            agent_id = vectorshift_engine.add_agent("bot", Conversation(user("hi").replies(say("hello"))))
+            with Session(owner_type="agent", owner_id=agent_id) as session:
+                session.ask("bye")
+        """
+    )
+    result = run(pytester, "--vectorshift-record-mode=once")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ScriptMismatch: exchange 1 of 1 expected the text 'hi'*"])
+    assert not (pytester.path / "cassettes" / "wrong.jsonl").exists()
+
+
+def test_a_replay_serves_only_what_was_recorded_and_markers_alone_suffice(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_only="""
+        import json
+        import pytest
+        from vectorshift_sessions import Session
+
+        def no_secrets(frame, direction):
+            return json.loads(json.dumps(frame).replace("secret", "[personal]"))
+
+        pytestmark = pytest.mark.vectorshift_cassette(redact=no_secrets, speed=1.0)
+
+        def ask(owner, text):
+            with Session(owner_type="agent", owner_id=owner) as session:
+                return session.ask(text)
+
+        @pytest.mark.vectorshift_cassette("only.jsonl")
+        def test_recorded():  # the marker alone brings the fixture
+            assert ask("agent-echo", "a secret word").text.endswith(" word")  # redacted in replay
+
+        @pytest.mark.vectorshift_cassette("only.jsonl")
+        def test_unrecorded_agent():
+            assert ask("agent-demo", "hello").error is not None
+        """,
+        test_engine_marker="""
+        import os
+        import pytest
+
+        @pytest.mark.vectorshift_engine(turn_delay=0.001)
+        def test_engine_marker_alone():  # the marker alone brings the fixture
+            assert os.environ["VECTORSHIFT_WS_URL"].startswith("ws://127.0.0.1:")
+        """,
+    )
+    run(pytester, "--vectorshift-record-mode=once", "-k", "test_recorded").assert_outcomes(passed=1)
+    recorded = (pytester.path / "cassettes" / "only.jsonl").read_text()
+    assert "secret" not in recorded and "[personal]" in recorded  # the module's redact=
+    result = run(pytester)
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*CassetteMismatch: cassette *only.jsonl holds no session with agent-demo*"]
+    )
+
+
+def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "--vectorshift-turn-delay=-1")
+    result.stderr.fnmatch_lines(["*--vectorshift-turn-delay must be >= 0 seconds, got -1.0*"])
+    pytester.makepyfile(
+        test_bad="""
+        import pytest
+
+        @pytest.mark.vectorshift_engine(turn_delay="fast")
+        def test_bad(vectorshift_engine):
+            pass
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*TypeError: turn_delay must be a number of seconds, got 'fast'*"])

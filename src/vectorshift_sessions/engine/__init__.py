@@ -52,9 +52,10 @@ What it emits (each stored before it is sent):
   the user's ``respond(...)`` and returns an :class:`ApprovalAnswer` (``approved``,
   ``confirm``, ``deny_reason``);
 - ``await turn.status(status)``: any participant status;
-- ``await turn.emit(content)``, ``await turn.delta(message_id, text, index)`` and
-  ``answer = await turn.request_approval(content)``: content of any kind, as the wire carries
-  it (for replays and proxies); ``turn.owner_type`` / ``turn.owner_id`` name the agent or
+- ``await turn.emit(content, sender=None, fields=None)``, ``await turn.delta(message_id,
+  text, index)``, ``answer = await turn.request_approval(content)`` and ``await
+  turn.send_frame(frame)``: content and frames of any kind, as the wire carries them (for
+  replays and proxies); ``turn.owner_type`` / ``turn.owner_id`` name the agent or
   chatbot the session belongs to.
 
 A turn belongs to its session: it finishes (and is stored) even if the connection that posted
@@ -62,10 +63,11 @@ it drops, and every connection attached to the session sees it. Turns of one ses
 after another.
 
 For tests, an engine also adds agents while it runs (:meth:`LocalEngine.add_agent`,
-:meth:`~LocalEngine.add_chatbot`), reads a session's stored history
-(:meth:`~LocalEngine.messages`), drops every connection (:meth:`~LocalEngine.cut_connections`)
-and restarts on its port and store (:meth:`~LocalEngine.restart`); the pytest plugin's
-``vectorshift_engine`` fixture (``vectorshift_sessions.testing``) wraps them.
+:meth:`~LocalEngine.add_chatbot`), lists its sessions and reads their stored history
+(:meth:`~LocalEngine.sessions`, :meth:`~LocalEngine.messages`), drops every connection
+(:meth:`~LocalEngine.cut_connections`) and restarts on its port and store
+(:meth:`~LocalEngine.restart`); the pytest plugin's ``vectorshift_engine`` fixture
+(``vectorshift_sessions.testing``) wraps them.
 """
 
 from __future__ import annotations

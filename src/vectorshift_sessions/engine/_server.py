@@ -615,8 +615,10 @@ class LocalEngine:
         ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
-        if turn_delay < 0:
-            raise ValueError(f"turn_delay must be >= 0, got {turn_delay}")
+        if isinstance(turn_delay, bool) or not isinstance(turn_delay, (int, float)):
+            raise TypeError(f"turn_delay must be a number of seconds, got {turn_delay!r}")
+        if not turn_delay >= 0:
+            raise ValueError(f"turn_delay must be >= 0 seconds, got {turn_delay}")
         self.host = host
         self._requested_port = port
         self.api_keys = tuple(api_keys)
@@ -679,8 +681,8 @@ class LocalEngine:
         return env
 
     def __repr__(self) -> str:
-        where = self.base_url if self._port is not None else "not running"
-        return f"<LocalEngine {where} db={str(self.db_path)!r}>"
+        where = self.base_url if getattr(self, "_port", None) is not None else "not running"
+        return f"<LocalEngine {where} db={str(getattr(self, 'db_path', '?'))!r}>"
 
     # --- in the current event loop ---
 
@@ -810,6 +812,16 @@ class LocalEngine:
         bot = ChatbotSpec(name, agent, id=id or f"chatbot-{name}", description=description)
         self.catalog.add_chatbot(bot)
         return bot.id
+
+    def sessions(self) -> list[str]:
+        """The ids of the sessions this engine holds, oldest first. Works from any thread."""
+
+        def read() -> list[str]:
+            if self._store is None:
+                raise RuntimeError("the engine is not running; start it first")
+            return self._store.session_ids()
+
+        return self._in_engine_thread(read)
 
     def messages(self, session_id: str) -> list[SessionMessage]:
         """The session's stored messages, oldest first (what ``get_messages()`` returns).

@@ -76,6 +76,11 @@ class Store:
         ).fetchone()
         return None if row is None else SessionRow(*row)
 
+    def session_ids(self) -> list[str]:
+        """Every session's id, oldest first."""
+        rows = self._db.execute("SELECT id FROM sessions ORDER BY created_at, rowid")
+        return [session_id for (session_id,) in rows]
+
     def count_sessions(self) -> int:
         count: int = self._db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
         return count

@@ -158,8 +158,8 @@ class Turn:
 
     The building blocks under them, for agents that bring their own content (a replay of a
     recorded session, a proxy for another engine): ``emit`` (a complete message with any
-    content), ``delta`` (one streamed chunk) and ``request_approval`` (any approval request,
-    then the user's answer).
+    content, sender and fields), ``delta`` (one streamed chunk), ``request_approval`` (any
+    approval request, then the user's answer) and ``send_frame`` (any frame, not stored).
     """
 
     def __init__(

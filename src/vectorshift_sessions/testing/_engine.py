@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._config import OWNER_CHATBOT
-from ..engine import AgentFunction, LocalEngine
+from ..engine import AgentFunction, LocalEngine, Turn
 from ._mismatch import Mismatch
 
 if TYPE_CHECKING:
     from .._types import SessionMessage
-    from ._cassette import Owner
+    from ._cassette import Cassette
 
 __all__ = ["TEST_API_KEY", "EngineFixture"]
 
@@ -81,6 +81,7 @@ class EngineFixture:
 
     @property
     def port(self) -> int:
+        """The port the engine listens on (the same after :meth:`restart`)."""
         return self.engine.port
 
     @property
@@ -125,10 +126,12 @@ class EngineFixture:
             self._track(agent)
         return self.engine.add_chatbot(name, agent, id=bot_id, description=description)
 
-    def _replay(self, owners: Iterable[Owner], agent: AgentFunction) -> None:
-        """Serve ``agent`` (a cassette's replay) as each recorded owner, under its recorded id
-        and name; later additions under those ids or names leave it in place."""
-        for owner in owners:
+    def _replay(self, cassette: Cassette, agent: AgentFunction) -> None:
+        """Serve ``agent`` (the cassette's replay) as each recorded owner, under its recorded
+        id and name, and every other agent the engine serves (the built-ins) as an agent that
+        fails: a replay answers only what was recorded. Later additions under the recorded ids
+        or names leave the replay in place; other agents the test adds are served."""
+        for owner in cassette.owners:
             name = owner.name or owner.object_id
             if owner.object_type == OWNER_CHATBOT:
                 self.engine.add_chatbot(name, agent, id=owner.object_id)
@@ -136,6 +139,11 @@ class EngineFixture:
                 self.engine.add_agent(name, agent, id=owner.object_id)
             self._replayed.update((owner.object_id, name))
         self._track(agent)
+        for spec in self.engine.catalog.agents():
+            if spec.handler is not None and spec.id not in self._replayed:
+                unrecorded = _Unrecorded(spec.id, cassette.name)
+                self.engine.add_agent(spec.name, unrecorded, id=spec.id)
+                self._track(unrecorded)
 
     def _track(self, agent: Any) -> None:
         if hasattr(agent, "mismatches") and id(agent) not in self._doubles:
@@ -146,26 +154,38 @@ class EngineFixture:
         """What the scripted and replaying agents added here did not expect, in order."""
         return [m for agent, before in self._doubles.values() for m in agent.mismatches[before:]]
 
-    def check(self, *, finished: bool = True) -> None:
-        """Fail with everything the test doubles added here did not expect: each one's
-        :attr:`mismatches`, and when the test ``finished`` (passed), what it never got to
-        (a :class:`Conversation`'s unreached exchanges, a cassette's unplayed turns: their
-        ``assert_done()``). The fixture calls this when the test ends."""
+    def problem(self, *, finished: bool = True) -> Mismatch | None:
+        """Everything the test doubles added here did not expect, as one :class:`Mismatch`
+        (``None`` when all went as expected): each one's :attr:`mismatches`, and when the test
+        ``finished`` (passed), what it never got to (a :class:`Conversation`'s unreached
+        exchanges, a cassette's unplayed turns: their ``assert_done()``)."""
         problems = self.mismatches
+        # After a mismatch, what was never reached is its consequence: not reported.
+        unfinished_too = finished and not problems
         for agent, _ in self._doubles.values():
             assert_done = getattr(agent, "assert_done", None)
-            if finished and assert_done is not None and not agent.mismatches:
+            if unfinished_too and assert_done is not None:
                 try:
                     assert_done()
                 except Mismatch as exc:
                     problems.append(exc)
-        if len(problems) == 1:
-            raise problems[0]
-        if problems:
-            listed = "\n".join(f"- {type(p).__name__}: {p}" for p in problems)
-            raise Mismatch(f"{len(problems)} problems:\n{listed}")
+        if len(problems) <= 1:
+            return problems[0] if problems else None
+        listed = "\n".join(f"- {type(p).__name__}: {p}" for p in problems)
+        return Mismatch(f"{len(problems)} problems:\n{listed}")
+
+    def check(self, *, finished: bool = True) -> None:
+        """Raise :meth:`problem`, if there is one (the fixture fails the test with it)."""
+        problem = self.problem(finished=finished)
+        if problem is not None:
+            raise problem
 
     # --- what happened, and faults ---
+
+    def sessions(self) -> list[str]:
+        """The ids of the sessions the engine holds, oldest first: for code under test that
+        opens its own sessions."""
+        return self.engine.sessions()
 
     def messages(self, session_id: str) -> list[SessionMessage]:
         """The session's stored messages, oldest first: what the code under test sent, and
@@ -184,3 +204,22 @@ class EngineFixture:
 
     def __repr__(self) -> str:
         return f"<EngineFixture {self.engine!r}>"
+
+
+class _Unrecorded:
+    """What a replay serves for an agent the cassette never recorded: every post fails."""
+
+    def __init__(self, agent_id: str, cassette: str):
+        self.agent_id, self.cassette = agent_id, cassette
+        self.mismatches: list[Mismatch] = []
+
+    async def __call__(self, turn: Turn) -> None:
+        from ._cassette import CassetteMismatch
+
+        mismatch = CassetteMismatch(
+            f"cassette {self.cassette} holds no session with {self.agent_id}, but the code "
+            f"posted {turn.text!r:.200} to it; record the cassette again "
+            "(--vectorshift-record-mode=rewrite) if the code now talks to it"
+        )
+        self.mismatches.append(mismatch)
+        raise mismatch

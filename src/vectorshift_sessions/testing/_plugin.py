@@ -52,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    delay = config.getoption("--vectorshift-turn-delay")
+    if delay is not None and not delay >= 0:  # also refuses nan
+        raise pytest.UsageError(f"--vectorshift-turn-delay must be >= 0 seconds, got {delay}")
     config.addinivalue_line(
         "markers",
         "vectorshift_engine(turn_delay=0.0, status_on_connect=True, api_key=...): options of "
@@ -59,10 +62,20 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "vectorshift_cassette(path=None, *, redact=None): the cassette of the "
-        "vectorshift_cassette fixture (relative to the test file's cassettes/ folder) and a "
-        "hook redact(frame, direction) -> frame applied before frames are written",
+        "vectorshift_cassette(path=None, *, redact=None, speed=None, approval_timeout=10.0): "
+        "replay (or record) this cassette (relative to the test file's cassettes/ folder); "
+        "redact(frame, direction) -> frame is applied before frames are written and to what "
+        "a replay compares; speed=1.0 replays at the recorded pace",
     )
+
+
+@pytest.fixture(autouse=True)
+def _vectorshift_markers(request: pytest.FixtureRequest) -> None:
+    """A test marked ``vectorshift_cassette`` or ``vectorshift_engine`` gets the fixture even
+    when it does not ask for it by name (as ``@pytest.mark.vcr`` does)."""
+    for name in ("vectorshift_cassette", "vectorshift_engine"):
+        if request.node.get_closest_marker(name) is not None:
+            request.getfixturevalue(name)
 
 
 def _engine_options(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -97,7 +110,9 @@ def vectorshift_engine(request: pytest.FixtureRequest) -> Iterator[EngineFixture
         for name, value in engine.env().items():
             mp.setenv(name, value)
         yield engine
-    engine.check(finished=_test_passed(request))
+    problem = engine.problem(finished=_test_passed(request))
+    if problem is not None:
+        pytest.fail(f"{type(problem).__name__}: {problem}", pytrace=False)
 
 
 @pytest.fixture
@@ -145,22 +160,32 @@ class CassetteFixture:
         return f"<CassetteFixture {mode} {str(self.path)!r}>"
 
 
-def _cassette_path(request: pytest.FixtureRequest) -> tuple[Path, Any]:
-    marker = request.node.get_closest_marker("vectorshift_cassette")
-    args: tuple[Any, ...] = marker.args if marker else ()
-    kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
-    name = kwargs.pop("path", None) or (args[0] if args else None)
-    redact = kwargs.pop("redact", None)
-    if kwargs or len(args) > 1:
-        raise pytest.UsageError(
-            "@pytest.mark.vectorshift_cassette takes one path and the keyword redact= only"
-        )
+_CASSETTE_OPTIONS = ("path", "redact", "speed", "approval_timeout")
+
+
+def _cassette_options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any]]:
+    """The cassette's path and its options, merged from every ``vectorshift_cassette``
+    marker (module, class, test: the closest wins, keyword by keyword)."""
+    options: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("vectorshift_cassette"))):
+        if len(marker.args) > 1:
+            raise pytest.UsageError("@pytest.mark.vectorshift_cassette takes one path at most")
+        unknown = sorted(set(marker.kwargs) - set(_CASSETTE_OPTIONS))
+        if unknown:
+            raise pytest.UsageError(
+                f"@pytest.mark.vectorshift_cassette: unknown option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(_CASSETTE_OPTIONS)}"
+            )
+        options.update(marker.kwargs)
+        if marker.args:
+            options["path"] = marker.args[0]
+    name = options.pop("path", None)
     folder = Path(request.path).parent / "cassettes"
     if name is not None:
-        return folder / name, redact
+        return folder / name, options
     # cassettes/<module>/<Class.test[params]>.jsonl, as pytest-recording names them
     test = ".".join(request.node.nodeid.split("::")[1:])
-    return folder / Path(request.path).stem / f"{_UNSAFE.sub('-', test)}.jsonl", redact
+    return folder / Path(request.path).stem / f"{_UNSAFE.sub('-', test)}.jsonl", options
 
 
 _UNSAFE = re.compile(r"[^\w.\[\]-]+")
@@ -195,7 +220,8 @@ def vectorshift_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteFix
     before the test, else against the local engine. A recording replaces the cassette only
     when the test passes.
     """
-    path, redact = _cassette_path(request)
+    path, options = _cassette_options(request)
+    redact = options.get("redact")
     mode = request.config.getoption("--vectorshift-record-mode")
     if mode == "rewrite" or (mode == "once" and not path.exists()):
         yield from _record(request, path, redact)
@@ -209,7 +235,7 @@ def vectorshift_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteFix
 
     cassette = Cassette.load(path)
     engine: EngineFixture = request.getfixturevalue("vectorshift_engine")
-    engine._replay(cassette.owners, cassette.agent(redact=redact))
+    engine._replay(cassette, cassette.agent(**options))
     yield CassetteFixture(path, False, cassette)
 
 
@@ -219,8 +245,9 @@ def _record(request: pytest.FixtureRequest, path: Path, redact: Any) -> Iterator
     hosted = bool(os.environ.get("VECTORSHIFT_API_KEY")) and "vectorshift_engine" not in (
         request.fixturenames
     )
+    engine: EngineFixture | None = None
     if not hosted:
-        request.getfixturevalue("vectorshift_engine")
+        engine = request.getfixturevalue("vectorshift_engine")
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(path.name + ".recording")
     draft.unlink(missing_ok=True)
@@ -229,7 +256,9 @@ def _record(request: pytest.FixtureRequest, path: Path, redact: Any) -> Iterator
         with _cassette.recording(recorder):
             yield CassetteFixture(path, True, None)
     finally:
-        passed = _test_passed(request)
+        # A test that passed, but whose scripted agents saw what they did not expect, must
+        # not leave a cassette that replays green.
+        passed = _test_passed(request) and (engine is None or engine.problem() is None)
         if passed and recorder.error is None:
             draft.replace(path)
         else:

@@ -11,7 +11,11 @@ here, a cassette replays what the engine sent, turn by turn::
     agent = cassette.agent()                       # replays the recorded turns
     with LocalEngine(db=":memory:") as engine:
         for owner in cassette.owners:              # under the recorded ids
-            engine.add_agent(owner.name or owner.object_id, agent, id=owner.object_id)
+            name = owner.name or owner.object_id
+            if owner.object_type == "chatbot":
+                engine.add_chatbot(name, agent, id=owner.object_id)
+            else:
+                engine.add_agent(name, agent, id=owner.object_id)
         ...                                        # run the same code against engine.env()
     agent.assert_done()
 
@@ -19,7 +23,8 @@ A recorded session's turns are read from all its recordings (a resume by id, ano
 answering an approval, a reconnection, whose history fills in what the client missed). A
 live session replays one recorded session: its first post picks the first recorded session
 left that begins with that post (else one that has it later), and its later posts are taken
-from that session only, in order (a turn skipped is never replayed: ``assert_done`` says so). A post compares by what it holds (texts, MIME types, files' names, types and bytes:
+from that session only, in order (a turn skipped is never replayed: ``assert_done`` says
+so). A post compares by what it holds (texts, MIME types, files' names, types and bytes:
 the decoded content, not its JSON), after the ``redact`` hook the cassette was recorded with.
 
 For each post the agent sends the frames the engine sent in that turn: deltas and messages
