@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests import _frames as samples
+from tests.test_codec import _approval, _official_frames, needs_official
 from vectorshift_sessions import Session, SessionEvent, SessionEventType, TurnWatcher
 from vectorshift_sessions import _codec as codec
 from vectorshift_sessions._cassette import Recorder
@@ -482,3 +483,28 @@ def test_emit_delta_and_request_approval_send_any_content() -> None:
     assert "emit() takes a message content" in error
     stored_once = [m for m in history if m.id == "m-custom"]
     assert len(stored_once) == 1  # an id is stored once; later versions are only sent
+
+
+@needs_official
+def test_a_cassette_of_the_official_clients_frames_replays_through_ours() -> None:
+    """The frames the official client sends (captured at its socket by tests/test_codec.py),
+    answered by the protocol's sample engine frames: our session posting the same content
+    meets the recorded turns, however each client encodes it."""
+    (post,) = _official_frames(lambda s: s.send("hi"))
+    (approve,) = _official_frames(
+        lambda s: s.respond_approval(_approval(), approved=True, confirm={"to": "a@b.c"})
+    )
+    tape = Tape()
+    tape.sent(post).received(ack(), status("Processing"))
+    tape.received(delta("Hel"), samples.notification(SAMPLE_CONTENTS[6]))
+    tape.received(status("AwaitingApproval"), samples.notification(APPROVAL_CONTENT))
+    tape.sent(approve).received(ack(), status("Processing"))
+    tape.received(delta("Done"), complete("Done"), status("Idle"))
+    cassette = tape.load()
+    agent = cassette.agent()
+    agents = [AgentSpec("one", agent, id="agent-1")]
+    with LocalEngine(db=":memory:", agents=agents) as engine, open_session(engine, "agent-1") as s:
+        events = run_turn(s, "hi", approved=True, confirm={"to": "a@b.c"})
+    assert [e.type for e in events if e.type == ET.APPROVAL_REQUEST] == [ET.APPROVAL_REQUEST]
+    assert [e.text for e in events if e.is_complete][-1] == "Done"
+    agent.assert_done()
