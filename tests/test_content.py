@@ -789,11 +789,18 @@ _mimes = st.none() | st.text(min_size=1, max_size=30)
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(), mime_type=_mimes)
+@given(text=st.text(), mime_type=_mimes.filter(lambda mime: mime != "file"))
 def test_text_round_trips(text: str, mime_type: str | None) -> None:
     decoded = decode_content(encode_content(text, mime_type=mime_type))
     assert decoded == DecodedContent(text=text, mime_type=mime_type)
     assert not decoded.is_file
+
+
+def test_a_text_cannot_take_the_mime_type_that_marks_files() -> None:
+    # {"type_string": "file", "value": ...} is a file's content on the wire (found by the
+    # round trip above)
+    with pytest.raises(ValueError, match="mime_type 'file' is reserved for files"):
+        encode_content("", mime_type="file")
 
 
 @settings(max_examples=200, deadline=None)

@@ -97,7 +97,12 @@ class LogMachine(RuleBasedStateMachine):
         if not from_now:  # it starts at the first event no listener has read (drain checks)
             assert cursor.seq >= mark
         reader = Reader(self.log, cursor, start)
-        reader.inherited_loss = bool(cursor.lost)  # the backlog was trimmed before it came
+        # The backlog was trimmed before it came, or hands it events from before its start
+        # (saved from trimming while another listener has yet to tell their loss): its
+        # overflow count may include those.
+        reader.inherited_loss = bool(cursor.lost) or any(
+            self.seq.get(id(e), start) < start for e in cursor.carry
+        )
         self.all_readers.append(reader)
         return reader
 

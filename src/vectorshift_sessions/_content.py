@@ -145,6 +145,11 @@ def encode_content(
             _check_size("text", len(content.encode("utf-8", "surrogatepass")), max_bytes)
         if mime_type is None:
             return content
+        if mime_type == _FILE:  # on the wire, {"type_string": "file"} is a file's content
+            raise ValueError(
+                f"mime_type {_FILE!r} is reserved for files in the protocol; to send a file, "
+                "pass its bytes or its Path, else give a text MIME type such as 'text/plain'"
+            )
         return {"type_string": mime_type, "value": content}
     if isinstance(content, bool) or content is None:
         raise TypeError(f"cannot send {content!r}; content must be {_ACCEPTED}")
