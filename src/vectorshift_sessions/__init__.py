@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ._async.session import AsyncSession, AsyncSessionListener
     from ._cassette import Recorder
     from ._retry import ReconnectPolicy
+    from ._sse import SSE_HEARTBEAT, to_sse
     from ._sync.client import Agent, Chatbot, Client
     from ._sync.session import Session, SessionListener
     from ._turn import TurnResult, TurnStatus, TurnWatcher
@@ -70,6 +71,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Session", "SessionListener"), "._sync.session"),
     **dict.fromkeys(("ReconnectPolicy",), "._retry"),
     **dict.fromkeys(("Recorder",), "._cassette"),
+    **dict.fromkeys(("SSE_HEARTBEAT", "to_sse"), "._sse"),
     **dict.fromkeys(("TurnResult", "TurnStatus", "TurnWatcher"), "._turn"),
     **dict.fromkeys(
         (
@@ -105,6 +107,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "SSE_HEARTBEAT",
     "APIConnectionError",
     "APIError",
     "APIStatusError",
@@ -157,4 +160,5 @@ __all__ = [
     "UserSessionMessage",
     "VectorShiftError",
     "__version__",
+    "to_sse",
 ]

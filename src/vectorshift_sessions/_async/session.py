@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
@@ -337,14 +337,55 @@ class AsyncSession(backend.ConnectOnAwait):
 
         Stops early, with ``status`` ``awaiting_approval`` or ``reauth_required``, when the turn
         waits for the user; answer with ``respond()`` and ``ask``/``listen`` again. The turn is
-        read: a later ``listen()`` starts after it.
+        read: a later ``listen()`` starts after it. ``stream()`` is its streaming form.
         """
-        await self._conn.ready("ask")
+        watcher = TurnWatcher(stop_for_action=True)
+        turn = self._turn("ask", watcher, content, files, mime_type, filename, timeout)
+        async for _ in turn:
+            pass
+        return watcher.result(self.session_id or "")
+
+    async def stream(
+        self,
+        content: Content,
+        *,
+        files: Sequence[Any] | None = None,
+        mime_type: str | None = None,
+        filename: str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[SessionEvent]:
+        """Send one turn and iterate over exactly its events, as they arrive.
+
+        Takes what ``send()`` takes; nothing is sent before the iteration starts (a
+        generator). The iteration ends at the turn's end (the ``Idle`` status
+        is its last event) or at an approval or re-authorization request, which the caller
+        answers with ``respond()`` before reading on with ``listen()`` (or sending the next
+        turn). The turn is read: a later ``listen()`` starts after it. ``timeout`` (seconds,
+        for the whole turn) raises ``SessionTimeoutError``; a disconnect during the turn
+        raises ``SessionDisconnectedError``. Bad input raises before anything is sent, as in
+        ``send()``.
+        """
+        watcher = TurnWatcher(stop_for_action=True)
+        turn = self._turn("stream", watcher, content, files, mime_type, filename, timeout)
+        async for event in turn:
+            yield event
+
+    async def _turn(
+        self,
+        action: str,
+        watcher: TurnWatcher,
+        content: Content,
+        files: Sequence[Any] | None,
+        mime_type: str | None,
+        filename: str | None,
+        timeout: float | None,
+    ) -> AsyncIterator[SessionEvent]:
+        """Send ``content``, then yield the turn's events until ``watcher`` says it is over."""
+        await self._conn.ready(action)
         listener = AsyncSessionListener(self._core.log, from_now=True)
         try:
             await self.send(content, files=files, mime_type=mime_type, filename=filename)
             deadline = None if timeout is None else backend.monotonic() + timeout
-            watcher = TurnWatcher(stop_for_action=True)
             while True:
                 try:
                     event = await listener._get(deadline)
@@ -354,8 +395,9 @@ class AsyncSession(backend.ConnectOnAwait):
                     ) from None
                 except SessionTimeoutError:
                     raise SessionTimeoutError(f"the turn did not end within {timeout} s") from None
+                yield event
                 if watcher.feed(event):
-                    return watcher.result(self.session_id or "")
+                    return
         finally:
             await listener.aclose()
 
