@@ -92,3 +92,19 @@ async def test_leaving_the_stream_early_holds_nothing_back(engine: LocalEngine) 
         assert "".join(e.delta or "" for e in seen) == "a b c d e f"
         assert [e.text for e in seen if e.is_complete] == ["a b c d e f"]
         assert [e.text for e in await collect(session, "next") if e.is_complete] == ["next"]
+
+
+async def test_a_turn_sent_while_an_earlier_one_runs_streams_only_its_own(
+    engine: LocalEngine,
+) -> None:
+    async with new_session(engine) as session:
+        stream = session.stream("a b c d e f")
+        async for event in stream:
+            if event.delta:
+                break  # the earlier turn goes on in the engine
+        await stream.aclose()
+        events = await collect(session, "next")
+    assert events[0].type == ET.MESSAGE_POSTED
+    assert "".join(e.delta or "" for e in events) == "next"
+    assert [e.text for e in events if e.is_complete] == ["next"]
+    assert [e for e in events if e.is_turn_end] == [events[-1]]

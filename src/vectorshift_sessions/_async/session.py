@@ -31,6 +31,7 @@ from .._turn import TurnResult, TurnWatcher
 from .._types import (
     ApprovalResponse,
     Content,
+    ParticipantStatus,
     SendManyItem,
     SessionEvent,
     SessionEventType,
@@ -380,12 +381,18 @@ class AsyncSession(backend.ConnectOnAwait):
         filename: str | None,
         timeout: float | None,
     ) -> AsyncIterator[SessionEvent]:
-        """Send ``content``, then yield the turn's events until ``watcher`` says it is over."""
+        """Send ``content``, then yield the turn's events until ``watcher`` says it is over.
+
+        The turn starts at its ``Processing`` status: what comes before it, but the post's
+        own acknowledgement, is the rest of an earlier turn still running (turns run one
+        after another), not this one's.
+        """
         await self._conn.ready(action)
         listener = AsyncSessionListener(self._core.log, from_now=True)
         try:
             await self.send(content, files=files, mime_type=mime_type, filename=filename)
             deadline = None if timeout is None else backend.monotonic() + timeout
+            started = False
             while True:
                 try:
                     event = await listener._get(deadline)
@@ -395,6 +402,10 @@ class AsyncSession(backend.ConnectOnAwait):
                     ) from None
                 except SessionTimeoutError:
                     raise SessionTimeoutError(f"the turn did not end within {timeout} s") from None
+                if not started:
+                    started = event.participant_status is ParticipantStatus.PROCESSING
+                    if not started and event.type is not SessionEventType.MESSAGE_POSTED:
+                        continue  # an earlier turn's
                 yield event
                 if watcher.feed(event):
                     return
