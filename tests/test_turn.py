@@ -64,3 +64,14 @@ def test_reauth_and_errors() -> None:
     unrelated = TurnWatcher()  # an error that is not the agent's message does not fail the turn
     feed_all(unrelated, [status("Processing"), event(ET.ERROR, None, error="overflow")])
     assert unrelated.status == TurnStatus.COMPLETE
+
+
+def test_what_comes_before_the_turns_processing_is_an_earlier_turns() -> None:
+    watcher = TurnWatcher()
+    leftover = [event(ET.MESSAGE_DELTA, delta="x"), event(ET.MESSAGE_COMPLETE), status("Idle")]
+    assert [watcher.earlier(e) for e in leftover] == [True, True, True]
+    assert not watcher.earlier(event(ET.MESSAGE_POSTED, None))  # the post's own ack
+    processing = status("Processing")
+    assert not watcher.earlier(processing)
+    watcher.feed(processing)
+    assert [watcher.earlier(e) for e in leftover] == [False, False, False]

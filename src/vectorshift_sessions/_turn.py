@@ -75,6 +75,16 @@ class TurnWatcher:
         self.text: str | None = None
         self.status = TurnStatus.COMPLETE
 
+    def earlier(self, event: SessionEvent) -> bool:
+        """Whether ``event``, read after ``send()``, belongs to an earlier turn still running
+        (turns run one after another): this turn starts at its ``Processing`` status, and
+        before it only the post's own acknowledgement is this turn's."""
+        return not (
+            self._processing
+            or event.participant_status is ParticipantStatus.PROCESSING
+            or event.type is SessionEventType.MESSAGE_POSTED
+        )
+
     def feed(self, event: SessionEvent) -> bool:
         """Take the next event; ``True`` when the turn is over (or waits for the user)."""
         self.events.append(event)

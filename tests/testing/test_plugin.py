@@ -162,6 +162,7 @@ def test_loading_the_plugin_costs_nothing_until_a_fixture_is_used(
     assert set(ours.split()) == {
         "vectorshift_sessions",
         "vectorshift_sessions._errors",
+        "vectorshift_sessions._lazy",
         "vectorshift_sessions.testing",
         "vectorshift_sessions.testing._plugin",
     }

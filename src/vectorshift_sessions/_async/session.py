@@ -31,7 +31,6 @@ from .._turn import TurnResult, TurnWatcher
 from .._types import (
     ApprovalResponse,
     Content,
-    ParticipantStatus,
     SendManyItem,
     SessionEvent,
     SessionEventType,
@@ -383,16 +382,13 @@ class AsyncSession(backend.ConnectOnAwait):
     ) -> AsyncIterator[SessionEvent]:
         """Send ``content``, then yield the turn's events until ``watcher`` says it is over.
 
-        The turn starts at its ``Processing`` status: what comes before it, but the post's
-        own acknowledgement, is the rest of an earlier turn still running (turns run one
-        after another), not this one's.
+        What ``watcher`` says is an earlier turn's is passed over.
         """
         await self._conn.ready(action)
         listener = AsyncSessionListener(self._core.log, from_now=True)
         try:
             await self.send(content, files=files, mime_type=mime_type, filename=filename)
             deadline = None if timeout is None else backend.monotonic() + timeout
-            started = False
             while True:
                 try:
                     event = await listener._get(deadline)
@@ -402,10 +398,8 @@ class AsyncSession(backend.ConnectOnAwait):
                     ) from None
                 except SessionTimeoutError:
                     raise SessionTimeoutError(f"the turn did not end within {timeout} s") from None
-                if not started:
-                    started = event.participant_status is ParticipantStatus.PROCESSING
-                    if not started and event.type is not SessionEventType.MESSAGE_POSTED:
-                        continue  # an earlier turn's
+                if watcher.earlier(event):
+                    continue
                 yield event
                 if watcher.feed(event):
                     return

@@ -33,7 +33,6 @@ from .._turn import TurnResult, TurnWatcher
 from .._types import (
     ApprovalResponse,
     Content,
-    ParticipantStatus,
     SendManyItem,
     SessionEvent,
     SessionEventType,
@@ -385,16 +384,13 @@ class Session(backend.ConnectOnAwait):
     ) -> Iterator[SessionEvent]:
         """Send ``content``, then yield the turn's events until ``watcher`` says it is over.
 
-        The turn starts at its ``Processing`` status: what comes before it, but the post's
-        own acknowledgement, is the rest of an earlier turn still running (turns run one
-        after another), not this one's.
+        What ``watcher`` says is an earlier turn's is passed over.
         """
         self._conn.ready(action)
         listener = SessionListener(self._core.log, from_now=True)
         try:
             self.send(content, files=files, mime_type=mime_type, filename=filename)
             deadline = None if timeout is None else backend.monotonic() + timeout
-            started = False
             while True:
                 try:
                     event = listener._get(deadline)
@@ -404,10 +400,8 @@ class Session(backend.ConnectOnAwait):
                     ) from None
                 except SessionTimeoutError:
                     raise SessionTimeoutError(f"the turn did not end within {timeout} s") from None
-                if not started:
-                    started = event.participant_status is ParticipantStatus.PROCESSING
-                    if not started and event.type is not SessionEventType.MESSAGE_POSTED:
-                        continue  # an earlier turn's
+                if watcher.earlier(event):
+                    continue
                 yield event
                 if watcher.feed(event):
                     return

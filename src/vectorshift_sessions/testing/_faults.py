@@ -19,7 +19,27 @@ if TYPE_CHECKING:
 __all__ = ["GARBAGE", "FaultyProxy", "RogueEngine"]
 
 
-class FaultyProxy:
+class _OnLoopback:
+    """Something clients reach at ``127.0.0.1:port``: its URLs, as the client takes them."""
+
+    port: int
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket base (what ``VECTORSHIFT_WS_URL`` takes)."""
+        return f"ws://127.0.0.1:{self.port}/v1"
+
+    @property
+    def base_url(self) -> str:
+        """The REST base (what ``VECTORSHIFT_BASE_URL`` takes)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def env(self) -> dict[str, str]:
+        """``VECTORSHIFT_BASE_URL`` and ``VECTORSHIFT_WS_URL`` pointing here."""
+        return {"VECTORSHIFT_BASE_URL": self.base_url, "VECTORSHIFT_WS_URL": self.ws_url}
+
+
+class FaultyProxy(_OnLoopback):
     """Forwards connections to ``127.0.0.1:port`` on to the engine, with faults on demand.
 
     Point a client at :attr:`ws_url` / :attr:`base_url` (or set :meth:`env`): the WebSocket and
@@ -46,20 +66,6 @@ class FaultyProxy:
         self.accepted = 0
         self._threads: list[threading.Thread] = []
         self._spawn(self._accept_loop)
-
-    @property
-    def ws_url(self) -> str:
-        """The WebSocket base through the proxy (what ``VECTORSHIFT_WS_URL`` takes)."""
-        return f"ws://127.0.0.1:{self.port}/v1"
-
-    @property
-    def base_url(self) -> str:
-        """The REST base through the proxy (what ``VECTORSHIFT_BASE_URL`` takes)."""
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def env(self) -> dict[str, str]:
-        """``VECTORSHIFT_BASE_URL`` and ``VECTORSHIFT_WS_URL`` through the proxy."""
-        return {"VECTORSHIFT_BASE_URL": self.base_url, "VECTORSHIFT_WS_URL": self.ws_url}
 
     # --- faults -------------------------------------------------------------------------------
 
@@ -195,7 +201,7 @@ GARBAGE = (
 )
 
 
-class RogueEngine:
+class RogueEngine(_OnLoopback):
     """An engine that speaks just enough of the protocol, then sends garbage among good frames.
 
     Creating, connecting, pings, history (always empty), disconnecting and terminating work;
@@ -215,20 +221,6 @@ class RogueEngine:
             target=self._server.serve_forever, name="vectorshift-rogue-engine", daemon=True
         )
         self._thread.start()
-
-    @property
-    def ws_url(self) -> str:
-        """The WebSocket base (what ``VECTORSHIFT_WS_URL`` takes)."""
-        return f"ws://127.0.0.1:{self.port}/v1"
-
-    @property
-    def base_url(self) -> str:
-        """The REST base (what ``VECTORSHIFT_BASE_URL`` takes): every call fails."""
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def env(self) -> dict[str, str]:
-        """``VECTORSHIFT_BASE_URL`` and ``VECTORSHIFT_WS_URL`` for this engine."""
-        return {"VECTORSHIFT_BASE_URL": self.base_url, "VECTORSHIFT_WS_URL": self.ws_url}
 
     def close(self) -> None:
         """Stop serving and join the server's thread."""

@@ -83,16 +83,30 @@ def _engine_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     delay = request.config.getoption("--vectorshift-turn-delay")
     if delay is not None:
         options["turn_delay"] = delay
-    for marker in reversed(list(request.node.iter_markers("vectorshift_engine"))):
-        if marker.args:
-            raise pytest.UsageError("@pytest.mark.vectorshift_engine takes keywords only")
-        unknown = sorted(set(marker.kwargs) - set(_ENGINE_OPTIONS))
+    options.update(_marker_options(request, "vectorshift_engine", _ENGINE_OPTIONS))
+    return options
+
+
+def _marker_options(
+    request: pytest.FixtureRequest, name: str, known: tuple[str, ...], positional: str = ""
+) -> dict[str, Any]:
+    """The keywords of every ``name`` marker on the test (module, class, test: the closest
+    wins, keyword by keyword); a positional argument, where one is allowed, stands for the
+    keyword ``positional``."""
+    options: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers(name))):
+        if len(marker.args) > (1 if positional else 0):
+            allowed = f"one {positional} at most" if positional else "keywords only"
+            raise pytest.UsageError(f"@pytest.mark.{name} takes {allowed}")
+        unknown = sorted(set(marker.kwargs) - set(known))
         if unknown:
             raise pytest.UsageError(
-                f"@pytest.mark.vectorshift_engine: unknown option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(_ENGINE_OPTIONS)}"
+                f"@pytest.mark.{name}: unknown option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(known)}"
             )
-        options.update(marker.kwargs)  # the closest marker (the test's own) wins
+        options.update(marker.kwargs)
+        if marker.args:
+            options[positional] = marker.args[0]
     return options
 
 
@@ -166,19 +180,7 @@ _CASSETTE_OPTIONS = ("path", "redact", "speed", "approval_timeout")
 def _cassette_options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any]]:
     """The cassette's path and its options, merged from every ``vectorshift_cassette``
     marker (module, class, test: the closest wins, keyword by keyword)."""
-    options: dict[str, Any] = {}
-    for marker in reversed(list(request.node.iter_markers("vectorshift_cassette"))):
-        if len(marker.args) > 1:
-            raise pytest.UsageError("@pytest.mark.vectorshift_cassette takes one path at most")
-        unknown = sorted(set(marker.kwargs) - set(_CASSETTE_OPTIONS))
-        if unknown:
-            raise pytest.UsageError(
-                f"@pytest.mark.vectorshift_cassette: unknown option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(_CASSETTE_OPTIONS)}"
-            )
-        options.update(marker.kwargs)
-        if marker.args:
-            options["path"] = marker.args[0]
+    options = _marker_options(request, "vectorshift_cassette", _CASSETTE_OPTIONS, "path")
     name = options.pop("path", None)
     folder = Path(request.path).parent / "cassettes"
     if name is not None:
