@@ -3,8 +3,24 @@ the code that codegen turns blocking)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 from vectorshift_sessions.engine import Turn
 
 
 async def greeter(turn: Turn) -> None:
     await turn.say(f"Hello, {turn.text}!")
+
+
+class HeldAgent:
+    """Says "working", then holds its turn until the test calls ``release.set()`` (from any
+    thread), then says "done": a turn that stays quiet for as long as a test needs."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    async def __call__(self, turn: Turn) -> None:
+        await turn.say("working")
+        await asyncio.to_thread(self.release.wait)
+        await turn.say("done")

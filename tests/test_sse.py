@@ -10,7 +10,15 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vectorshift_sessions import SSE_HEARTBEAT, SessionEvent, SessionEventType, to_sse
+import pytest
+
+from vectorshift_sessions import (
+    SSE_HEARTBEAT,
+    SessionEvent,
+    SessionEventType,
+    event_from_json,
+    to_sse,
+)
 
 
 def parse_event_stream(stream: str) -> list[dict[str, str]]:
@@ -72,6 +80,9 @@ def test_what_the_browser_parses_is_the_event(
     }
     safe = message_id and not any(c in message_id for c in "\r\n\0")
     assert message["id"] == (message_id if safe else "")
+    # posted back by the browser (as text or parsed), it is the event again
+    assert event_from_json(message["data"]) == event
+    assert event_from_json(parsed) == event
 
 
 def test_the_message_reads_as_the_issue_describes() -> None:
@@ -95,3 +106,29 @@ def test_a_lone_surrogate_is_escaped_so_utf8_can_carry_it() -> None:
     text.encode("utf-8")
     (message,) = parse_event_stream(text)
     assert json.loads(message["data"])["data"] == {"delta": "\ud800"}
+
+
+def test_none_is_the_heartbeat() -> None:
+    assert to_sse(None) == SSE_HEARTBEAT
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("{not json", "did not parse"),
+        ("[1, 2]", "a JSON object with type, session_id"),
+        ({"type": "nonsense", "session_id": "s"}, "'nonsense' is not one of: message_delta"),
+        ({"session_id": "s"}, "type None is not one of"),
+        ({"type": "message_delta", "session_id": 3}, "session_id must be a string, got 3"),
+        ({"type": "message_delta", "session_id": "s", "message_id": 4}, "message_id must be"),
+        ({"type": "message_delta", "session_id": "s", "data": [1]}, "data must be an object"),
+    ],
+)
+def test_a_bad_event_from_a_browser_says_what_is_wrong(value: Any, complaint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        event_from_json(value)
+
+
+def test_an_event_without_message_id_or_data_is_read_leniently() -> None:
+    event = event_from_json({"type": "pong", "session_id": "s"})
+    assert event == SessionEvent(SessionEventType.PONG, "s", None, {})

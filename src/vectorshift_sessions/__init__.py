@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ._async.session import AsyncSession, AsyncSessionListener
     from ._cassette import Recorder
     from ._retry import ReconnectPolicy
-    from ._sse import SSE_HEARTBEAT, to_sse
+    from ._sse import SSE_HEARTBEAT, event_from_json, to_sse
     from ._sync.client import Agent, Chatbot, Client
     from ._sync.session import Session, SessionListener
     from ._turn import TurnResult, TurnStatus, TurnWatcher
@@ -71,7 +71,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Session", "SessionListener"), "._sync.session"),
     **dict.fromkeys(("ReconnectPolicy",), "._retry"),
     **dict.fromkeys(("Recorder",), "._cassette"),
-    **dict.fromkeys(("SSE_HEARTBEAT", "to_sse"), "._sse"),
+    **dict.fromkeys(("SSE_HEARTBEAT", "event_from_json", "to_sse"), "._sse"),
     **dict.fromkeys(("TurnResult", "TurnStatus", "TurnWatcher"), "._turn"),
     **dict.fromkeys(
         (
@@ -150,5 +150,6 @@ __all__ = [
     "UserSessionMessage",
     "VectorShiftError",
     "__version__",
+    "event_from_json",
     "to_sse",
 ]

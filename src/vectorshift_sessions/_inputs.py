@@ -15,7 +15,9 @@ from ._types import ApprovalResponse, SessionEvent, SessionEventType
 __all__ = [
     "approval_post",
     "check_approval",
+    "check_approval_session",
     "check_maxsize",
+    "check_seconds",
     "check_session_id",
     "check_session_options",
     "event_type_filter",
@@ -51,12 +53,21 @@ def check_session_options(
     if owner_type and owner_type not in OWNER_TYPES:
         raise ValueError(f"owner_type must be 'agent' or 'chatbot', got {owner_type!r}")
     for name, value in seconds.items():
-        if value is not None and not value > 0:
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        check_seconds(name, value)
     if backlog_size < 1:
         raise ValueError(f"backlog_size must be at least 1, got {backlog_size!r}")
     if not isinstance(reconnect, (bool, ReconnectPolicy)):
         raise TypeError(f"reconnect must be True, False or a ReconnectPolicy, got {reconnect!r}")
+
+
+def check_seconds(name: str, value: object) -> None:
+    """A timeout or interval: a positive number of seconds, or ``None`` (none)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 def event_type_filter(
@@ -115,14 +126,19 @@ def check_approval(
     return ApprovalResponse(approved, confirm, deny_reason)
 
 
-def approval_post(
-    session_id: str, event: SessionEvent, answer: ApprovalResponse
-) -> codec.PostMessage:
-    """The post that answers ``event`` in ``session_id`` (``check_approval`` made ``answer``)."""
+def check_approval_session(session_id: str, event: SessionEvent) -> None:
+    """An approval request is answered in its own session."""
     if event.session_id and event.session_id != session_id:
         raise ValueError(
             f"this approval request belongs to session {event.session_id!r}, "
             f"not to this session {session_id!r}"
         )
+
+
+def approval_post(
+    session_id: str, event: SessionEvent, answer: ApprovalResponse
+) -> codec.PostMessage:
+    """The post that answers ``event`` in ``session_id`` (``check_approval`` made ``answer``)."""
+    check_approval_session(session_id, event)
     content = codec.approval_content(answer.approved, answer.confirm, answer.deny_reason)
     return codec.PostMessage(session_id, content, event.message_id)

@@ -14,8 +14,12 @@ from vectorshift_sessions import (
     ParticipantStatus,
     SessionEvent,
     SessionEventType,
+    event_from_json,
+    to_sse,
 )
 from vectorshift_sessions.engine import LocalEngine
+
+from .._agents import HeldAgent
 
 ET = SessionEventType
 
@@ -110,3 +114,98 @@ def test_a_turn_sent_while_an_earlier_one_runs_streams_only_its_own(
     assert "".join(e.delta or "" for e in events) == "next"
     assert [e.text for e in events if e.is_complete] == ["next"]
     assert [e for e in events if e.is_turn_end] == [events[-1]]
+
+
+def test_a_quiet_turn_yields_heartbeats_until_its_events_come(engine: LocalEngine) -> None:
+    held = HeldAgent()
+    agent_id = engine.add_agent("held", held)
+    try:
+        with new_session(engine, agent_id) as session:
+            seen: list[SessionEvent | None] = []
+            for item in session.stream("hi", heartbeat=0.02):
+                seen.append(item)
+                if seen.count(None) == 3:
+                    held.release.set()  # three heartbeats while the agent held its turn
+    finally:
+        held.release.set()
+    events = [item for item in seen if item is not None]
+    assert [e.text for e in events if e.is_complete] == ["working", "done"]
+    first_beat = seen.index(None)
+    assert seen[first_beat - 1] is not None and seen[first_beat - 1].text == "working"
+    assert events[-1].is_turn_end and seen[-1] is events[-1]
+
+
+def test_without_heartbeat_a_stream_yields_only_events(engine: LocalEngine) -> None:
+    with new_session(engine) as session:
+        items = [item for item in session.stream("x")]
+    assert None not in items
+
+
+def test_respond_stream_answers_and_streams_the_rest_of_the_turn(
+    engine: LocalEngine,
+) -> None:
+    with new_session(engine, "agent-demo") as session:
+        request = (collect(session, "hello"))[-1]
+        assert request.type == ET.APPROVAL_REQUEST
+        rest = [
+            e
+            for e in session.respond_stream(
+                request, approved=True, confirm={"priority": "high"}
+            )
+        ]
+        assert not any(e.type == ET.APPROVAL_REQUEST for e in rest)
+        assert any(e.type == ET.TOOL_RESULT for e in rest)
+        (text,) = [e.text for e in rest if e.is_complete]
+        assert "DEMO-1042 (priority high)" in (text or "")
+        assert rest[-1].is_turn_end
+        after = collect(session, "fail")  # the session goes on as usual
+    assert after[-1].is_turn_end
+
+
+def test_an_approval_posted_back_from_a_browser_is_answered_in_a_new_request(
+    engine: LocalEngine,
+) -> None:
+    """The web pattern: one request streams up to the approval request and detaches; the
+    next resumes by id, answers what the browser posted back, and streams the rest."""
+    with new_session(engine, "agent-demo") as first:
+        request = (collect(first, "hello"))[-1]
+        session_id = first.session_id or ""
+    posted_back = to_sse(request).split("data: ", 1)[1]  # what the page JSON.parse()d
+    with Session(session_id=session_id, ws_url=engine.ws_url) as second:
+        rest = [
+            e
+            for e in second.respond_stream(
+                event_from_json(posted_back), approved=False, deny_reason="not now"
+            )
+        ]
+        history = second.get_messages()
+    (text,) = [e.text for e in rest if e.is_complete]
+    assert "You declined the ticket (not now)" in (text or "")
+    assert rest[-1].is_turn_end
+    assert history[-1].text == text
+
+
+def test_bad_input_to_a_turn_raises_at_the_call_and_sends_nothing(
+    engine: LocalEngine,
+) -> None:
+    with new_session(engine, "agent-demo") as session:
+        with pytest.raises(TypeError, match="cannot send None"):
+            session.stream(None)  # type: ignore[call-overload]
+        with pytest.raises(ValueError, match="heartbeat must be a positive number"):
+            session.stream("x", heartbeat=0)
+        with pytest.raises(TypeError, match="timeout must be a number of seconds"):
+            session.stream("x", timeout="soon")  # type: ignore[call-overload]
+        request = (collect(session, "hello"))[-1]
+        not_a_request = SessionEvent(ET.MESSAGE_DELTA, session.session_id or "", "m", {})
+        with pytest.raises(TypeError, match="cannot respond to a message_delta event"):
+            session.respond_stream(not_a_request, approved=True)
+        with pytest.raises(TypeError, match="requires approved=True"):
+            session.respond_stream(request)
+        elsewhere = SessionEvent(ET.APPROVAL_REQUEST, "another-session", request.message_id)
+        with pytest.raises(ValueError, match="belongs to session 'another-session'"):
+            session.respond_stream(elsewhere, approved=True)
+        # nothing was sent: the request still waits, and answers as usual
+        rest = [e for e in session.respond_stream(request, approved=True)]
+        assert rest[-1].is_turn_end
+        users = [m for m in session.get_messages() if m.is_user]
+        assert [m.text for m in users] == ["hello", None]  # the question and one answer

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import ssl
 import sys
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Any, Literal, TextIO, cast, overload
 
 from .. import _codec as codec
 from .. import _inputs as inputs
@@ -38,6 +38,9 @@ from .._types import (
 )
 from ._connection import Connection
 from ._listener import AsyncSessionListener
+
+#: What a turn posts, given the session's id (known once connected).
+_PostFor = Callable[[str], "codec.PostMessage | codec.PostMessages"]
 
 if TYPE_CHECKING:  # the cassette module is imported only when a session records
     from .._cassette import Recorder
@@ -254,14 +257,23 @@ class AsyncSession(backend.ConnectOnAwait):
         Returns once the engine acknowledged it; the turn's events arrive on ``listen()``.
         """
         session_id = await self._conn.ready("send")
+        await self._post(self._post_for(content, files, mime_type, filename)(session_id))
+
+    def _post_for(
+        self,
+        content: Content,
+        files: Sequence[Any] | None,
+        mime_type: str | None,
+        filename: str | None,
+    ) -> _PostFor:
+        """What ``send()`` sends, for a session id (bad input raises here, at once)."""
         encoded = encode_content(
             content, mime_type=mime_type, filename=filename, max_bytes=self._max_content_bytes
         )
         if files:
-            attachments = encode_attachments(files, self._max_content_bytes)
-            await self._post(codec.PostMessages(session_id, [encoded, *attachments]))
-        else:
-            await self._post(codec.PostMessage(session_id, encoded))
+            batch = [encoded, *encode_attachments(files, self._max_content_bytes)]
+            return lambda session_id: codec.PostMessages(session_id, batch)
+        return lambda session_id: codec.PostMessage(session_id, encoded)
 
     async def send_many(self, items: Sequence[SendManyItem]) -> None:
         """Post several pieces of content as one turn (see ``UserSessionMessage``)."""
@@ -340,12 +352,36 @@ class AsyncSession(backend.ConnectOnAwait):
         read: a later ``listen()`` starts after it. ``stream()`` is its streaming form.
         """
         watcher = TurnWatcher(stop_for_action=True)
-        turn = self._turn("ask", watcher, content, files, mime_type, filename, timeout)
-        async for _ in turn:
+        post = self._post_for(content, files, mime_type, filename)
+        async for _ in self._turn("ask", watcher, post, timeout, None):
             pass
         return watcher.result(self.session_id or "")
 
-    async def stream(
+    @overload
+    def stream(
+        self,
+        content: Content,
+        *,
+        files: Sequence[Any] | None = ...,
+        mime_type: str | None = ...,
+        filename: str | None = ...,
+        timeout: float | None = ...,
+        heartbeat: None = ...,
+    ) -> AsyncIterator[SessionEvent]: ...
+
+    @overload
+    def stream(
+        self,
+        content: Content,
+        *,
+        files: Sequence[Any] | None = ...,
+        mime_type: str | None = ...,
+        filename: str | None = ...,
+        timeout: float | None = ...,
+        heartbeat: float,
+    ) -> AsyncIterator[SessionEvent | None]: ...
+
+    def stream(
         self,
         content: Content,
         *,
@@ -353,51 +389,131 @@ class AsyncSession(backend.ConnectOnAwait):
         mime_type: str | None = None,
         filename: str | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[SessionEvent]:
+        heartbeat: float | None = None,
+    ) -> AsyncIterator[SessionEvent | None]:
         """Send one turn and iterate over exactly its events, as they arrive.
 
-        Takes what ``send()`` takes; nothing is sent before the iteration starts (a
-        generator). The iteration ends at the turn's end (the ``Idle`` status
+        Takes what ``send()`` takes; bad input raises here, at once, and nothing is sent
+        before the iteration starts. The iteration ends at the turn's end (the ``Idle`` status
         is its last event) or at an approval or re-authorization request, which the caller
-        answers with ``respond()`` before reading on with ``listen()`` (or sending the next
-        turn). The turn is read: a later ``listen()`` starts after it. ``timeout`` (seconds,
-        for the whole turn) raises ``SessionTimeoutError``; a disconnect during the turn
-        raises ``SessionDisconnectedError``. Bad input raises before anything is sent, as in
-        ``send()``.
-        """
-        watcher = TurnWatcher(stop_for_action=True)
-        turn = self._turn("stream", watcher, content, files, mime_type, filename, timeout)
-        async for event in turn:
-            yield event
+        answers with ``respond()`` (or ``respond_stream()``) before reading on. The turn is
+        read: a later ``listen()`` starts after it. ``timeout`` (seconds, for the whole turn)
+        raises ``SessionTimeoutError``; a disconnect during the turn raises
+        ``SessionDisconnectedError``.
 
-    async def _turn(
+        ``heartbeat`` (seconds) yields ``None`` each time the turn has been quiet that long:
+        the moment for a web response to send ``SSE_HEARTBEAT`` (``to_sse(None)``), which
+        keeps proxies from closing it and finds out early that the browser went away.
+        """
+        post = self._post_for(content, files, mime_type, filename)
+        return self._turn("stream", TurnWatcher(stop_for_action=True), post, timeout, heartbeat)
+
+    @overload
+    def respond_stream(
+        self,
+        event: SessionEvent,
+        response: ApprovalResponse | None = ...,
+        *,
+        approved: bool | None = ...,
+        confirm: Mapping[str, Any] | None = ...,
+        deny_reason: str | None = ...,
+        timeout: float | None = ...,
+        heartbeat: None = ...,
+    ) -> AsyncIterator[SessionEvent]: ...
+
+    @overload
+    def respond_stream(
+        self,
+        event: SessionEvent,
+        response: ApprovalResponse | None = ...,
+        *,
+        approved: bool | None = ...,
+        confirm: Mapping[str, Any] | None = ...,
+        deny_reason: str | None = ...,
+        timeout: float | None = ...,
+        heartbeat: float,
+    ) -> AsyncIterator[SessionEvent | None]: ...
+
+    def respond_stream(
+        self,
+        event: SessionEvent,
+        response: ApprovalResponse | None = None,
+        *,
+        approved: bool | None = None,
+        confirm: Mapping[str, Any] | None = None,
+        deny_reason: str | None = None,
+        timeout: float | None = None,
+        heartbeat: float | None = None,
+    ) -> AsyncIterator[SessionEvent | None]:
+        """Answer an ``APPROVAL_REQUEST`` as ``respond()`` does, then iterate over the rest of
+        its turn, as ``stream()`` does (the same ``timeout`` and ``heartbeat``).
+
+        Made for a web request that posts the user's answer and streams what the agent does
+        next: the events that follow the answer reach this iteration, whichever connection
+        read the request. Bad input raises here, at once; nothing is sent before the
+        iteration starts.
+        """
+        answer = inputs.check_approval(
+            event, response, approved=approved, confirm=confirm, deny_reason=deny_reason
+        )
+        if self.session_id:
+            inputs.check_approval_session(self.session_id, event)
+
+        def post(session_id: str) -> codec.PostMessage:
+            return inputs.approval_post(session_id, event, answer)
+
+        watcher = TurnWatcher(stop_for_action=True)
+        return self._turn("respond_stream", watcher, post, timeout, heartbeat)
+
+    def _turn(
         self,
         action: str,
         watcher: TurnWatcher,
-        content: Content,
-        files: Sequence[Any] | None,
-        mime_type: str | None,
-        filename: str | None,
+        post: _PostFor,
         timeout: float | None,
-    ) -> AsyncIterator[SessionEvent]:
-        """Send ``content``, then yield the turn's events until ``watcher`` says it is over.
+        heartbeat: float | None,
+    ) -> AsyncIterator[SessionEvent | None]:
+        """One turn's events, as ``_run_turn`` yields them (bad timings raise here, at once)."""
+        inputs.check_seconds("timeout", timeout)
+        inputs.check_seconds("heartbeat", heartbeat)
+        return self._run_turn(action, watcher, post, timeout, heartbeat)
+
+    async def _run_turn(
+        self,
+        action: str,
+        watcher: TurnWatcher,
+        post: _PostFor,
+        timeout: float | None,
+        heartbeat: float | None,
+    ) -> AsyncIterator[SessionEvent | None]:
+        """Send ``post(session_id)``, then yield the turn's events until ``watcher`` says it is
+        over, and ``None`` after each ``heartbeat`` seconds without one.
 
         What ``watcher`` says is an earlier turn's is passed over.
         """
-        await self._conn.ready(action)
+        session_id = await self._conn.ready(action)
         listener = AsyncSessionListener(self._core.log, from_now=True)
         try:
-            await self.send(content, files=files, mime_type=mime_type, filename=filename)
+            await self._post(post(session_id))
             deadline = None if timeout is None else backend.monotonic() + timeout
             while True:
+                wake = deadline
+                if heartbeat is not None:
+                    beat = backend.monotonic() + heartbeat
+                    wake = beat if deadline is None else min(beat, deadline)
                 try:
-                    event = await listener._get(deadline)
+                    event = await listener._get(wake)
                 except StopAsyncIteration:
                     raise SessionDisconnectedError(
                         "the session disconnected during the turn"
                     ) from None
                 except SessionTimeoutError:
-                    raise SessionTimeoutError(f"the turn did not end within {timeout} s") from None
+                    if wake == deadline:
+                        raise SessionTimeoutError(
+                            f"the turn did not end within {timeout} s"
+                        ) from None
+                    yield None  # quiet for `heartbeat` seconds
+                    continue
                 if watcher.earlier(event):
                     continue
                 yield event
