@@ -13,10 +13,13 @@ pytest_plugins = ["pytester"]  # tests/testing/ runs the plugin in real pytest r
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's own VectorShift settings, nor the machine's proxies."""
-    for name in ("VECTORSHIFT_API_KEY", "VECTORSHIFT_BASE_URL", "VECTORSHIFT_WS_URL"):
-        monkeypatch.delenv(name, raising=False)
+    # A test marked @pytest.mark.vectorshift_engine has its engine (and its variables) before
+    # this fixture runs (plugin autouse fixtures come first): keep them.
+    if request.node.get_closest_marker("vectorshift_engine") is None:
+        for name in ("VECTORSHIFT_API_KEY", "VECTORSHIFT_BASE_URL", "VECTORSHIFT_WS_URL"):
+            monkeypatch.delenv(name, raising=False)
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)

@@ -7,10 +7,9 @@ import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from vectorshift_sessions import (
     SSE_HEARTBEAT,

@@ -505,6 +505,37 @@ def markdown(results: dict[str, Any]) -> str:
                 ]
             )
         out += _table(["client", "deltas delivered", "overflow notices", "turn end seen"], rows)
+    if "resume" in results:
+        out += [
+            "## A web request's resume (the examples' pattern)",
+            "",
+            "Per request: resume the session by id, stream a one-delta turn, disconnect; "
+            "against the same turn on a connection kept open. The difference is what keeping "
+            "only the session id between requests costs. Medians of "
+            f"{cfg['resume_requests'] * cfg['resume_passes']} requests per client.",
+            "",
+        ]
+        floor = results["resume"].get("raw-websockets", {}).get("resume_us")
+        rows = [
+            [
+                run["label"],
+                f"{run['kept_p50_us'] / 1e3:.2f}",
+                f"{run['request_p50_us'] / 1e3:.2f}",
+                f"+{run['resume_us'] / 1e3:.2f}",
+                _x(_ratio(run["resume_us"], floor)),
+            ]
+            for run in results["resume"].values()
+        ]
+        out += _table(
+            [
+                "client",
+                "turn, kept connection (ms)",
+                "resume + turn + disconnect (ms)",
+                "resume costs (ms)",
+                "vs raw floor",
+            ],
+            rows,
+        )
     if summary["load_check_errors"]:
         out += ["## Errors", ""] + [f"- {e}" for e in summary["load_check_errors"]] + [""]
     else:

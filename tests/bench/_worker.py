@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from . import _clients
+from ._resume import resume
 
 MARKER = "BENCH-RESULT "
 
@@ -350,6 +351,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "scale": scale,
     "threads": threads,
     "default_listen": default_listen,
+    "resume": resume,
 }
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import _clients, _machine, _report
+from . import _clients, _machine, _report, _resume
 from ._engine import EngineProcess
 from ._worker import MARKER
 
@@ -35,6 +35,8 @@ FULL: dict[str, Any] = {
     "thread_total_deltas": 100_000,  # split over the threads
     "cold_runs": 7,
     "default_listen_deltas": 100_000,
+    "resume_requests": 300,  # per client and pass
+    "resume_passes": 3,
 }
 QUICK: dict[str, Any] = {
     **FULL,
@@ -48,6 +50,8 @@ QUICK: dict[str, Any] = {
     "thread_total_deltas": 10_000,
     "cold_runs": 3,
     "default_listen_deltas": 10_000,
+    "resume_requests": 60,
+    "resume_passes": 2,
 }
 
 THROUGHPUT_CLIENTS = [
@@ -73,7 +77,16 @@ SCALE_CLIENTS = ["ours-async", "official", "raw-websockets"]
 THREAD_CLIENTS = ["ours-sync", "raw-websocket-client-skip"]
 LISTENER_CLIENTS = ["ours-async", "ours-sync"]
 DEFAULT_LISTEN_CLIENTS = ["ours-async", "official", "ours-sync"]
-SCENARIOS = ["cold", "throughput", "listeners", "latency", "scale", "threads", "default_listen"]
+SCENARIOS = [
+    "cold",
+    "throughput",
+    "listeners",
+    "latency",
+    "scale",
+    "threads",
+    "default_listen",
+    "resume",
+]
 
 COLD_SNIPPETS = {
     "python (nothing imported)": "pass",
@@ -336,6 +349,39 @@ def default_listen(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
         run["label"] = _clients.label(client)
         result[client] = run
         log(f"  default listen() {client}: {run}")
+    return result
+
+
+def resume(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
+    """A web request's pattern (resume by id, one turn, disconnect) against a turn on a kept
+    connection; passes interleaved across clients, then pooled."""
+    pooled: dict[str, dict[str, list[float]]] = {c: {} for c in _resume.CLIENTS}
+    for _ in range(cfg["resume_passes"]):
+        for client in _resume.CLIENTS:
+            task = {
+                "task": "resume",
+                "client": client,
+                "ws_base": ws_base,
+                "requests": cfg["resume_requests"],
+            }
+            run = run_worker(task)
+            for name in ("kept", "request"):
+                pooled[client].setdefault(name, []).extend(run.get(name, []))
+    result: dict[str, Any] = {}
+    for client, times in pooled.items():
+        kept = _percentile(sorted(times["kept"]), 50)
+        request = _percentile(sorted(times["request"]), 50)
+        result[client] = {
+            "label": _clients.label(client),
+            "kept_p50_us": kept,
+            "request_p50_us": request,
+            "resume_us": request - kept,
+            "samples": len(times["request"]),
+        }
+        log(
+            f"  resume {client}: turn on a kept connection {kept:.0f} us, "
+            f"resume + turn + disconnect {request:.0f} us (+{request - kept:.0f} us)"
+        )
     return result
 
 
