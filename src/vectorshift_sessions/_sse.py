@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from ._types import SessionEvent, SessionEventType
 
@@ -62,7 +61,7 @@ def to_sse(event: SessionEvent | None) -> str:
     return "".join(lines)
 
 
-def event_from_json(value: str | Mapping[str, Any]) -> SessionEvent:
+def event_from_json(value: object) -> SessionEvent:
     """The ``SessionEvent`` that :func:`to_sse` sent, from its ``data:`` JSON (the text, or
     the object a browser parsed and posted back).
 
