@@ -318,11 +318,15 @@ def chat(request: HttpRequest) -> HttpResponseBase:
     if message is None:
         return JsonResponse(NO_MESSAGE, status=400)
     session = conversation(request)
-    events = session.stream(
-        message,
-        heartbeat=settings.VECTORSHIFT_HEARTBEAT,
-        timeout=settings.VECTORSHIFT_TURN_TIMEOUT,
-    )
+    try:  # checked before anything is sent (too long, not valid Unicode, ...)
+        events = session.stream(
+            message,
+            heartbeat=settings.VECTORSHIFT_HEARTBEAT,
+            timeout=settings.VECTORSHIFT_TURN_TIMEOUT,
+        )
+    except (TypeError, ValueError) as exc:
+        session.disconnect()
+        return JsonResponse({"error": str(exc)}, status=400)
     return event_stream(EventStream(session, events))
 
 
@@ -336,11 +340,15 @@ async def async_chat(request: HttpRequest) -> HttpResponseBase:
     if message is None:
         return JsonResponse(NO_MESSAGE, status=400)
     session = await aconversation(request)
-    events = session.stream(
-        message,
-        heartbeat=settings.VECTORSHIFT_HEARTBEAT,
-        timeout=settings.VECTORSHIFT_TURN_TIMEOUT,
-    )
+    try:  # checked before anything is sent (too long, not valid Unicode, ...)
+        events = session.stream(
+            message,
+            heartbeat=settings.VECTORSHIFT_HEARTBEAT,
+            timeout=settings.VECTORSHIFT_TURN_TIMEOUT,
+        )
+    except (TypeError, ValueError) as exc:
+        await session.disconnect()
+        return JsonResponse({"error": str(exc)}, status=400)
     return event_stream(AsyncEventStream(session, events))
 
 

@@ -47,6 +47,10 @@ def create_app(
     finds out that a browser went away); ``turn_timeout``: the longest a turn may stream."""
     app = flask.Flask(__name__)
     app.secret_key = os.environ.get("FLASK_SECRET_KEY") or secrets.token_hex(32)
+    app.config.update(
+        MAX_CONTENT_LENGTH=1024 * 1024,  # a request body larger than this is refused (413)
+        SESSION_COOKIE_SAMESITE="Lax",  # no cookie on cross-site POSTs (see the README)
+    )
     agent_name = agent_name or os.environ.get("VECTORSHIFT_AGENT", "demo")
 
     @functools.cache
@@ -83,7 +87,11 @@ def create_app(
         if not isinstance(message, str) or not message.strip():
             return {"error": 'post JSON {"message": "your question"}'}, 400
         session = conversation()
-        events = session.stream(message, heartbeat=heartbeat, timeout=turn_timeout)
+        try:  # checked before anything is sent (too long, not valid Unicode, ...)
+            events = session.stream(message, heartbeat=heartbeat, timeout=turn_timeout)
+        except (TypeError, ValueError) as exc:
+            session.disconnect()
+            return {"error": str(exc)}, 400
         return event_stream(session, events)
 
     @app.post("/approve")
@@ -99,8 +107,8 @@ def create_app(
             event = event_from_json(body.get("event"))
         except ValueError as exc:
             return {"error": f"not an approval request: {exc}"}, 400
-        session = Session(session_id=session_id).connect()
-        try:  # checked before anything is sent: an approval request of this session
+        session = Session(session_id=session_id)
+        try:  # checked before connecting: an approval request of this session
             events = session.respond_stream(
                 event,
                 approved=approved,
@@ -109,8 +117,11 @@ def create_app(
                 timeout=turn_timeout,
             )
         except (TypeError, ValueError) as exc:
-            session.disconnect()
             return {"error": str(exc)}, 400
+        try:
+            session.connect()
+        except SessionNotFoundError:
+            return {"error": "the conversation is gone from the engine: start a new one"}, 409
         return event_stream(session, events)
 
     @app.get("/history")

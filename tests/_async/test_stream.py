@@ -17,7 +17,7 @@ from vectorshift_sessions import (
 )
 from vectorshift_sessions.engine import LocalEngine
 
-from .._agents import HeldAgent
+from .._agents import ChatterAgent, HeldAgent
 
 ET = SessionEventType
 
@@ -128,8 +128,8 @@ async def test_a_quiet_turn_yields_heartbeats_until_its_events_come(engine: Loca
         held.release.set()
     events = [item for item in seen if item is not None]
     assert [e.text for e in events if e.is_complete] == ["working", "done"]
-    first_beat = seen.index(None)
-    assert seen[first_beat - 1] is not None and seen[first_beat - 1].text == "working"
+    working = next(i for i, e in enumerate(seen) if e is not None and e.text == "working")
+    assert seen[working + 1 :].count(None) >= 3  # the held agent's silence
     assert events[-1].is_turn_end and seen[-1] is events[-1]
 
 
@@ -189,8 +189,12 @@ async def test_bad_input_to_a_turn_raises_at_the_call_and_sends_nothing(
     async with new_session(engine, "agent-demo") as session:
         with pytest.raises(TypeError, match="cannot send None"):
             session.stream(None)  # type: ignore[call-overload]
-        with pytest.raises(ValueError, match="heartbeat must be a positive number"):
+        with pytest.raises(ValueError, match="heartbeat must be a positive, finite number"):
             session.stream("x", heartbeat=0)
+        with pytest.raises(ValueError, match="timeout must be a positive, finite number"):
+            session.stream("x", timeout=float("inf"))
+        with pytest.raises(ValueError, match="lone surrogate"):
+            session.stream("broken \ud800 text")
         with pytest.raises(TypeError, match="timeout must be a number of seconds"):
             session.stream("x", timeout="soon")  # type: ignore[call-overload]
         request = (await collect(session, "hello"))[-1]
@@ -207,3 +211,28 @@ async def test_bad_input_to_a_turn_raises_at_the_call_and_sends_nothing(
         assert rest[-1].is_turn_end
         users = [m for m in await session.get_messages() if m.is_user]
         assert [m.text for m in users] == ["hello", None]  # the question and one answer
+
+
+async def test_events_of_an_earlier_turn_do_not_hold_back_the_heartbeat(
+    engine: LocalEngine,
+) -> None:
+    """Skipped events (the rest of an earlier turn, still streaming) are not this turn's: a
+    turn that waits behind another is quiet, and its heartbeat says so."""
+    chatter = ChatterAgent()
+    agent_id = engine.add_agent("chatter", chatter)
+    try:
+        async with new_session(engine, agent_id) as session:
+            earlier = session.stream("first")
+            async for event in earlier:
+                if event.delta:
+                    break  # the first turn streams on, unread
+            await earlier.aclose()  # type: ignore[attr-defined]
+            seen: list[SessionEvent | None] = []
+            async for item in session.stream("second", heartbeat=0.05, timeout=30):
+                seen.append(item)
+                if seen.count(None) == 2:
+                    chatter.release.set()  # the first turn ends; then the second runs
+    finally:
+        chatter.release.set()
+    assert seen.count(None) >= 2
+    assert seen[-1] is not None and seen[-1].is_turn_end

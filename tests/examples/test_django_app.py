@@ -6,19 +6,17 @@ engine of the ``vectorshift_engine`` fixture."""
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import json
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import psutil
 import pytest
 
 from tests._agents import HeldAgent
 from tests.examples.conftest import INSTALL_EXTRAS, load_example, sse_messages
+from tests.examples.waiting import await_until, engine_connections, wait_until
 from vectorshift_sessions.testing import EngineFixture
 
 pytest.importorskip("django", reason=INSTALL_EXTRAS)
@@ -159,32 +157,6 @@ def approval_request(kind: str, event: Any) -> bool:
 # --- waiting for the engine's side ------------------------------------------------------------
 
 
-def connections_to(port: int) -> int:
-    """This process's open TCP connections to the engine (the engine's own sockets, in this
-    process too, have the port on their local side)."""
-    return sum(
-        1
-        for c in psutil.Process().net_connections(kind="tcp")
-        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
-    )
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {DEADLINE} s: {what}")
-        time.sleep(0.01)
-
-
-async def await_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {DEADLINE} s: {what}")
-        await asyncio.sleep(0.01)
-
-
 def texts_in_engine(engine: EngineFixture, session_id: str) -> list[str | None]:
     return [m.text for m in engine.messages(session_id)]
 
@@ -283,6 +255,9 @@ def test_bad_input_is_refused_and_nothing_reaches_the_engine(
     response = post(client, "/approve", {"event": {}, "approved": True})
     assert response.status_code == 409  # no conversation yet
     assert vectorshift_engine.sessions() == []
+    refused = post(client, "/chat", {"message": "broken \ud800"})  # what the SDK refuses
+    assert refused.status_code == 400 and "lone surrogate" in refused.json()["error"]
+    assert not engine_connections(vectorshift_engine.port)  # the session was let go
 
     event = chat_to_approval(client, "Where is order 42?")
     [session_id] = vectorshift_engine.sessions()
@@ -334,10 +309,12 @@ def test_closing_the_response_mid_turn_detaches_and_the_turn_goes_on(
     stream = SyncStream(post(client, "/chat", {"message": "Hello"}))
     stream.read_until(said("working"))
     [session_id] = vectorshift_engine.sessions()
-    assert connections_to(vectorshift_engine.port) == 1  # the session's WebSocket
+    assert len(engine_connections(vectorshift_engine.port)) == 1  # the session's WebSocket
 
     stream.response.close()
-    wait_until(lambda: connections_to(vectorshift_engine.port) == 0, "the session detached")
+    wait_until(
+        lambda: len(engine_connections(vectorshift_engine.port)) == 0, "the session detached"
+    )
     assert stream.next_block() is None  # the stream ended
 
     held.release.set()
@@ -352,9 +329,11 @@ def test_closing_the_response_mid_turn_detaches_and_the_turn_goes_on(
 def test_a_response_never_read_still_detaches(vectorshift_engine: EngineFixture) -> None:
     response = post(Client(), "/chat", {"message": "Hello"})
     [session_id] = vectorshift_engine.sessions()
-    assert connections_to(vectorshift_engine.port) == 1
+    assert len(engine_connections(vectorshift_engine.port)) == 1
     response.close()
-    wait_until(lambda: connections_to(vectorshift_engine.port) == 0, "the session detached")
+    wait_until(
+        lambda: len(engine_connections(vectorshift_engine.port)) == 0, "the session detached"
+    )
     assert vectorshift_engine.messages(session_id) == []  # a turn is sent when it is read
 
 
@@ -398,10 +377,12 @@ async def test_closing_the_async_response_mid_turn_detaches(
     stream = AsyncStream(response)
     await stream.read_until(said("working"))
     [session_id] = vectorshift_engine.sessions()
-    assert connections_to(vectorshift_engine.port) == 1
+    assert len(engine_connections(vectorshift_engine.port)) == 1
 
     await sync_to_async(response.close)()  # from a worker thread, as Django's ASGI handler does
-    await await_until(lambda: connections_to(vectorshift_engine.port) == 0, "the session detached")
+    await await_until(
+        lambda: len(engine_connections(vectorshift_engine.port)) == 0, "the session detached"
+    )
 
     held.release.set()
     await await_until(
@@ -419,7 +400,9 @@ async def test_an_async_response_never_read_still_detaches(
         "/async/chat", {"message": "Hello"}, content_type="application/json"
     )
     [session_id] = vectorshift_engine.sessions()
-    assert connections_to(vectorshift_engine.port) == 1
+    assert len(engine_connections(vectorshift_engine.port)) == 1
     response.close()  # from the event loop's thread
-    await await_until(lambda: connections_to(vectorshift_engine.port) == 0, "the session detached")
+    await await_until(
+        lambda: len(engine_connections(vectorshift_engine.port)) == 0, "the session detached"
+    )
     assert vectorshift_engine.messages(session_id) == []

@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
 from tests._agents import HeldAgent
 from tests.examples.conftest import EXAMPLES, INSTALL_EXTRAS, load_example, sse_messages
+from tests.examples.waiting import await_until, engine_connections
 
 pytest.importorskip("fastapi", reason=INSTALL_EXTRAS)
 pytest.importorskip("itsdangerous", reason=INSTALL_EXTRAS)
@@ -111,17 +111,6 @@ class EventReader:
         return await asyncio.wait_for(read(), TIMEOUT)
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait, at most ``TIMEOUT`` seconds, until ``condition()`` holds (for what the test can
-    only observe from outside: sockets, the engine's store)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TIMEOUT
-    while not condition():
-        if loop.time() > deadline:
-            pytest.fail(f"waited {TIMEOUT} s for {what}")
-        await asyncio.sleep(0.01)
-
-
 def is_status(status: str) -> Callable[[Message], bool]:
     return lambda m: m[0] == "participant_status" and m[1]["data"].get("status") == status
 
@@ -133,16 +122,6 @@ def completed(messages: list[Message]) -> list[str]:
 
 def stored_texts(engine: EngineFixture, session_id: str) -> list[str | None]:
     return [m.text for m in engine.messages(session_id)]
-
-
-def engine_connections(engine: EngineFixture) -> list[Any]:
-    """This process's open TCP connections to the engine (the engine's own ends, in its
-    thread here, are left out: their remote port is the client's)."""
-    return [
-        c
-        for c in psutil.Process().net_connections(kind="tcp")
-        if c.raddr and c.raddr.port == engine.port and c.status == psutil.CONN_ESTABLISHED
-    ]
 
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
@@ -321,15 +300,15 @@ async def test_a_browser_that_leaves_mid_stream_detaches_the_session(
         async with serve(create_app("held", heartbeat=0.05)) as (http, server):
             async with http.stream("POST", "/chat", json={"message": "go"}) as response:
                 await EventReader(response).until(lambda m: m[0] == "message_complete")
-                assert engine_connections(vectorshift_engine)  # attached while it streams
+                assert engine_connections(vectorshift_engine.port)  # attached while it streams
             # The browser went away (the connection is closed) while the turn is quiet.
-            await until(lambda: not server.server_state.tasks, "the stream to end")
-            await until(lambda: not engine_connections(vectorshift_engine), "the detach")
+            await await_until(lambda: not server.server_state.tasks, "the stream to end")
+            await await_until(lambda: not engine_connections(vectorshift_engine.port), "the detach")
 
             # The turn goes on in the engine, and a later request finds it in the history.
             [session_id] = vectorshift_engine.sessions()
             held.release.set()
-            await until(
+            await await_until(
                 lambda: "done" in stored_texts(vectorshift_engine, session_id),
                 "the turn to finish in the engine",
             )
@@ -366,8 +345,10 @@ async def test_a_browser_that_leaves_before_the_first_event_detaches_the_session
             writer.close()
             await writer.wait_closed()
 
-            await until(lambda: vectorshift_engine.sessions() != [], "the app to open a session")
-            await until(lambda: not server.server_state.tasks, "the request to end")
-            await until(lambda: not engine_connections(vectorshift_engine), "the detach")
+            await await_until(
+                lambda: vectorshift_engine.sessions() != [], "the app to open a session"
+            )
+            await await_until(lambda: not server.server_state.tasks, "the request to end")
+            await await_until(lambda: not engine_connections(vectorshift_engine.port), "the detach")
     finally:
         held.release.set()

@@ -95,6 +95,9 @@ def test_bad_input_is_refused_before_anything_is_sent(vectorshift_engine: Engine
     refused = client.post("/chat", json={"message": "  "})
     assert refused.status_code == 400 and "your question" in refused.get_json()["error"]
     assert client.post("/approve", json={"event": {}, "approved": True}).status_code == 409
+    refused = client.post("/chat", json={"message": "broken \ud800"})  # what the SDK refuses
+    assert refused.status_code == 400 and "lone surrogate" in refused.get_json()["error"]
+    assert not engine_connections(vectorshift_engine.port)  # the session was let go
 
     (*_, (_, request)) = sse_messages(client.post("/chat", json={"message": "hi"}).get_data(True))
     session_id = request["session_id"]

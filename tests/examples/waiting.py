@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -25,3 +26,12 @@ def engine_connections(port: int) -> list[object]:
         for c in psutil.Process(os.getpid()).net_connections("tcp")
         if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
     ]
+
+
+async def await_until(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """``wait_until`` for a test's event loop: the loop goes on serving while it waits."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {timeout} s")
+        await asyncio.sleep(0.01)

@@ -496,10 +496,11 @@ class AsyncSession(backend.ConnectOnAwait):
         try:
             await self._post(post(session_id))
             deadline = None if timeout is None else backend.monotonic() + timeout
+            said = backend.monotonic()  # when this turn last yielded something
             while True:
                 wake = deadline
-                if heartbeat is not None:
-                    beat = backend.monotonic() + heartbeat
+                if heartbeat is not None:  # quiet = nothing yielded (skipped events count not)
+                    beat = said + heartbeat
                     wake = beat if deadline is None else min(beat, deadline)
                 try:
                     event = await listener._get(wake)
@@ -513,10 +514,13 @@ class AsyncSession(backend.ConnectOnAwait):
                             f"the turn did not end within {timeout} s"
                         ) from None
                     yield None  # quiet for `heartbeat` seconds
+                    said = backend.monotonic()
                     continue
                 if watcher.earlier(event):
                     continue
                 yield event
+                if heartbeat is not None:
+                    said = backend.monotonic()
                 if watcher.feed(event):
                     return
         finally:

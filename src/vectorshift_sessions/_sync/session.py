@@ -498,10 +498,11 @@ class Session(backend.ConnectOnAwait):
         try:
             self._post(post(session_id))
             deadline = None if timeout is None else backend.monotonic() + timeout
+            said = backend.monotonic()  # when this turn last yielded something
             while True:
                 wake = deadline
-                if heartbeat is not None:
-                    beat = backend.monotonic() + heartbeat
+                if heartbeat is not None:  # quiet = nothing yielded (skipped events count not)
+                    beat = said + heartbeat
                     wake = beat if deadline is None else min(beat, deadline)
                 try:
                     event = listener._get(wake)
@@ -515,10 +516,13 @@ class Session(backend.ConnectOnAwait):
                             f"the turn did not end within {timeout} s"
                         ) from None
                     yield None  # quiet for `heartbeat` seconds
+                    said = backend.monotonic()
                     continue
                 if watcher.earlier(event):
                     continue
                 yield event
+                if heartbeat is not None:
+                    said = backend.monotonic()
                 if watcher.feed(event):
                     return
         finally:
