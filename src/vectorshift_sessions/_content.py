@@ -124,11 +124,11 @@ def _is_file_object(value: object) -> bool:
     return callable(getattr(value, "read", None))
 
 
-def _check_unicode(text: str) -> None:
-    """Text the wire (UTF-8) can carry: no lone surrogate (from a bad decode, or JSON's
-    ``"\\ud800"`` escapes)."""
+def _utf8_size(text: str) -> int:
+    """The size of ``text`` in UTF-8, which must be able to carry it: no lone surrogate (from
+    a bad decode, or JSON's ``"\\ud800"`` escapes)."""
     try:
-        text.encode("utf-8")
+        return len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise ValueError(
             f"the text holds a lone surrogate ({text[exc.start]!r} at index {exc.start}), which "
@@ -151,12 +151,9 @@ def encode_content(
     (``mime_type``, else guessed from the name, else ``application/octet-stream``).
     """
     if isinstance(content, str):
-        if not content.isascii():
-            _check_unicode(content)
-        # The limit is in bytes: count UTF-8 bytes, but only when the characters alone
-        # (1 to 4 bytes each) cannot settle it.
-        if max_bytes is not None and len(content) * 4 > max_bytes:
-            _check_size("text", len(content.encode("utf-8")), max_bytes)
+        # The limit is in UTF-8 bytes: one per character for ASCII.
+        size = len(content) if content.isascii() else _utf8_size(content)
+        _check_size("text", size, max_bytes)
         if mime_type is None:
             return content
         if mime_type == _FILE:  # on the wire, {"type_string": "file"} is a file's content

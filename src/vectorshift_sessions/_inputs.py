@@ -11,7 +11,7 @@ from typing import Any
 from . import _codec as codec
 from ._config import OWNER_TYPES
 from ._retry import ReconnectPolicy
-from ._types import ApprovalResponse, SessionEvent, SessionEventType
+from ._types import EVENT_TYPE_NAMES, ApprovalResponse, SessionEvent, SessionEventType
 
 __all__ = [
     "approval_post",
@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 ET = SessionEventType
-_EVENT_TYPE_NAMES = ", ".join(t.value for t in ET)
 
 
 def check_session_id(session_id: object) -> None:
@@ -85,7 +84,7 @@ def event_type_filter(
             chosen.add(SessionEventType(value))
         except ValueError:
             raise ValueError(
-                f"unknown event type {value!r} in event_types; known types: {_EVENT_TYPE_NAMES}"
+                f"unknown event type {value!r} in event_types; known types: {EVENT_TYPE_NAMES}"
             ) from None
     return frozenset(chosen) if chosen else None
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from ._types import SessionEvent, SessionEventType
+from ._types import EVENT_TYPE_NAMES, SessionEvent, SessionEventType
 
 __all__ = ["SSE_HEARTBEAT", "event_from_json", "to_sse"]
 
@@ -82,8 +82,8 @@ def event_from_json(value: object) -> SessionEvent:
     try:
         kind = SessionEventType(value.get("type"))
     except ValueError:
-        known = ", ".join(t.value for t in SessionEventType)
-        raise ValueError(f"the event's type {value.get('type')!r} is not one of: {known}") from None
+        wrong = value.get("type")
+        raise ValueError(f"the event's type {wrong!r} is not one of: {EVENT_TYPE_NAMES}") from None
     session_id, message_id, data = (value.get(k) for k in ("session_id", "message_id", "data"))
     if not isinstance(session_id, str):
         raise ValueError(f"the event's session_id must be a string, got {session_id!r}")

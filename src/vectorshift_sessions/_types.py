@@ -82,6 +82,10 @@ class SessionEventType(_StrEnum):
     PONG = "pong"
 
 
+#: The event types' wire names, for error messages that list what is accepted.
+EVENT_TYPE_NAMES = ", ".join(t.value for t in SessionEventType)
+
+
 def _short(value: Any) -> str:
     """repr() of a value, strings cut to a readable length (the data itself is never cut)."""
     if isinstance(value, str) and len(value) > _REPR_TEXT_LIMIT:
