@@ -9,9 +9,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 #: How to get what these tests need, for skip messages.
 INSTALL_EXTRAS = "pip install -e '.[examples]'"
+
+
+@pytest.fixture(autouse=True)
+def _every_session_let_go(no_leaked_threads: None) -> None:
+    """An example that leaves a blocking session connected fails its test (the session's
+    thread is still running at the test's end)."""
 
 
 def load_example(relative: str) -> ModuleType:

@@ -21,6 +21,13 @@ from werkzeug.serving import make_server
 flask_example = load_example("flask_app/app.py")
 
 
+def turn(client: Any, path: str, body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A streamed turn's SSE messages, read whole; the response is then closed, as a WSGI
+    server closes it (which detaches the session)."""
+    with client.post(path, json=body) as response:
+        return sse_messages(response.get_data(as_text=True))
+
+
 def events_of(response: Any) -> Iterator[tuple[str, Any]]:
     """Each SSE message of a streamed test-client response, as it arrives."""
     buffer = ""
@@ -59,14 +66,12 @@ def test_the_first_events_arrive_while_the_turn_still_runs(
 
 def test_an_approval_is_answered_in_a_second_request(vectorshift_engine: EngineFixture) -> None:
     client = flask_example.create_app().test_client()
-    first = sse_messages(client.post("/chat", json={"message": "hello"}).get_data(as_text=True))
+    first = turn(client, "/chat", {"message": "hello"})
     kind, request = first[-1]
     assert kind == "approval_request"
     assert request["data"]["tool_name"] == "create_ticket"
 
-    rest = sse_messages(
-        client.post("/approve", json={"event": request, "approved": True}).get_data(as_text=True)
-    )
+    rest = turn(client, "/approve", {"event": request, "approved": True})
     kinds = [k for k, _ in rest]
     assert "tool_result" in kinds and kinds[-1] == "participant_status"
     (answer,) = [e["data"]["text"] for k, e in rest if k == "message_complete"]
@@ -82,10 +87,8 @@ def test_a_denied_approval_ends_the_turn_without_the_ticket(
     vectorshift_engine: EngineFixture,
 ) -> None:
     client = flask_example.create_app().test_client()
-    (*_, (_, request)) = sse_messages(client.post("/chat", json={"message": "hi"}).get_data(True))
-    rest = sse_messages(
-        client.post("/approve", json={"event": request, "approved": False}).get_data(True)
-    )
+    (*_, (_, request)) = turn(client, "/chat", {"message": "hi"})
+    rest = turn(client, "/approve", {"event": request, "approved": False})
     (answer,) = [e["data"]["text"] for k, e in rest if k == "message_complete"]
     assert "You declined the ticket (denied in the page)" in answer
 
@@ -99,7 +102,7 @@ def test_bad_input_is_refused_before_anything_is_sent(vectorshift_engine: Engine
     assert refused.status_code == 400 and "lone surrogate" in refused.get_json()["error"]
     assert not engine_connections(vectorshift_engine.port)  # the session was let go
 
-    (*_, (_, request)) = sse_messages(client.post("/chat", json={"message": "hi"}).get_data(True))
+    (*_, (_, request)) = turn(client, "/chat", {"message": "hi"})
     session_id = request["session_id"]
     posted = len(vectorshift_engine.messages(session_id))
     for body, complaint in [
@@ -112,9 +115,7 @@ def test_bad_input_is_refused_before_anything_is_sent(vectorshift_engine: Engine
         assert answer.status_code == 400, body
         assert complaint in answer.get_json()["error"]
     assert len(vectorshift_engine.messages(session_id)) == posted  # nothing was posted
-    rest = sse_messages(  # and the request still waits for its answer
-        client.post("/approve", json={"event": request, "approved": True}).get_data(True)
-    )
+    rest = turn(client, "/approve", {"event": request, "approved": True})  # it still waits
     assert rest[-1][1]["data"] == {"status": "Idle"}
 
 
