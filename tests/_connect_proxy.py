@@ -1,16 +1,17 @@
-"""A small HTTP ``CONNECT`` proxy on 127.0.0.1, in threads, for the proxy tests.
+"""Small proxies on 127.0.0.1, in threads, for the proxy tests: ``ConnectProxy`` (HTTP: CONNECT
+tunnels, and plain ``http://`` requests forwarded) and ``SocksProxy`` (SOCKS5, SOCKS4 and 4a).
 
-It records every request it is sent, can demand Basic credentials (407 without them) or refuse
-every tunnel (403), can speak TLS itself (an ``https://`` proxy), and tunnels bytes both ways
-until either side closes. Targets are reached through ``hosts``, a map of made-up names to
-addresses: a client never resolves the target of a tunnel itself, so a name like
-``engine.test`` can lead to the local engine while the client sees a host that is not this
-machine (and so is proxied).
+Each records every request it is sent, can demand credentials or refuse every tunnel, tunnels
+bytes both ways until either side closes, and can ``cut()`` every tunnel at once (as a network
+failure would). Targets are reached through ``hosts``, a map of made-up names to addresses: a
+client never resolves the target of a tunnel itself, so a name like ``engine.test`` can lead to
+the local engine while the client sees a host that is not this machine (and so is proxied).
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import select
 import socket
 import ssl
@@ -22,31 +23,30 @@ _MAX_REQUEST = 16 * 1024
 
 @dataclass(frozen=True)
 class ConnectRequest:
-    """What the proxy was sent: the request line and the headers (names in lower case)."""
+    """What the HTTP proxy was sent: the request line and the headers (names in lower case)."""
 
     line: str
     headers: dict[str, str]
 
 
-class ConnectProxy:
-    """``with ConnectProxy(hosts={"engine.test": "127.0.0.1"}) as proxy: ... proxy.url()``."""
+@dataclass(frozen=True)
+class SocksRequest:
+    """What the SOCKS proxy was asked: the version (4 or 5), the target, and the user and
+    password it was given (SOCKS4: the user id only)."""
 
-    def __init__(
-        self,
-        hosts: dict[str, str] | None = None,
-        *,
-        credentials: tuple[str, str] | None = None,
-        refuse: bool = False,
-        tls: ssl.SSLContext | None = None,
-    ):
+    version: int
+    host: str
+    port: int
+    user: str | None = None
+    password: str | None = None
+
+
+class _TunnelServer:
+    """The plumbing: accept in a thread, serve each client in a thread, shut everything at
+    ``close()`` or ``cut()``."""
+
+    def __init__(self, hosts: dict[str, str] | None, tls: ssl.SSLContext | None = None):
         self.hosts = dict(hosts or {})
-        self.requests: list[ConnectRequest] = []
-        self._expected = (
-            "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
-            if credentials is not None
-            else None
-        )
-        self._refuse = refuse
         self._tls = tls
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()  # shut at close, to wake their threads
@@ -55,11 +55,6 @@ class ConnectProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._spawn(self._accept_loop)
-
-    def url(self, userinfo: str = "") -> str:
-        """The proxy's URL, with ``userinfo`` (``user:password``) if given."""
-        scheme = "https" if self._tls is not None else "http"
-        return f"{scheme}://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}"
 
     def close(self) -> None:
         """Stop: wake every thread (shutting its socket), wait for them, close every socket."""
@@ -74,13 +69,37 @@ class ConnectProxy:
         for sock in sockets:
             sock.close()
 
-    def __enter__(self) -> ConnectProxy:
+    def cut(self) -> int:
+        """Drop every connection through the proxy at once; how many sockets were shut."""
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _wake(sock)
+        return len(sockets)
+
+    def __enter__(self) -> _TunnelServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # --- plumbing -----------------------------------------------------------------------------
+    def _serve(self, client: socket.socket) -> socket.socket | None:
+        """Talk the proxy's protocol with ``client``; the upstream socket to pump, if any."""
+        raise NotImplementedError
+
+    def _reach(self, host: str, port: int) -> socket.socket | None:
+        address = self.hosts.get(host.strip("[]"))
+        if address is None:
+            return None
+        try:
+            upstream = socket.create_connection((address, port), timeout=5)
+        except OSError:
+            return None
+        upstream.settimeout(None)
+        if not self._track(upstream):
+            upstream.close()
+            return None
+        return upstream
 
     def _spawn(self, target: object, *args: object) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
@@ -98,6 +117,11 @@ class ConnectProxy:
                 return True
         return False
 
+    def _forget(self, *socks: socket.socket | None) -> None:
+        with self._lock:
+            for sock in socks:
+                self._sockets.discard(sock)  # type: ignore[arg-type]
+
     def _accept_loop(self) -> None:
         while True:
             try:
@@ -107,9 +131,9 @@ class ConnectProxy:
             if not self._track(client):
                 client.close()
                 return
-            self._spawn(self._serve, client)
+            self._spawn(self._handle, client)
 
-    def _serve(self, client: socket.socket) -> None:
+    def _handle(self, client: socket.socket) -> None:
         upstream: socket.socket | None = None
         try:
             if self._tls is not None:
@@ -120,16 +144,8 @@ class ConnectProxy:
                 if not self._track(client, instead_of=plain):
                     return
                 client.do_handshake()
-            request = _read_request(client)
-            if request is None:
-                return
-            with self._lock:
-                self.requests.append(request)
-            refusal, upstream = self._open_tunnel(request)
-            if upstream is None:
-                _refuse(client, refusal)
-            elif self._track(upstream):
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            upstream = self._serve(client)
+            if upstream is not None:
                 _pump(client, upstream)
         except OSError:
             pass  # the client went away (or refused our certificate)
@@ -138,43 +154,202 @@ class ConnectProxy:
                 if sock is not None:
                     _wake(sock)
                     sock.close()
+            self._forget(client, upstream)
 
-    def _open_tunnel(self, request: ConnectRequest) -> tuple[str, socket.socket | None]:
-        """The connection to the target, or the status refusing it."""
-        method, _, rest = request.line.partition(" ")
-        host, _, port = rest.rpartition(" ")[0].rpartition(":")
-        if method != "CONNECT" or not port.isdigit():
-            return "400 Bad Request", None
+
+class ConnectProxy(_TunnelServer):
+    """``with ConnectProxy(hosts={"engine.test": "127.0.0.1"}) as proxy: ... proxy.url()``.
+
+    It opens ``CONNECT`` tunnels, and forwards plain ``http://`` requests (absolute-form, as a
+    client sends them to a proxy) in origin-form, without their ``Proxy-Authorization``.
+    """
+
+    def __init__(
+        self,
+        hosts: dict[str, str] | None = None,
+        *,
+        credentials: tuple[str, str] | None = None,
+        refuse: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ):
+        self.requests: list[ConnectRequest] = []
+        self._expected = (
+            "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+            if credentials is not None
+            else None
+        )
+        self._refuse = refuse
+        super().__init__(hosts, tls)
+
+    def url(self, userinfo: str = "") -> str:
+        """The proxy's URL, with ``userinfo`` (``user:password``) if given."""
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}"
+
+    def _serve(self, client: socket.socket) -> socket.socket | None:
+        read = _read_request(client)
+        if read is None:
+            return None
+        request, head, rest = read
+        with self._lock:
+            self.requests.append(request)
+        method, _, target = request.line.partition(" ")
+        target = target.rpartition(" ")[0]
+        refusal = self._refusal(request)
+        if refusal:
+            _refuse(client, refusal)
+            return None
+        if method == "CONNECT":
+            host, _, port = target.rpartition(":")
+            upstream = self._reach(host, int(port)) if port.isdigit() else None
+            if upstream is None:
+                _refuse(client, "502 Bad Gateway")
+                return None
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            return upstream
+        return self._forward(client, method, target, head, rest)
+
+    def _refusal(self, request: ConnectRequest) -> str:
         if self._refuse:
-            return "403 Forbidden", None
+            return "403 Forbidden"
         if self._expected is not None and (
             request.headers.get("proxy-authorization") != self._expected
         ):
-            return "407 Proxy Authentication Required", None
-        address = self.hosts.get(host.strip("[]"))
-        if address is None:
-            return "502 Bad Gateway", None
-        try:
-            upstream = socket.create_connection((address, int(port)), timeout=5)
-        except OSError:
-            return "502 Bad Gateway", None
-        upstream.settimeout(None)
-        return "", upstream
+            return "407 Proxy Authentication Required"
+        return ""
+
+    def _forward(
+        self, client: socket.socket, method: str, target: str, head: str, rest: bytes
+    ) -> socket.socket | None:
+        scheme, _, after = target.partition("://")
+        authority, slash, path = after.partition("/")
+        host, _, port = authority.rpartition(":") if ":" in authority else (authority, "", "80")
+        upstream = self._reach(host, int(port)) if scheme == "http" and port.isdigit() else None
+        if upstream is None:
+            _refuse(client, "502 Bad Gateway")
+            return None
+        version = head.split("\r\n", 1)[0].rpartition(" ")[2]
+        lines = [f"{method} {slash}{path or ''} {version}"]
+        lines += [
+            line
+            for line in head.split("\r\n")[1:]
+            if not line.lower().startswith("proxy-authorization:")
+        ]
+        upstream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + rest)
+        return upstream
 
 
-def _read_request(client: socket.socket) -> ConnectRequest | None:
+class SocksProxy(_TunnelServer):
+    """``with SocksProxy(hosts=...) as proxy: ... proxy.url("socks5h")``: SOCKS5 (no
+    authentication, or RFC 1929's user and password when ``credentials`` are set), and
+    SOCKS4 / 4a."""
+
+    def __init__(
+        self,
+        hosts: dict[str, str] | None = None,
+        *,
+        credentials: tuple[str, str] | None = None,
+        refuse: bool = False,
+    ):
+        self.requests: list[SocksRequest] = []
+        self._credentials = credentials
+        self._refuse = refuse
+        super().__init__(hosts)
+
+    def url(self, scheme: str = "socks5h", userinfo: str = "") -> str:
+        return f"{scheme}://{userinfo + '@' if userinfo else ''}127.0.0.1:{self.port}"
+
+    def _serve(self, client: socket.socket) -> socket.socket | None:
+        version = _exactly(client, 1)[0]
+        if version == 5:
+            return self._socks5(client)
+        if version == 4:
+            return self._socks4(client)
+        return None
+
+    def _socks5(self, client: socket.socket) -> socket.socket | None:
+        methods = _exactly(client, _exactly(client, 1)[0])
+        user = password = None
+        if self._credentials is not None:
+            if 2 not in methods:
+                client.sendall(b"\x05\xff")
+                return None
+            client.sendall(b"\x05\x02")
+            _exactly(client, 1)  # the sub-negotiation's version
+            user = _exactly(client, _exactly(client, 1)[0]).decode()
+            password = _exactly(client, _exactly(client, 1)[0]).decode()
+            if (user, password) != self._credentials:
+                client.sendall(b"\x01\x01")
+                self._record(SocksRequest(5, "", 0, user, password))
+                return None
+            client.sendall(b"\x01\x00")
+        else:
+            client.sendall(b"\x05\x00")
+        _, command, _, kind = _exactly(client, 4)
+        if kind == 1:
+            host = str(ipaddress.IPv4Address(_exactly(client, 4)))
+        elif kind == 4:
+            host = str(ipaddress.IPv6Address(_exactly(client, 16)))
+        else:
+            host = _exactly(client, _exactly(client, 1)[0]).decode("idna")
+        port = int.from_bytes(_exactly(client, 2), "big")
+        self._record(SocksRequest(5, host, port, user, password))
+        upstream = None if self._refuse or command != 1 else self._reach(host, port)
+        code = 2 if self._refuse else (4 if upstream is None else 0)
+        client.sendall(bytes([5, code, 0, 1, 127, 0, 0, 1, 0, 0]))
+        return upstream
+
+    def _socks4(self, client: socket.socket) -> socket.socket | None:
+        command, port, address = _exactly(client, 1)[0], _exactly(client, 2), _exactly(client, 4)
+        user = _until_nul(client)
+        host = str(ipaddress.IPv4Address(address))
+        if address[:3] == b"\0\0\0" and address[3]:  # 4a: the name follows
+            host = _until_nul(client)
+        self._record(SocksRequest(4, host, int.from_bytes(port, "big"), user or None))
+        upstream = (
+            None if self._refuse or command != 1 else self._reach(host, int.from_bytes(port, "big"))
+        )
+        client.sendall(bytes([0, 0x5A if upstream is not None else 0x5B]) + b"\0" * 6)
+        return upstream
+
+    def _record(self, request: SocksRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the client hung up")
+        data += chunk
+    return data
+
+
+def _until_nul(sock: socket.socket) -> str:
+    data = b""
+    while (byte := _exactly(sock, 1)) != b"\0":
+        data += byte
+    return data.decode("latin-1")
+
+
+def _read_request(client: socket.socket) -> tuple[ConnectRequest, str, bytes] | None:
+    """The request, its head as text, and what came after the head."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = client.recv(4096)
         if not chunk or len(data) > _MAX_REQUEST:
             return None
         data += chunk
-    line, *lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    raw, rest = data.split(b"\r\n\r\n", 1)
+    head = raw.decode("latin-1")
+    line, *lines = head.split("\r\n")
     headers = {}
     for header in lines:
         name, _, value = header.partition(":")
         headers[name.strip().lower()] = value.strip()
-    return ConnectRequest(line, headers)
+    return ConnectRequest(line, headers), head, rest
 
 
 def _refuse(client: socket.socket, status: str) -> None:

@@ -1,6 +1,7 @@
-"""The asyncio flavour goes through the proxy the environment names, as websockets' own client
-did: an HTTP ``CONNECT`` tunnel (TLS to the server inside it for ``wss://``), never for
-``NO_PROXY`` hosts nor this machine, with errors that name the proxy but never its password.
+"""Both backend twins through proxies: TLS to the server inside a tunnel, TLS to the proxy
+itself, the proxy the environment names, and the pure parts (proxy URLs, the CONNECT and SOCKS
+exchanges, fed any way the bytes may come). The sessions and REST calls through proxies are
+tested in tests/_async/test_proxy.py (both flavours).
 
 Real sockets only: ``tests/_connect_proxy.py`` is the proxy. The target is ``engine.test``, a
 name only the proxy knows (it leads to the local engine): a loopback URL is never proxied.
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
+import itertools
 import os
+import re
 import socket
 import ssl
 import sys
@@ -20,17 +22,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from websockets.sync.server import Server, ServerConnection, serve
 from websockets.uri import parse_uri
 
 from tests._certs import make_certificates, server_context
 from tests._connect_proxy import ConnectProxy
-from vectorshift_sessions import AsyncSession, HandshakeError
 from vectorshift_sessions._backends import _asyncio_backend as backend
-from vectorshift_sessions._backends._base import TransportError
+from vectorshift_sessions._backends import _thread_backend as thread_backend
+from vectorshift_sessions._backends._base import ProxyRefused, TransportError
 from vectorshift_sessions._backends._proxy import (
     MAX_PROXY_ANSWER,
+    choose_proxy,
     connect_request,
+    open_tunnel,
     parse_connect_answer,
     parse_proxy,
     proxy_for,
@@ -52,10 +58,6 @@ def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def session_to(url: str, **options: object) -> AsyncSession:
-    return AsyncSession(owner_type="agent", owner_id="agent-echo", ws_url=url, **options)  # type: ignore[arg-type]
-
-
 def target_url(engine: LocalEngine) -> str:
     return f"ws://{TARGET}:{engine.port}/v1"
 
@@ -71,151 +73,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-# --- through the proxy --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
-async def test_a_session_goes_through_the_proxy(
-    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch, variable: str
-) -> None:
-    with ConnectProxy(HOSTS) as proxy:
-        monkeypatch.setenv(variable, proxy.url())
-        async with session_to(target_url(engine)) as session:
-            assert (await session.ask("hi")).text == "hi"
-            assert (await session.ask("and again")).text == "and again"
-    (request,) = proxy.requests
-    assert request.line == f"CONNECT {TARGET}:{engine.port} HTTP/1.1"
-    assert request.headers["host"] == f"{TARGET}:{engine.port}"
-    assert "proxy-authorization" not in request.headers
-
-
-async def test_credentials_reach_the_proxy_and_nothing_else(
-    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)  # every logger, websockets' own included
-    with ConnectProxy(HOSTS, credentials=(USER, PASSWORD)) as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url(USERINFO))
-        async with session_to(target_url(engine)) as session:
-            assert (await session.ask("hi")).text == "hi"
-    expected = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    assert proxy.requests[0].headers["proxy-authorization"] == f"Basic {expected}"
-    assert_secret_hidden(caplog.text)
-
-
-@pytest.mark.parametrize(
-    ("options", "userinfo", "status"),
-    [
-        ({"credentials": (USER, PASSWORD)}, "", "407"),  # none given
-        ({"credentials": (USER, "another")}, USERINFO, "407"),  # wrong ones
-        ({"refuse": True}, USERINFO, "403"),
-    ],
-)
-async def test_a_refusing_proxy_is_a_handshake_error_naming_it_without_password(
-    engine: LocalEngine,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    options: dict[str, object],
-    userinfo: str,
-    status: str,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    with ConnectProxy(HOSTS, **options) as proxy:  # type: ignore[arg-type]
-        monkeypatch.setenv("HTTP_PROXY", proxy.url(userinfo))
-        with pytest.raises(HandshakeError) as caught:
-            await session_to(target_url(engine), reconnect=False).connect()
-    message = str(caught.value)
-    shown = f"http://{HIDDEN if userinfo else ''}127.0.0.1:{proxy.port}"
-    assert shown in message and f"HTTP {status}" in message, message
-    assert_secret_hidden(message + repr(caught.value) + caplog.text)
-    assert len(proxy.requests) == 1
-
-
-async def test_a_proxy_nothing_listens_on_is_a_handshake_error_naming_it(
-    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    port = free_port()
-    monkeypatch.setenv("HTTP_PROXY", f"http://{USERINFO}@127.0.0.1:{port}")
-    with pytest.raises(HandshakeError) as caught:
-        await session_to(target_url(engine)).connect()
-    message = str(caught.value)
-    assert f"cannot reach the proxy http://{HIDDEN}127.0.0.1:{port}" in message, message
-    assert_secret_hidden(message + caplog.text)
-
-
-async def test_open_timeout_covers_a_proxy_that_never_answers(
-    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts (backlog), never answers
-        port = silent.getsockname()[1]
-        monkeypatch.setenv("HTTP_PROXY", f"http://{USERINFO}@127.0.0.1:{port}")
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(HandshakeError) as caught:
-            await session_to(target_url(engine), connect_timeout=0.5).connect()
-        assert asyncio.get_running_loop().time() - started < 5
-    message = str(caught.value)
-    assert f"through the proxy http://{HIDDEN}127.0.0.1:{port}" in message, message
-    assert_secret_hidden(message)
-
-
-# --- not through the proxy ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "no_proxy", [TARGET, f".{TARGET}", f"{TARGET}:*", "*", f"example.org, {TARGET}"]
-)
-async def test_no_proxy_bypasses_the_proxy(
-    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch, no_proxy: str
-) -> None:
-    with ConnectProxy(HOSTS) as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url())
-        monkeypatch.setenv("NO_PROXY", no_proxy.replace(":*", f":{engine.port}"))
-        with pytest.raises(HandshakeError) as caught:  # engine.test resolves nowhere
-            await session_to(target_url(engine), connect_timeout=10).connect()
-    assert proxy.requests == []
-    message = str(caught.value)
-    assert "proxy" not in message and f"ws://{TARGET}:{engine.port}" in message, message
-
-
-async def test_https_proxy_is_for_wss_urls_only(
-    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with ConnectProxy(HOSTS) as proxy:
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url())
-        with pytest.raises(HandshakeError) as caught:
-            await session_to(target_url(engine), connect_timeout=10).connect()
-    assert proxy.requests == []
-    assert "proxy" not in str(caught.value)
-
-
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
-async def test_this_machine_is_never_proxied(
-    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch, host: str
-) -> None:
-    with ConnectProxy(HOSTS) as proxy:
-        for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-            monkeypatch.setenv(variable, proxy.url())
-        async with session_to(f"ws://{host}:{engine.port}/v1") as session:
-            assert (await session.ask("hi")).text == "hi"
-    assert proxy.requests == []
-
-
-# --- SOCKS ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "socks4"])
-async def test_socks_proxies_are_refused_by_name(
-    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch, scheme: str
-) -> None:
-    monkeypatch.setenv("ALL_PROXY", f"{scheme}://{USERINFO}@127.0.0.1:1080")
-    with pytest.raises(HandshakeError) as caught:
-        await session_to(target_url(engine)).connect()
-    message = str(caught.value)
-    assert "SOCKS proxies are not supported yet by the asyncio flavour" in message
-    assert f"{scheme}://{HIDDEN}127.0.0.1:1080" in message, message
-    assert_secret_hidden(message)
 
 
 # --- TLS: to the server through the tunnel, and to the proxy itself ------------------------------
@@ -262,7 +119,34 @@ def tls_echo(certificates: tuple[Path, Path]) -> Iterator[TlsEcho]:
     running.stop()
 
 
-async def _echo_through(url: str, context: ssl.SSLContext | None) -> str:
+@pytest.fixture(params=["asyncio", "threads"])
+def twin(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def connect(twin: str, url: str, context: ssl.SSLContext | None = None) -> object:
+    """A transport of this twin (the threads' opened in a thread), closed at once."""
+    if twin == "asyncio":
+        transport = await backend.connect(
+            url, headers={}, open_timeout=10, max_size=None, ssl_context=context
+        )
+        await transport.close()
+    else:
+        blocking = await asyncio.to_thread(
+            thread_backend.connect,
+            url,
+            headers={},
+            open_timeout=10,
+            max_size=None,
+            ssl_context=context,
+        )
+        await asyncio.to_thread(blocking.close)
+    return None
+
+
+async def _echo_through(twin: str, url: str, context: ssl.SSLContext | None) -> str:
+    if twin == "threads":
+        return await asyncio.to_thread(_echo_through_threads, url, context)
     transport = await backend.connect(
         url, headers={}, open_timeout=10, max_size=None, ssl_context=context
     )
@@ -274,32 +158,51 @@ async def _echo_through(url: str, context: ssl.SSLContext | None) -> str:
         await transport.close()
 
 
+def _echo_through_threads(url: str, context: ssl.SSLContext | None) -> str:
+    transport = thread_backend.connect(
+        url, headers={}, open_timeout=10, max_size=None, ssl_context=context
+    )
+    try:
+        transport.send("through the tunnel")
+        (text,) = transport.recv_batch(10)
+        return text
+    finally:
+        transport.close()
+
+
 async def test_wss_starts_tls_with_the_server_inside_the_tunnel(
-    tls_echo: TlsEcho, certificates: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    twin: str,
+    tls_echo: TlsEcho,
+    certificates: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ca, _ = certificates
     trusting = ssl.create_default_context(cafile=str(ca))
     with ConnectProxy(HOSTS) as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url())
         url = f"wss://{TARGET}:{tls_echo.port}/"
-        assert await _echo_through(url, trusting) == "through the tunnel"
+        assert await _echo_through(twin, url, trusting) == "through the tunnel"
     assert proxy.requests[0].line == f"CONNECT {TARGET}:{tls_echo.port} HTTP/1.1"
     assert TARGET in tls_echo.names  # SNI: the server's name, not the proxy's
 
 
 async def test_wss_through_the_tunnel_verifies_the_server(
-    tls_echo: TlsEcho, monkeypatch: pytest.MonkeyPatch
+    twin: str, tls_echo: TlsEcho, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with ConnectProxy(HOSTS) as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url(USERINFO))
         with pytest.raises(TransportError, match=r"(?i)certificate") as caught:
-            await _echo_through(f"wss://{TARGET}:{tls_echo.port}/", None)  # the system's CAs
+            await _echo_through(twin, f"wss://{TARGET}:{tls_echo.port}/", None)  # system CAs
+    assert caught.value.kind == "tls"
     assert f"through the proxy http://{HIDDEN}127.0.0.1:{proxy.port}" in str(caught.value)
     assert_secret_hidden(str(caught.value))
 
 
 async def test_tls_to_an_https_proxy(
-    engine: LocalEngine, certificates: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    twin: str,
+    engine: LocalEngine,
+    certificates: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ca, folder = certificates
     trusting = ssl.create_default_context(cafile=str(ca))
@@ -307,12 +210,9 @@ async def test_tls_to_an_https_proxy(
         assert proxy.url().startswith("https://")
         monkeypatch.setenv("HTTP_PROXY", proxy.url())
         url = f"{target_url(engine)}/ws/session"
-        transport = await backend.connect(
-            url, headers={}, open_timeout=10, max_size=None, ssl_context=trusting
-        )
-        await transport.close()
-        with pytest.raises(TransportError, match=r"(?i)certificate"):  # verified
-            await backend.connect(url, headers={}, open_timeout=10, max_size=None)
+        await connect(twin, url, trusting)
+        with pytest.raises(ProxyRefused, match=r"(?i)certificate"):  # verified
+            await connect(twin, url)
     assert proxy.requests[0].line == f"CONNECT {TARGET}:{engine.port} HTTP/1.1"
 
 
@@ -324,9 +224,11 @@ async def test_wss_through_an_https_proxy(
     trusting = ssl.create_default_context(cafile=str(ca))
     with ConnectProxy(HOSTS, tls=server_context(folder)) as proxy:
         monkeypatch.setenv("HTTPS_PROXY", proxy.url())
-        assert await _echo_through(f"wss://{TARGET}:{tls_echo.port}/", trusting) == (
+        assert await _echo_through("asyncio", f"wss://{TARGET}:{tls_echo.port}/", trusting) == (
             "through the tunnel"
         )
+        with pytest.raises(TransportError, match="not supported by the blocking flavour"):
+            await _echo_through("threads", f"wss://{TARGET}:{tls_echo.port}/", trusting)
     assert len(proxy.requests) == 1
 
 
@@ -367,18 +269,27 @@ def test_proxy_for(
 ) -> None:
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    proxy = proxy_for(parse_uri(url))
+    uri = parse_uri(url)
+    proxy = proxy_for(uri.host, uri.port, uri.secure)
     assert (str(proxy) if proxy is not None else None) == expected
 
 
 @pytest.mark.parametrize("value", ["ftp://h:1", "http://h:port", "http://:8", "http://h:99999"])
-def test_an_unusable_proxy_is_a_transport_error(
+def test_an_unusable_proxy_in_the_environment_is_a_transport_error(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", value)
-    uri = parse_uri("ws://example.org/")
-    with pytest.raises(TransportError, match="proxy"):
-        backend._usable(proxy_for(uri), uri)  # the URL is not valid, or the twin cannot use it
+    with pytest.raises(TransportError, match="the proxy URL in the environment is not valid"):
+        proxy_for("example.org", 80, False)
+
+
+def test_an_explicit_proxy_is_for_every_host_and_none_for_no_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://env:1")
+    assert str(choose_proxy("socks5h://given:2", "127.0.0.1", 80, False)) == "socks5h://given:2"
+    assert choose_proxy(None, "example.org", 80, False) is None
+    assert str(choose_proxy(True, "example.org", 80, False)) == "http://env:1"
 
 
 # --- the pure parts: the proxy URL, the CONNECT request, the proxy's answer ----------------------
@@ -459,7 +370,7 @@ def test_parse_connect_answer_refuses_an_oversized_answer() -> None:
 
 
 async def test_a_malformed_answer_from_the_proxy_is_a_transport_error_naming_it(
-    monkeypatch: pytest.MonkeyPatch,
+    twin: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with socket.create_server(("127.0.0.1", 0)) as fake:
         port = fake.getsockname()[1]
@@ -474,10 +385,103 @@ async def test_a_malformed_answer_from_the_proxy_is_a_transport_error_naming_it(
         thread = threading.Thread(target=answer_garbage, daemon=True)
         thread.start()
         monkeypatch.setenv("HTTP_PROXY", f"http://{USERINFO}@127.0.0.1:{port}")
-        with pytest.raises(TransportError) as caught:
-            await backend.connect("ws://engine.test/", headers={}, open_timeout=10, max_size=None)
+        with pytest.raises(ProxyRefused) as caught:
+            await connect(twin, "ws://engine.test/")
         thread.join(timeout=10)
     message = str(caught.value)
     assert f"the proxy http://{HIDDEN}127.0.0.1:{port} answered CONNECT with" in message
     assert "not an HTTP status line" in message
     assert_secret_hidden(message)
+
+
+# --- the tunnels' exchanges, fed the proxy's answer in any pieces ---------------------------------
+
+
+def run_exchange(proxy_url: str, host: str, answers: list[bytes], cuts: list[int]) -> bytes:
+    """Drive a tunnel's exchange with the proxy's ``answers`` (each sent once the client has
+    spoken), every one cut at ``cuts``; what the client sent. Raises what the tunnel raises."""
+    tunnel = open_tunnel(parse_proxy(proxy_url), host, 443)
+    sent = tunnel.data_to_send()
+    opened = False
+    for answer in answers:
+        assert not opened
+        points = sorted({c % (len(answer) + 1) for c in cuts} | {0, len(answer)})
+        for start, end in itertools.pairwise(points):
+            opened = tunnel.receive_data(answer[start:end])
+            sent += tunnel.data_to_send()
+    assert opened
+    return sent
+
+
+SOCKS5_OK = bytes([5, 0, 0, 1, 127, 0, 0, 1, 0x1F, 0x90])
+SOCKS5_NAME_REPLY = bytes([5, 0, 0, 3, 4]) + b"host" + b"\x01\xbb"
+
+
+@given(cuts=st.lists(st.integers(0, 64), max_size=6))
+def test_socks5_without_credentials_in_any_pieces(cuts: list[int]) -> None:
+    sent = run_exchange("socks5h://p:1080", "engine.test", [b"\x05\x00" + SOCKS5_OK], cuts)
+    assert sent == b"\x05\x01\x00" + b"\x05\x01\x00\x03\x0bengine.test\x01\xbb"
+
+
+@given(cuts=st.lists(st.integers(0, 64), max_size=6))
+def test_socks5_with_credentials_in_any_pieces(cuts: list[int]) -> None:
+    answers = [b"\x05\x02", b"\x01\x00", SOCKS5_NAME_REPLY]
+    sent = run_exchange(f"socks5://{USERINFO}@p:1080", "2001:db8::1", answers, cuts)
+    password = PASSWORD.encode()
+    assert sent == (
+        b"\x05\x02\x00\x02"
+        + b"\x01\x05alice"
+        + bytes([len(password)])
+        + password
+        + b"\x05\x01\x00\x04"
+        + bytes.fromhex("20010db8000000000000000000000001")
+        + b"\x01\xbb"
+    )
+
+
+@given(cuts=st.lists(st.integers(0, 64), max_size=6))
+def test_socks4_and_4a_in_any_pieces(cuts: list[int]) -> None:
+    granted = bytes([0, 0x5A]) + bytes(6)
+    assert run_exchange("socks4://bob@p:1080", "10.1.2.3", [granted], cuts) == (
+        b"\x04\x01\x01\xbb\x0a\x01\x02\x03bob\x00"
+    )
+    assert run_exchange("socks4a://p:1080", "engine.test", [granted], cuts) == (
+        b"\x04\x01\x01\xbb\x00\x00\x00\x01\x00engine.test\x00"
+    )
+
+
+@given(cuts=st.lists(st.integers(0, 64), max_size=6))
+def test_connect_in_any_pieces(cuts: list[int]) -> None:
+    answer = b"HTTP/1.1 200 Connection established\r\nVia: p\r\n\r\n"
+    sent = run_exchange("http://p:3128", "engine.test", [answer], cuts)
+    assert sent == connect_request("engine.test", 443)
+
+
+@pytest.mark.parametrize(
+    ("proxy_url", "answers", "message"),
+    [
+        ("socks5h://p:1", [b"\x05\xff"], "none of our SOCKS5 methods (credentials may be needed)"),
+        ("socks5h://a:b@p:1", [b"\x05\x02", b"\x01\x01"], "refused the credentials"),
+        ("socks5h://p:1", [b"\x05\x00\x05\x05\x00\x01\x00"], "connection refused"),
+        ("socks5h://p:1", [b"\x05\x00\x05\x63\x00\x01\x00"], "SOCKS5 error 99"),
+        ("socks5h://p:1", [b"\x04\x00"], "not SOCKS5"),
+        ("socks5h://p:1", [b"\x05\x00" + SOCKS5_OK + b"x"], "more than its answer"),
+        ("socks5h://p:1", [b"\x05\x00\x05\x00\x00\x09\x00"], "unknown address type 9"),
+        ("socks4a://p:1", [b"\x00\x5b" + bytes(6)], "SOCKS4 code 0x5b"),
+        ("http://p:1", [b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"], "are needed"),
+        ("http://a:b@p:1", [b"HTTP/1.1 407 No\r\n\r\n"], "were refused"),
+        ("http://p:1", [b"HTTP/1.1 200 OK\r\n\r\nearly"], "more than its answer"),
+    ],
+)
+def test_what_a_refusing_or_garbling_proxy_raises(
+    proxy_url: str, answers: list[bytes], message: str
+) -> None:
+    with pytest.raises(ProxyRefused, match=re.escape(message)) as caught:
+        run_exchange(proxy_url, "engine.test", answers, [])
+    assert caught.value.proxy == str(parse_proxy(proxy_url))
+    assert ":b@" not in str(caught.value)
+
+
+def test_socks4_cannot_carry_a_name() -> None:
+    with pytest.raises(TransportError, match="use a socks4a:// or socks5h:// proxy URL"):
+        open_tunnel(parse_proxy("socks4://p:1"), "engine.test", 443)

@@ -9,7 +9,7 @@ import ipaddress
 import os
 from urllib.parse import urlsplit
 
-from ._errors import InsecureTransportError
+from ._errors import InsecureTransportError, MissingAPIKeyError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -17,6 +17,7 @@ __all__ = [
     "OWNER_CHATBOT",
     "OWNER_TYPES",
     "SESSION_PATH",
+    "check_key_present",
     "check_key_transport",
     "cleartext_host",
     "is_loopback",
@@ -101,6 +102,14 @@ def check_key_transport(url: str, api_key: str | None, allow_insecure_key: bool 
             f"{secure}://, or pass allow_insecure_key=True if this network is trusted",
             host=host,
         )
+
+
+def check_key_present(url: str, api_key: str | None) -> None:
+    """Refuse, before any traffic, to go without a key to an engine on another machine (the
+    hosted engine needs one; the local engine on this machine does not). Raises
+    :class:`MissingAPIKeyError`, which says where keys come from and how to work locally."""
+    if not api_key and not is_loopback(urlsplit(url).hostname or ""):
+        raise MissingAPIKeyError(url)
 
 
 def redact(text: str, secret: str | None) -> str:

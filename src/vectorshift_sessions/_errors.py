@@ -6,9 +6,12 @@
     ├── CodecError                      malformed frame or stored message (names type and field)
     ├── ContentTooLargeError            content over the configured size limit (also a ValueError)
     ├── InsecureTransportError          the key would travel in clear text (also a ValueError)
+    ├── MissingAPIKeyError              no key for an engine on another machine (also a ValueError)
+    ├── ProxyError                      the proxy is unreachable or refused (either kind below)
     ├── SessionError                    a session operation failed
-    │   ├── HandshakeError              the engine refused the WebSocket handshake
-    │   │   └── SessionAuthenticationError   ... because the API key is missing or wrong
+    │   ├── HandshakeError              the WebSocket could not be opened, or was refused
+    │   │   ├── SessionAuthenticationError   ... because the API key is missing or wrong
+    │   │   └── SessionProxyError       ... by the proxy (also a ProxyError)
     │   ├── SessionNotFoundError        unknown, foreign or terminated session id
     │   ├── PostError                   the engine refused a posted message
     │   ├── SessionTimeoutError         no answer in time (also a TimeoutError)
@@ -18,6 +21,7 @@
     │   └── ActionRequiredError         a one-shot run stopped on an approval / re-auth request
     └── APIError                        a REST call failed
         ├── APIConnectionError          ... before any answer (also APITimeoutError)
+        │   └── APIProxyError           ... because of the proxy (also a ProxyError)
         ├── MalformedResponseError      ... with a success status but a body not as documented
         └── APIStatusError              ... with an HTTP error status
             ├── BadRequestError 400, AuthenticationError 401, PermissionDeniedError 403,
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APIConnectionError",
+    "APIProxyError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
@@ -51,15 +56,18 @@ __all__ = [
     "InsecureTransportError",
     "InternalServerError",
     "MalformedResponseError",
+    "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
     "PostError",
+    "ProxyError",
     "RateLimitError",
     "ReconnectFailedError",
     "SessionAuthenticationError",
     "SessionDisconnectedError",
     "SessionError",
     "SessionNotFoundError",
+    "SessionProxyError",
     "SessionTimeoutError",
     "UnprocessableEntityError",
     "VectorShiftError",
@@ -124,6 +132,35 @@ class InsecureTransportError(VectorShiftError, ValueError):
         self.host = host
 
 
+class MissingAPIKeyError(VectorShiftError, ValueError):
+    """No API key, for an engine on another machine (the local engine on this one needs none).
+
+    Raised when a client or session is made, before any traffic; ``url`` is the engine's.
+    """
+
+    def __init__(self, url: str):
+        super().__init__(
+            f"no API key for the engine at {url}: pass api_key=... or set VECTORSHIFT_API_KEY "
+            "(keys are in your VectorShift account). To work without an account, use the "
+            "local engine on this machine: start it with `vectorshift-sessions engine` (or "
+            "LocalEngine() in code) and point base_url / VECTORSHIFT_BASE_URL at the URL it "
+            "prints"
+        )
+        self.url = url
+
+
+class ProxyError(VectorShiftError):
+    """The proxy could not be reached, or would not let the connection through.
+
+    ``proxy`` is its URL without the password; ``status_code`` the HTTP status it answered
+    with (407: credentials needed or wrong, 403: not allowed), when it answered with one.
+    Raised as ``SessionProxyError`` by sessions and ``APIProxyError`` by REST calls.
+    """
+
+    proxy: str
+    status_code: int | None
+
+
 class SessionError(VectorShiftError):
     """A session operation failed."""
 
@@ -138,6 +175,14 @@ class HandshakeError(SessionError):
 
 class SessionAuthenticationError(HandshakeError):
     """The handshake was refused because the API key is missing or wrong."""
+
+
+class SessionProxyError(HandshakeError, ProxyError):
+    """The session's WebSocket could not get through the proxy (see ``ProxyError``)."""
+
+    def __init__(self, message: str, *, proxy: str, status_code: int | None = None):
+        super().__init__(message, status_code=status_code)
+        self.proxy = proxy
 
 
 class SessionNotFoundError(SessionError):
@@ -203,6 +248,17 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out."""
+
+
+class APIProxyError(APIConnectionError, ProxyError):
+    """The REST call could not get through the proxy (see ``ProxyError``)."""
+
+    def __init__(
+        self, message: str, *, proxy: str, method: str, url: str, status_code: int | None = None
+    ):
+        super().__init__(message, method=method, url=url)
+        self.proxy = proxy
+        self.status_code = status_code
 
 
 class MalformedResponseError(APIError):

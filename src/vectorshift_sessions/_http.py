@@ -13,6 +13,7 @@ import email.utils
 import json
 import math
 import random
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ import attrs
 from ._config import redact
 from ._errors import (
     APIConnectionError,
+    APIProxyError,
     APIStatusError,
     APITimeoutError,
     MalformedResponseError,
@@ -32,6 +34,8 @@ from ._retry import backoff_delay
 
 if TYPE_CHECKING:  # httpx costs ~60 ms to import: only the first request pays for it
     import httpx
+
+    from ._backends._proxy import Proxy
 
 __all__ = [
     "RetryPolicy",
@@ -43,6 +47,8 @@ __all__ = [
     "object_id",
     "parse_json",
     "parse_retry_after",
+    "proxy_options",
+    "proxy_status_error",
     "server_message",
     "single_object",
     "status_error",
@@ -184,15 +190,78 @@ def status_error(
     )
 
 
+_PROXY_HINT = (
+    "check the proxy URL (proxy=, or HTTPS_PROXY / HTTP_PROXY / ALL_PROXY) and its "
+    "credentials, or exempt this host with NO_PROXY"
+)
+
+
+def proxy_options(proxy: Proxy | None) -> dict[str, Any]:
+    """What the ``httpx`` client is given so that it uses ``proxy`` (chosen as for the
+    sessions, by ``_proxy.choose_proxy``) and nothing else: when there is none, every
+    scheme's mount goes direct, overriding what httpx would find in the environment itself
+    (turning its ``trust_env`` off would lose ``SSL_CERT_FILE`` too)."""
+    import httpx
+
+    if proxy is None:
+        return {"mounts": {"all://": None, "http://": None, "https://": None}}
+    if proxy.scheme.startswith("socks"):
+        if proxy.scheme not in ("socks5", "socks5h"):
+            raise ValueError(
+                f"REST calls cannot go through the {proxy.scheme} proxy {proxy}: use a "
+                "socks5h:// (or http://) proxy"
+            )
+        try:
+            import socksio  # noqa: F401  (httpx's SOCKS support needs it)
+        except ImportError:
+            raise ValueError(
+                f"REST calls through the SOCKS proxy {proxy} need the socks extra: pip "
+                "install 'vectorshift-sessions[socks]'"
+            ) from None
+    # httpx names SOCKS5 with remote name resolution socks5:// too
+    address = proxy.address.replace("socks5h://", "socks5://", 1)
+    return {"proxy": httpx.Proxy(address, auth=proxy.credentials)}
+
+
+def proxy_status_error(
+    method: str, url: str, response: httpx.Response, proxy: Proxy, secret: str | None
+) -> APIProxyError:
+    """The error for a forwarding proxy's ``407`` to a plain ``http://`` request."""
+    return APIProxyError(
+        f"{method} {redact(url, secret)} was refused by the proxy {proxy}: HTTP "
+        f"{response.status_code} (credentials needed or wrong); {_PROXY_HINT}",
+        proxy=str(proxy),
+        method=method,
+        url=redact(url, secret),
+        status_code=response.status_code,
+    )
+
+
 def connection_error(
-    method: str, url: str, exc: httpx.TransportError, attempts: int, secret: str | None
+    method: str,
+    url: str,
+    exc: httpx.TransportError,
+    attempts: int,
+    secret: str | None,
+    proxy: Proxy | None = None,
 ) -> APIConnectionError:
-    """The error for a request that got no answer: ``APITimeoutError`` when it timed out."""
+    """The error for a request that got no answer: ``APITimeoutError`` when it timed out,
+    ``APIProxyError`` when the proxy refused or could not be reached."""
     import httpx
 
     url = redact(url, secret)
     tries = f" (after {attempts} attempts)" if attempts > 1 else ""
     reason = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secret)
+    if proxy is not None and isinstance(exc, (httpx.ProxyError, httpx.ConnectError)):
+        status = re.match(r"(\d{3}) ", str(exc)) if isinstance(exc, httpx.ProxyError) else None
+        what = "refused it" if status else "could not be reached"
+        return APIProxyError(
+            f"{method} {url} failed: the proxy {proxy} {what}{tries}: {reason}; {_PROXY_HINT}",
+            proxy=str(proxy),
+            method=method,
+            url=url,
+            status_code=int(status[1]) if status else None,
+        )
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(
             f"{method} {url} timed out{tries}: {reason}; raise the client's timeout, or retry "

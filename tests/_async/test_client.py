@@ -244,10 +244,12 @@ async def test_without_a_client_the_environment_configures_each_call(
 
 
 async def test_configuration_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
-    default = AsyncClient()
+    local = AsyncClient(base_url="http://127.0.0.1:8/v1")
+    assert local.ws_url == "ws://127.0.0.1:8/v1"
+    assert not local.has_api_key  # the local engine needs none
+    default = AsyncClient(KEY)
     assert default.base_url == "https://api.vectorshift.ai/v1"
     assert default.ws_url == "wss://api.vectorshift.ai/v1"
-    assert not default.has_api_key
     monkeypatch.setenv("VECTORSHIFT_BASE_URL", "https://env.example.test/v1/")
     monkeypatch.setenv("VECTORSHIFT_API_KEY", KEY)
     from_env = AsyncClient()
@@ -277,11 +279,11 @@ async def test_options_are_checked() -> None:
         {"base_url": "api.vectorshift.ai"},
     ):
         with pytest.raises(ValueError):
-            AsyncClient(**bad)  # type: ignore[arg-type]
+            AsyncClient(KEY, **bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"number of seconds or an httpx\.Timeout"):
-        AsyncClient(timeout="30")  # type: ignore[arg-type]
+        AsyncClient(KEY, timeout="30")  # type: ignore[arg-type]
     client = AsyncClient(
-        timeout=httpx.Timeout(5.0, connect=1.0), max_retries=0, retry_base_delay=0.1
+        KEY, timeout=httpx.Timeout(5.0, connect=1.0), max_retries=0, retry_base_delay=0.1
     )
     assert client.timeout.connect == 1.0
     assert client.retry_policy.max_retries == 0
@@ -296,7 +298,6 @@ async def test_the_key_never_goes_to_another_machine_in_clear_text() -> None:
         AsyncClient(KEY, ws_url="ws://ws.example.test/v1")
     AsyncClient(KEY, base_url="http://api.example.test/v1", allow_insecure_key=True)
     AsyncClient(KEY, ws_url="ws://ws.example.test/v1", allow_insecure_key=True)
-    AsyncClient(base_url="http://api.example.test/v1")  # no key, nothing to protect
     AsyncClient(KEY, base_url="http://localhost:8000/v1")
 
 

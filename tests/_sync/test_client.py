@@ -246,10 +246,12 @@ def test_without_a_client_the_environment_configures_each_call(
 
 
 def test_configuration_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
-    default = Client()
+    local = Client(base_url="http://127.0.0.1:8/v1")
+    assert local.ws_url == "ws://127.0.0.1:8/v1"
+    assert not local.has_api_key  # the local engine needs none
+    default = Client(KEY)
     assert default.base_url == "https://api.vectorshift.ai/v1"
     assert default.ws_url == "wss://api.vectorshift.ai/v1"
-    assert not default.has_api_key
     monkeypatch.setenv("VECTORSHIFT_BASE_URL", "https://env.example.test/v1/")
     monkeypatch.setenv("VECTORSHIFT_API_KEY", KEY)
     from_env = Client()
@@ -279,11 +281,11 @@ def test_options_are_checked() -> None:
         {"base_url": "api.vectorshift.ai"},
     ):
         with pytest.raises(ValueError):
-            Client(**bad)  # type: ignore[arg-type]
+            Client(KEY, **bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"number of seconds or an httpx\.Timeout"):
-        Client(timeout="30")  # type: ignore[arg-type]
+        Client(KEY, timeout="30")  # type: ignore[arg-type]
     client = Client(
-        timeout=httpx.Timeout(5.0, connect=1.0), max_retries=0, retry_base_delay=0.1
+        KEY, timeout=httpx.Timeout(5.0, connect=1.0), max_retries=0, retry_base_delay=0.1
     )
     assert client.timeout.connect == 1.0
     assert client.retry_policy.max_retries == 0
@@ -298,7 +300,6 @@ def test_the_key_never_goes_to_another_machine_in_clear_text() -> None:
         Client(KEY, ws_url="ws://ws.example.test/v1")
     Client(KEY, base_url="http://api.example.test/v1", allow_insecure_key=True)
     Client(KEY, ws_url="ws://ws.example.test/v1", allow_insecure_key=True)
-    Client(base_url="http://api.example.test/v1")  # no key, nothing to protect
     Client(KEY, base_url="http://localhost:8000/v1")
 
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _codec as codec
 from .._backends import _asyncio_backend as backend
-from .._backends._base import HandshakeRejected, TransportClosed, TransportError
-from .._config import redact
+from .._backends._base import TransportClosed, TransportError
+from .._backends._proxy import ProxySetting
 from .._core import Beat, SessionCore, State
 from .._errors import (
     DeliveryUnknownError,
@@ -26,6 +26,7 @@ from .._errors import (
     SessionNotFoundError,
     SessionTimeoutError,
 )
+from .._failures import open_failed
 from .._retry import ReconnectPolicy
 
 if TYPE_CHECKING:  # imported only when a session records
@@ -76,6 +77,7 @@ class Connection:
         reconnect: ReconnectPolicy | None,
         max_frame_bytes: int | None,
         ssl_context: ssl.SSLContext | None,
+        proxy: ProxySetting = True,
     ):
         self.core = core
         self.url = url
@@ -87,6 +89,7 @@ class Connection:
         self.reconnect = reconnect
         self._max_frame_bytes = max_frame_bytes
         self._ssl_context = ssl_context
+        self._proxy = proxy
         self._lock = backend.StateLock()  # state transitions race with the reader (threads)
         self._transport: backend.Transport | None = None
         self._joining: backend.Transport | None = None  # a recovery's, until it has rejoined
@@ -186,22 +189,10 @@ class Connection:
                 open_timeout=self._connect_timeout,
                 max_size=self._max_frame_bytes,
                 ssl_context=self._ssl_context,
+                proxy=self._proxy,
             )
-        except HandshakeRejected as exc:
-            reason = redact(exc.body, self._api_key).strip()[:300] or "no reason given"
-            if exc.status_code in (401, 403):
-                raise SessionAuthenticationError(
-                    f"the engine at {self.url} refused the API key (HTTP {exc.status_code}): "
-                    f"{reason}; check api_key or VECTORSHIFT_API_KEY",
-                    status_code=exc.status_code,
-                ) from None
-            raise HandshakeError(
-                f"the engine at {self.url} refused the WebSocket handshake "
-                f"(HTTP {exc.status_code}): {reason}",
-                status_code=exc.status_code,
-            ) from None
         except TransportError as exc:
-            raise HandshakeError(f"could not open a WebSocket to {self.url}: {exc}") from None
+            raise open_failed(self.url, exc, self._api_key) from None
 
     async def close_failed_open(self) -> None:
         """Undo an ``open()`` whose join failed (new again, unless it got further)."""

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO, cast, overload
 from .. import _codec as codec
 from .. import _inputs as inputs
 from .._backends import _asyncio_backend as backend
-from .._config import check_key_transport, resolve_api_key, resolve_ws_base_url, session_url
+from .._backends._proxy import check_proxy_setting
+from .._config import (
+    check_key_present,
+    check_key_transport,
+    resolve_api_key,
+    resolve_ws_base_url,
+    session_url,
+)
 from .._content import (
     DEFAULT_MAX_CONTENT_BYTES,
     encode_attachments,
@@ -59,7 +66,15 @@ class AsyncSession(backend.ConnectOnAwait):
     The key comes from ``api_key`` or ``VECTORSHIFT_API_KEY``; the endpoint from ``ws_url``,
     else ``VECTORSHIFT_WS_URL``, else derived from ``base_url`` / ``VECTORSHIFT_BASE_URL``.
     A key is never sent unencrypted to another machine (``InsecureTransportError`` at once)
-    unless ``allow_insecure_key=True``.
+    unless ``allow_insecure_key=True``; an engine on another machine without a key is
+    ``MissingAPIKeyError`` at once (the local engine on this machine needs no key).
+
+    ``proxy`` is the proxy the WebSocket goes through: by default (``True``) the one the
+    environment names (``HTTPS_PROXY`` for ``wss://``, ``HTTP_PROXY`` for ``ws://``, else
+    ``ALL_PROXY``; never for ``NO_PROXY`` hosts nor this machine); a URL
+    (``http://user:password@proxy:3128``, ``https://``, ``socks5://``, ``socks5h://``,
+    ``socks4://``, ``socks4a://``) for every connection; ``None`` for none. A proxy that
+    cannot be reached or refuses raises ``SessionProxyError``, naming it without its password.
 
     ``record_to`` (a path, a text file opened for writing, or a ``Recorder`` with a redaction
     hook) appends every frame sent and received to a cassette (JSON Lines) that
@@ -93,6 +108,7 @@ class AsyncSession(backend.ConnectOnAwait):
         ssl_context: ssl.SSLContext | None = None,
         allow_insecure_key: bool = False,
         record_to: str | os.PathLike[str] | TextIO | Recorder | Literal[False] | None = None,
+        proxy: str | Literal[True] | None = True,
     ):
         inputs.check_session_options(
             session_id=session_id,
@@ -114,7 +130,9 @@ class AsyncSession(backend.ConnectOnAwait):
         self._owner_name: str | None = None
         api_key = resolve_api_key(api_key)
         url = session_url(resolve_ws_base_url(ws_url, base_url))
+        check_key_present(url, api_key)
         check_key_transport(url, api_key, allow_insecure_key)
+        check_proxy_setting(proxy)
         self._recorder = _recorder_for(record_to)
         self._ack_timeout = ack_timeout
         self._history_timeout = history_timeout
@@ -131,6 +149,7 @@ class AsyncSession(backend.ConnectOnAwait):
             reconnect=ReconnectPolicy() if reconnect is True else (reconnect or None),
             max_frame_bytes=max_frame_bytes,
             ssl_context=ssl_context,
+            proxy=proxy,
         )
 
     # --- state ------------------------------------------------------------------------------

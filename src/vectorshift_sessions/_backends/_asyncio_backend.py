@@ -7,9 +7,9 @@ documented way to run websockets on any I/O): the loop hands over each chunk it 
 in batches (``recv_batch``). websockets' own asyncio client spends about twice as long per
 frame, between its frame queue, its message assembler and a future per ``recv()``.
 
-Like websockets' own client, it goes through the proxy the environment names (``HTTPS_PROXY``
-for ``wss://``, ``HTTP_PROXY`` for ``ws://``, else ``ALL_PROXY``; not for ``NO_PROXY`` hosts nor
-this machine), with an HTTP ``CONNECT`` tunnel; SOCKS proxies are refused for now.
+Like websockets' own client, it goes through the proxy given, else the one the environment names
+(``HTTPS_PROXY`` for ``wss://``, ``HTTP_PROXY`` for ``ws://``, else ``ALL_PROXY``; not for
+``NO_PROXY`` hosts nor this machine): an HTTP ``CONNECT`` or SOCKS tunnel (``_proxy``).
 """
 
 from __future__ import annotations
@@ -33,19 +33,13 @@ from ._base import (
     TEXT,
     HandshakeRejected,
     NoDebugLogger,
+    ProxyRefused,
     TransportClosed,
     TransportError,
     closed_by,
     sort_frames,
 )
-from ._proxy import (
-    SOCKS_SCHEMES,
-    Proxy,
-    ProxyAnswer,
-    connect_request,
-    parse_connect_answer,
-    proxy_for,
-)
+from ._proxy import Proxy, ProxySetting, Tunnel, choose_proxy, open_tunnel
 
 __all__ = [
     "ConnectOnAwait",
@@ -419,14 +413,26 @@ async def connect(
     open_timeout: float,
     max_size: int | None,
     ssl_context: ssl.SSLContext | None = None,
+    proxy: ProxySetting = True,
 ) -> Transport:
-    """Open a WebSocket (through the environment's proxy, if any), or raise
-    ``HandshakeRejected`` / ``TransportError``."""
+    """Open a WebSocket (through the proxy ``proxy`` chooses, if any: see
+    ``_proxy.choose_proxy``), or raise ``HandshakeRejected`` / ``ProxyRefused`` /
+    ``TransportError``."""
     try:
         uri = parse_uri(url)
     except InvalidURI as exc:
         raise TransportError(f"cannot open {url}: {exc}") from None
-    proxy = _usable(proxy_for(uri), uri)
+    chosen = choose_proxy(proxy, uri.host, uri.port, uri.secure)
+    if (
+        chosen is not None
+        and chosen.scheme == "https"
+        and uri.secure
+        and sys.version_info < (3, 11)
+    ):
+        raise TransportError(  # asyncio cannot start TLS inside TLS before 3.11
+            f"a wss:// URL through the https:// proxy {chosen} needs Python 3.11 or later; use "
+            "an http:// proxy (the WebSocket's own TLS runs through its tunnel)"
+        )
     ws = ClientProtocol(uri, max_size=max_size, logger=_LOGGER)
     request = ws.connect()  # no User-Agent, no compression extension
     for name, value in headers.items():
@@ -436,14 +442,18 @@ async def connect(
     ws.send_request(request)
     # TLS for wss:// URLs: verified against the system's trust store unless a context is given.
     tls = (ssl_context or ssl.create_default_context()) if uri.secure else None
+    through = f" through the proxy {chosen}" if chosen is not None else " (no proxy)"
     try:
-        return await asyncio.wait_for(_open(ws, uri, tls, proxy, ssl_context), open_timeout)
+        return await asyncio.wait_for(_open(ws, uri, tls, chosen, ssl_context), open_timeout)
     except InvalidStatus as exc:
         body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
         raise HandshakeRejected(exc.response.status_code, body) from None
-    except (OSError, asyncio.TimeoutError, TimeoutError, InvalidHandshake) as exc:
-        through = f" through the proxy {proxy}" if proxy is not None else ""
-        raise TransportError(f"cannot open {url}{through}: {exc or type(exc).__name__}") from None
+    except (asyncio.TimeoutError, TimeoutError):
+        raise TransportError(
+            f"cannot open {url}{through}: no answer within {open_timeout} s", kind="timeout"
+        ) from None
+    except (OSError, InvalidHandshake) as exc:
+        raise TransportError.from_os_error(f"cannot open {url}{through}", exc) from None
 
 
 async def _open(
@@ -476,61 +486,48 @@ async def _open(
     return transport
 
 
-def _usable(proxy: Proxy | None, uri: WebSocketURI) -> Proxy | None:
-    """The proxy, if this twin can tunnel through it; else ``TransportError`` saying why."""
-    if proxy is None:
-        return None
-    if proxy.scheme in SOCKS_SCHEMES:
-        raise TransportError(
-            f"SOCKS proxies are not supported yet by the asyncio flavour (the proxy {proxy}); "
-            "use an HTTP proxy, or exempt this host with NO_PROXY"
-        )
-    if proxy.scheme not in ("http", "https"):
-        raise TransportError(f"unsupported proxy {proxy}: use an http:// or https:// proxy")
-    if proxy.scheme == "https" and uri.secure and sys.version_info < (3, 11):
-        raise TransportError(  # asyncio cannot start TLS inside TLS before 3.11
-            f"a wss:// URL through the https:// proxy {proxy} needs Python 3.11 or later"
-        )
-    return proxy
-
-
-# --- proxies: the tunnel (what a proxy URL says, and what it answers, is in _proxy) -----------
+# --- proxies: the tunnel (which proxy, and the bytes of the exchange, are in _proxy) ---------
 
 
 class _Tunnel(asyncio.Protocol):
-    """The connection to the proxy until it answers ``CONNECT``: then it stops reading, and the
+    """The connection to the proxy until the tunnel is open: then it stops reading, and the
     connection passes to the WebSocket's ``Transport`` (after TLS, for ``wss://``)."""
 
-    def __init__(self, proxy: Proxy, loop: asyncio.AbstractEventLoop):
+    def __init__(self, proxy: Proxy, exchange: Tunnel, loop: asyncio.AbstractEventLoop):
         self.proxy = proxy
+        self.exchange = exchange
         self.transport: asyncio.Transport | None = None
-        self.read = bytearray()
-        self.answer: asyncio.Future[ProxyAnswer] = loop.create_future()
+        self.opened: asyncio.Future[None] = loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.write(self.exchange.data_to_send())
 
     def data_received(self, data: bytes) -> None:
-        self.read += data
-        if self.answer.done():
-            return  # more than the answer: _tunnel refuses it
-        try:
-            answer = parse_connect_answer(self.read)
-        except ValueError as exc:
-            self._fail(f"the proxy {self.proxy} answered CONNECT with {exc}")
+        if self.opened.done():
             return
-        if answer is not None:
-            assert self.transport is not None
+        try:
+            done = self.exchange.receive_data(data)
+        except TransportError as exc:
+            self.opened.set_exception(exc)
+            return
+        assert self.transport is not None
+        more = self.exchange.data_to_send()  # SOCKS: credentials, then the request
+        if more:
+            self.transport.write(more)
+        if done:
             self.transport.pause_reading()  # the rest is the tunnel's
-            self.answer.set_result(answer)
+            self.opened.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(f"the proxy {self.proxy} closed the connection before it answered CONNECT")
-
-    def _fail(self, message: str) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(TransportError(message))
+        if not self.opened.done():
+            self.opened.set_exception(
+                ProxyRefused(
+                    f"the proxy {self.proxy} closed the connection before it opened the tunnel",
+                    proxy=str(self.proxy),
+                )
+            )
 
 
 async def _tunnel(
@@ -543,7 +540,7 @@ async def _tunnel(
     """Ask the proxy for a tunnel to the server, then hand it to ``transport`` (which sends the
     handshake request): after TLS with the server itself for ``wss://``."""
     loop = asyncio.get_running_loop()
-    tunnel = _Tunnel(proxy, loop)
+    tunnel = _Tunnel(proxy, open_tunnel(proxy, uri.host, uri.port), loop)
     proxy_tls = (ssl_context or ssl.create_default_context()) if proxy.scheme == "https" else None
     try:
         await loop.create_connection(
@@ -554,19 +551,11 @@ async def _tunnel(
             server_hostname=proxy.host if proxy_tls is not None else None,
         )
     except OSError as exc:
-        raise TransportError(f"cannot reach the proxy {proxy}: {exc}") from None
+        raise ProxyRefused(f"cannot reach the proxy {proxy}: {exc}", proxy=str(proxy)) from None
     raw = tunnel.transport
     assert raw is not None
     try:
-        raw.write(connect_request(uri.host, uri.port, proxy.authorization))
-        answer = await tunnel.answer
-        if not 200 <= answer.status < 300:
-            raise TransportError(
-                f"the proxy {proxy} refused a tunnel to {uri.host}:{uri.port}: "
-                f"HTTP {answer.status} {answer.reason[:100]}".rstrip()
-            )
-        if len(tunnel.read) > answer.size:  # the server never speaks first
-            raise TransportError(f"the proxy {proxy} sent more than its answer to CONNECT")
+        await tunnel.opened
         if tls is None:
             raw.set_protocol(transport)
             transport.connection_made(raw)  # sends the handshake request

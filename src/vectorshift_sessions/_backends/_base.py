@@ -4,6 +4,8 @@ frames (control frames, binary or fragmented messages) that their fast path hand
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 from collections.abc import Sequence
 
 from websockets.frames import Close, Frame, Opcode
@@ -15,6 +17,7 @@ __all__ = [
     "TEXT",
     "HandshakeRejected",
     "NoDebugLogger",
+    "ProxyRefused",
     "TransportClosed",
     "TransportError",
     "close_frames",
@@ -45,7 +48,41 @@ class NoDebugLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 class TransportError(Exception):
-    """The connection could not be opened (refused, unreachable, timed out, bad URL, TLS)."""
+    """The connection could not be opened (refused, unreachable, timed out, bad URL, TLS).
+
+    ``kind`` says what failed, for the hint the session gives: ``"tls"``, ``"timeout"``,
+    ``"unreachable"`` (refused, reset, no route, unknown host), or ``None``.
+    """
+
+    def __init__(self, message: str, *, kind: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+
+    @classmethod
+    def from_os_error(cls, message: str, exc: BaseException) -> TransportError:
+        """``message: exc``, its kind told by the exception's type."""
+        return cls(f"{message}: {exc or type(exc).__name__}", kind=failure_kind(exc))
+
+
+def failure_kind(exc: BaseException) -> str | None:
+    """What an exception raised while connecting says failed (see ``TransportError.kind``)."""
+    if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
+        return "tls"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "timeout"
+    if isinstance(exc, OSError):
+        return "unreachable"
+    return None
+
+
+class ProxyRefused(TransportError):
+    """The proxy could not be reached, or would not open a tunnel: ``proxy`` is how it shows
+    (never with its password), ``status`` its HTTP status when it answered with one."""
+
+    def __init__(self, message: str, *, proxy: str, status: int | None = None):
+        super().__init__(message, kind="proxy")
+        self.proxy = proxy
+        self.status = status
 
 
 class HandshakeRejected(TransportError):

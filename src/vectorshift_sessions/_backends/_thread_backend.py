@@ -7,6 +7,10 @@ websocket-client reads each frame with two exact-size socket reads (header, payl
 calls per frame, and a release of the GIL at each, then parses in pure Python. Here the reader
 takes the socket in chunks of ``CHUNK`` bytes and websockets' protocol parses every frame in a
 chunk at once.
+
+The socket is opened here, not by websocket-client: directly, or through the proxy given, else
+the one the environment names (an HTTP ``CONNECT`` or SOCKS tunnel, ``_proxy``; the same choice
+as the asyncio twin), then TLS for ``wss://``; websocket-client does the handshake on it.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 
 import websocket
 from websocket import ABNF
-from websockets.exceptions import ProtocolError
+from websockets.exceptions import InvalidURI, ProtocolError
 from websockets.frames import CloseCode
 from websockets.protocol import Protocol, Side, State
+from websockets.uri import WebSocketURI, parse_uri
 
 from ._base import (
     CHUNK,
@@ -30,12 +35,14 @@ from ._base import (
     TEXT,
     HandshakeRejected,
     NoDebugLogger,
+    ProxyRefused,
     TransportClosed,
     TransportError,
     close_frames,
     closed_by,
     sort_frames,
 )
+from ._proxy import Proxy, ProxySetting, choose_proxy, open_tunnel
 
 __all__ = [
     "ConnectOnAwait",
@@ -268,25 +275,114 @@ def connect(
     open_timeout: float,
     max_size: int | None,
     ssl_context: ssl.SSLContext | None = None,
+    proxy: ProxySetting = True,
 ) -> Transport:
-    """Open a WebSocket, or raise ``HandshakeRejected`` / ``TransportError``."""
-    sslopt: dict[str, Any] = {"context": ssl_context} if ssl_context is not None else {}
-    ws = websocket.WebSocket(
-        enable_multithread=True, skip_utf8_validation=True, sslopt=sslopt or None
-    )
+    """Open a WebSocket (through the proxy ``proxy`` chooses, if any: see
+    ``_proxy.choose_proxy``), or raise ``HandshakeRejected`` / ``ProxyRefused`` /
+    ``TransportError``."""
+    try:
+        uri = parse_uri(url)
+    except InvalidURI as exc:
+        raise TransportError(f"cannot open {url}: {exc}") from None
+    chosen = choose_proxy(proxy, uri.host, uri.port, uri.secure)
+    if chosen is not None and chosen.scheme == "https" and uri.secure:
+        raise TransportError(  # the ssl module cannot wrap a TLS socket in TLS
+            f"a wss:// URL through the https:// proxy {chosen} is not supported by the blocking "
+            "flavour; use an http:// proxy (the WebSocket's own TLS runs through its tunnel)"
+        )
+    through = f" through the proxy {chosen}" if chosen is not None else " (no proxy)"
+    deadline = time.monotonic() + open_timeout
+    try:
+        sock = _open_socket(uri, chosen, ssl_context, deadline)
+    except TimeoutError:
+        raise TransportError(
+            f"cannot open {url}{through}: no answer within {open_timeout} s", kind="timeout"
+        ) from None
+    except OSError as exc:
+        raise TransportError.from_os_error(f"cannot open {url}{through}", exc) from None
+    ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
     try:
         ws.connect(  # type: ignore[no-untyped-call]
-            url, header=[f"{k}: {v}" for k, v in headers.items()], timeout=open_timeout
+            url,
+            header=[f"{k}: {v}" for k, v in headers.items()],
+            timeout=max(deadline - time.monotonic(), 0.001),
+            socket=sock,  # opened above: websocket-client only does the handshake
         )
     except websocket.WebSocketBadStatusException as exc:
+        sock.close()
         body = exc.resp_body.decode("utf-8", "replace") if exc.resp_body else ""
         raise HandshakeRejected(exc.status_code, body) from None
+    except (TimeoutError, websocket.WebSocketTimeoutException):
+        sock.close()
+        raise TransportError(
+            f"cannot open {url}{through}: no answer within {open_timeout} s", kind="timeout"
+        ) from None
     except (OSError, websocket.WebSocketException, ValueError) as exc:
-        raise TransportError(f"cannot open {url}: {exc or type(exc).__name__}") from None
+        sock.close()
+        raise TransportError.from_os_error(f"cannot open {url}{through}", exc) from None
     # From here on the reader reads ws.sock itself. Nothing of the stream is lost: websocket-
-    # client reads the handshake response (and a proxy's CONNECT answer) one byte at a time up
-    # to its blank line (websocket/_http.py read_headers -> _socket.recv_line -> recv(sock, 1)),
-    # and reads frames only when asked to (never, here), so the socket holds every byte after
-    # the response (an SSL socket, in its own buffer).
+    # client reads the handshake response one byte at a time up to its blank line
+    # (websocket/_http.py read_headers -> _socket.recv_line -> recv(sock, 1)), and reads frames
+    # only when asked to (never, here), so the socket holds every byte after the response (an
+    # SSL socket, in its own buffer).
     ws.settimeout(None)  # recv blocks until a frame comes or the socket is shut down
     return Transport(ws, max_size)
+
+
+def _open_socket(
+    uri: WebSocketURI, proxy: Proxy | None, ssl_context: ssl.SSLContext | None, deadline: float
+) -> socket.socket:
+    """A socket to the server (through the proxy's tunnel, if any), in TLS for ``wss://``."""
+    if proxy is None:
+        sock = socket.create_connection((uri.host, uri.port), _remaining(deadline))
+    else:
+        sock = _tunnel(proxy, uri, ssl_context, deadline)
+    try:
+        if uri.secure:  # verified against the system's trust store unless a context is given
+            sock.settimeout(_remaining(deadline))
+            tls = ssl_context or ssl.create_default_context()
+            sock = tls.wrap_socket(sock, server_hostname=uri.host)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _tunnel(
+    proxy: Proxy, uri: WebSocketURI, ssl_context: ssl.SSLContext | None, deadline: float
+) -> socket.socket:
+    """A socket to the proxy, through which it tunnels to the server."""
+    try:
+        sock = socket.create_connection((proxy.host, proxy.port), _remaining(deadline))
+        if proxy.scheme == "https":
+            tls = ssl_context or ssl.create_default_context()
+            sock = tls.wrap_socket(sock, server_hostname=proxy.host)
+    except TimeoutError:
+        raise
+    except OSError as exc:
+        raise ProxyRefused(f"cannot reach the proxy {proxy}: {exc}", proxy=str(proxy)) from None
+    try:
+        exchange = open_tunnel(proxy, uri.host, uri.port)
+        opened = False
+        while not opened:
+            sock.sendall(exchange.data_to_send())
+            sock.settimeout(_remaining(deadline))
+            data = sock.recv(4096)  # the server never speaks first: all of it is the proxy's
+            if not data:
+                raise ProxyRefused(
+                    f"the proxy {proxy} closed the connection before it opened the tunnel",
+                    proxy=str(proxy),
+                )
+            opened = exchange.receive_data(data)
+        sock.sendall(exchange.data_to_send())
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    return remaining

@@ -16,15 +16,20 @@ import builtins
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 
 from .. import _http
+from .. import _inputs as inputs
 from .._backends import _thread_backend as backend
+from .._backends._base import TransportError
+from .._backends._proxy import Proxy, check_proxy_setting, choose_proxy, parse_proxy
 from .._config import (
     OWNER_AGENT,
     OWNER_CHATBOT,
+    check_key_present,
     check_key_transport,
     redact,
     resolve_api_key,
@@ -68,7 +73,16 @@ class Client:
     ``max_retries`` times (0 = never), after an exponential backoff with jitter that starts at
     ``retry_base_delay`` and is capped at ``retry_max_delay``, or after the server's
     ``Retry-After`` (at most ``max_retry_after``). ``http_client`` lets you bring your own
-    configured ``httpx`` client (proxies, certificates); you then close it yourself.
+    configured ``httpx`` client (certificates, transports); you then close it yourself.
+
+    ``proxy`` is the proxy REST requests and the sessions opened here go through: by default
+    (``True``) the one the environment names (``HTTPS_PROXY`` / ``HTTP_PROXY``, else
+    ``ALL_PROXY``; never for ``NO_PROXY`` hosts nor this machine); a URL
+    (``http://user:password@proxy:3128``, ``https://``, ``socks5h://``: SOCKS needs the
+    ``socks`` extra for REST) for every connection; ``None`` for none. A proxy that cannot be
+    reached or refuses raises ``APIProxyError`` / ``SessionProxyError``, naming it without its
+    password. A client without a key for an engine on another machine raises
+    ``MissingAPIKeyError`` here.
 
     The key never travels unencrypted to another machine: with a key, an ``http://`` base URL
     or ``ws://`` WebSocket URL that is not this machine raises ``InsecureTransportError`` here,
@@ -89,6 +103,7 @@ class Client:
         max_retry_after: float = 60.0,
         allow_insecure_key: bool = False,
         http_client: httpx.Client | None = None,
+        proxy: str | Literal[True] | None = True,
     ):
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             import httpx  # whoever passes an httpx.Timeout has imported httpx already
@@ -109,7 +124,12 @@ class Client:
         self._ws_url = resolve_ws_base_url(ws_url, self._base_url)
         # Before any traffic: REST requests and the sessions opened here carry the key.
         for url in (self._base_url, self._ws_url):
+            check_key_present(url, self._api_key)
             check_key_transport(url, self._api_key, allow_insecure_key)
+        check_proxy_setting(proxy)
+        self._proxy = proxy
+        if isinstance(proxy, str) and http_client is None:
+            _http.proxy_options(parse_proxy(proxy))  # one httpx cannot use: refused now
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._retry = _http.RetryPolicy(
@@ -121,6 +141,7 @@ class Client:
         self._allow_insecure_key = allow_insecure_key
         self._http = http_client
         self._owns_http = http_client is None
+        self._via: Proxy | None = None  # the proxy of the pool we made, once made
         self._closed = False
         # Creating the pool costs a TLS context: done on the first request, once.
         self._pool_lock = backend.StateLock()
@@ -206,6 +227,7 @@ class Client:
             base_url=self._base_url,
             connect_timeout=self._connect_timeout,
             allow_insecure_key=self._allow_insecure_key,
+            proxy=self._proxy,
         )
         session._owner_name = name
         return session
@@ -221,8 +243,25 @@ class Client:
             if self._http is None:
                 import httpx
 
-                self._http = httpx.Client(timeout=self._timeout)
+                self._via = self._rest_proxy()
+                try:
+                    options = _http.proxy_options(self._via)
+                except ValueError as exc:  # the environment's proxy, which httpx cannot use
+                    raise APIError(str(exc)) from None
+                self._http = httpx.Client(timeout=self._timeout, **options)
             return self._http
+
+    def _rest_proxy(self) -> Proxy | None:
+        """The proxy REST requests go through (chosen as for the sessions); none when the
+        application brought its own ``http_client``, which knows its own."""
+        if not self._owns_http:
+            return None
+        parts = urlsplit(self._base_url)
+        secure = parts.scheme.lower() == "https"
+        try:
+            return choose_proxy(self._proxy, parts.hostname or "", parts.port or 0, secure)
+        except TransportError as exc:
+            raise APIError(str(exc)) from None
 
     def _get_json(self, path: str, params: Mapping[str, str]) -> tuple[Any, httpx.Response]:
         """``GET {base_url}{path}``: the decoded JSON body and the answer, after retries."""
@@ -232,6 +271,7 @@ class Client:
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         http = self._pool()
+        proxy = self._via
         import httpx  # loaded by now: _pool() or the caller's own client imported it
 
         attempt = 0
@@ -243,9 +283,9 @@ class Client:
                     url, params=params, headers=headers, timeout=self._timeout
                 )
             except httpx.TransportError as exc:
-                if not retries_left:
+                if not retries_left or isinstance(exc, httpx.ProxyError):
                     raise _http.connection_error(
-                        "GET", shown, exc, attempt, self._api_key
+                        "GET", shown, exc, attempt, self._api_key, proxy
                     ) from None
                 delay = self._retry.delay(attempt)
                 reason = redact(f"{type(exc).__name__}: {exc}", self._api_key)
@@ -254,6 +294,8 @@ class Client:
                 continue
             if response.is_success:
                 return _http.parse_json("GET", shown, response, self._api_key), response
+            if response.status_code == 407 and proxy is not None:  # a forwarding proxy's
+                raise _http.proxy_status_error("GET", shown, response, proxy, self._api_key)
             if not (retries_left and self._retry.retries_status(response.status_code)):
                 raise _http.status_error("GET", shown, response, self._api_key)
             retry_after = _http.parse_retry_after(response.headers.get("Retry-After"))
@@ -379,6 +421,8 @@ class _Handle:
         ``session_id`` resumes that session instead (same as ``resume_session``).
         """
         self._check_sessions_supported("create_session()")
+        if session_id is not None:
+            inputs.check_session_id(session_id)  # before a default client needs a key
         client = self._client or Client()
         return client._session(self._OWNER_TYPE, self.id, session_id, self.name)
 
