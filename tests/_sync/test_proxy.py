@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,14 +44,6 @@ HIDDEN = "alice:***@"
 KEY = "sk-proxy-test-key"
 ET = SessionEventType
 FAST = ReconnectPolicy(initial_delay=0.005, max_delay=0.05, deadline=30)
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's own proxy settings."""
-    for name in list(os.environ):
-        if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -381,6 +373,23 @@ def test_a_bad_proxy_argument_is_refused_at_once(
         Session(owner_type="agent", owner_id="a", ws_url="ws://127.0.0.1:9", proxy=value)  # type: ignore[arg-type]
     with pytest.raises(error, match=match):
         Client(base_url="http://127.0.0.1:9", proxy=value)  # type: ignore[arg-type]
+
+
+def test_rest_calls_go_through_a_socks5_proxy(engine: LocalEngine) -> None:
+    with SocksProxy(HOSTS, credentials=(USER, PASSWORD)) as proxy:
+        with client_to(engine, proxy=proxy.url("socks5h", USERINFO)) as client:
+            assert (client.agents.fetch(name="echo")).id == "agent-echo"
+    assert [(r.version, r.host, r.user) for r in proxy.requests] == [(5, TARGET, USER)]
+
+
+def test_rest_calls_through_socks_without_the_extra_say_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "socksio", None)  # as if not installed
+    with pytest.raises(ValueError, match=r"pip install 'vectorshift-sessions\[socks\]'"):
+        Client(base_url="http://127.0.0.1:9", proxy="socks5h://127.0.0.1:1080")
+    # sessions need nothing more
+    Session(owner_type="agent", owner_id="a", ws_url="ws://127.0.0.1:9", proxy="socks5://h")
 
 
 def test_rest_calls_refuse_a_socks4_proxy_at_once() -> None:
