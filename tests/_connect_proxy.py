@@ -20,6 +20,28 @@ from dataclasses import dataclass
 
 _MAX_REQUEST = 16 * 1024
 
+#: A target only these proxies know (it resolves nowhere else): ``hosts=HOSTS`` leads it here.
+TARGET = "engine.test"
+HOSTS = {TARGET: "127.0.0.1"}
+#: Proxy credentials with characters a URL must percent-encode, and how they show when hidden.
+USER, PASSWORD = "alice", "p@ss:w0rd/é"
+USERINFO = "alice:p%40ss%3Aw0rd%2F%C3%A9"
+HIDDEN = "alice:***@"
+
+
+def assert_password_hidden(text: str) -> None:
+    """``text`` holds the proxy password in no form (plain, percent-encoded, in Basic)."""
+    for secret in (PASSWORD, USERINFO, "p%40ss", base64.b64encode(PASSWORD.encode()).decode()):
+        assert secret not in text
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
 
 @dataclass(frozen=True)
 class ConnectRequest:

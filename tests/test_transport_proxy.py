@@ -28,7 +28,16 @@ from websockets.sync.server import Server, ServerConnection, serve
 from websockets.uri import parse_uri
 
 from tests._certs import make_certificates, server_context
-from tests._connect_proxy import ConnectProxy
+from tests._connect_proxy import (
+    HIDDEN,
+    HOSTS,
+    PASSWORD,
+    TARGET,
+    USER,
+    USERINFO,
+    ConnectProxy,
+    assert_password_hidden,
+)
 from vectorshift_sessions._backends import _asyncio_backend as backend
 from vectorshift_sessions._backends import _thread_backend as thread_backend
 from vectorshift_sessions._backends._base import ProxyRefused, TransportError
@@ -43,12 +52,6 @@ from vectorshift_sessions._backends._proxy import (
 )
 from vectorshift_sessions.engine import LocalEngine
 
-TARGET = "engine.test"  # resolves nowhere; the test proxy maps it to 127.0.0.1
-HOSTS = {TARGET: "127.0.0.1"}
-USER, PASSWORD = "alice", "p@ss:w0rd/é"  # percent-encoded in the proxy URL
-USERINFO = "alice:p%40ss%3Aw0rd%2F%C3%A9"
-HIDDEN = "alice:***@"
-
 
 @pytest.fixture(autouse=True)
 def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,19 +63,6 @@ def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def target_url(engine: LocalEngine) -> str:
     return f"ws://{TARGET}:{engine.port}/v1"
-
-
-def assert_secret_hidden(text: str) -> None:
-    for secret in (PASSWORD, USERINFO, "p%40ss", base64.b64encode(PASSWORD.encode()).decode()):
-        assert secret not in text
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # --- TLS: to the server through the tunnel, and to the proxy itself ------------------------------
@@ -195,7 +185,7 @@ async def test_wss_through_the_tunnel_verifies_the_server(
             await _echo_through(twin, f"wss://{TARGET}:{tls_echo.port}/", None)  # system CAs
     assert caught.value.kind == "tls"
     assert f"through the proxy http://{HIDDEN}127.0.0.1:{proxy.port}" in str(caught.value)
-    assert_secret_hidden(str(caught.value))
+    assert_password_hidden(str(caught.value))
 
 
 async def test_tls_to_an_https_proxy(
@@ -301,7 +291,7 @@ def test_parse_proxy_hides_the_password_and_decodes_the_credentials() -> None:
     assert str(proxy) == f"http://{HIDDEN}proxy.corp:3128"
     expected = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     assert proxy.authorization == f"Basic {expected}"
-    assert_secret_hidden(repr(proxy) + str(proxy))
+    assert_password_hidden(repr(proxy) + str(proxy))
     assert "Basic" not in repr(proxy)
 
 
@@ -391,7 +381,7 @@ async def test_a_malformed_answer_from_the_proxy_is_a_transport_error_naming_it(
     message = str(caught.value)
     assert f"the proxy http://{HIDDEN}127.0.0.1:{port} answered CONNECT with" in message
     assert "not an HTTP status line" in message
-    assert_secret_hidden(message)
+    assert_password_hidden(message)
 
 
 # --- the tunnels' exchanges, fed the proxy's answer in any pieces ---------------------------------

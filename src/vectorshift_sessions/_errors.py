@@ -144,7 +144,7 @@ class MissingAPIKeyError(VectorShiftError, ValueError):
             "(keys are in your VectorShift account). To work without an account, use the "
             "local engine on this machine: start it with `vectorshift-sessions engine` (or "
             "LocalEngine() in code) and point base_url / VECTORSHIFT_BASE_URL at the URL it "
-            "prints"
+            "prints (an engine on another machine: start it with --api-key and pass that key)"
         )
         self.url = url
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests._certs import make_certificates, server_context
-from tests._connect_proxy import ConnectProxy
+from tests._connect_proxy import ConnectProxy, free_port
 from vectorshift_sessions import (
     AsyncAgent,
     AsyncClient,
@@ -72,13 +72,6 @@ async def test_a_key_from_the_environment_is_enough(monkeypatch: pytest.MonkeyPa
 
 
 # --- the WebSocket cannot be opened ------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def test_nothing_listening_says_what_was_tried_and_what_to_check() -> None:

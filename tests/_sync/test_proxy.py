@@ -22,7 +22,18 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests._certs import make_certificates, server_context
-from tests._connect_proxy import ConnectProxy, SocksProxy
+from tests._connect_proxy import (
+    HIDDEN,
+    HOSTS,
+    PASSWORD,
+    TARGET,
+    USER,
+    USERINFO,
+    ConnectProxy,
+    SocksProxy,
+    assert_password_hidden,
+    free_port,
+)
 from vectorshift_sessions import (
     APIConnectionError,
     APIProxyError,
@@ -36,11 +47,6 @@ from vectorshift_sessions import (
 )
 from vectorshift_sessions.engine import LocalEngine
 
-TARGET = "engine.test"  # resolves nowhere; the test proxies map it to 127.0.0.1
-HOSTS = {TARGET: "127.0.0.1"}
-USER, PASSWORD = "alice", "p@ss:w0rd/é"  # percent-encoded in the proxy URL
-USERINFO = "alice:p%40ss%3Aw0rd%2F%C3%A9"
-HIDDEN = "alice:***@"
 KEY = "sk-proxy-test-key"
 ET = SessionEventType
 FAST = ReconnectPolicy(initial_delay=0.005, max_delay=0.05, deadline=30)
@@ -80,17 +86,8 @@ def client_to(engine: LocalEngine, **options: object) -> Client:
 
 
 def assert_secret_hidden(text: str) -> None:
-    for secret in (PASSWORD, USERINFO, "p%40ss", base64.b64encode(PASSWORD.encode()).decode()):
-        assert secret not in text
+    assert_password_hidden(text)
     assert KEY not in text
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 # --- through an HTTP proxy ------------------------------------------------------------------------

@@ -22,11 +22,11 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidHandshake, InvalidState, InvalidStatus, InvalidURI
+from websockets.exceptions import InvalidHandshake, InvalidState, InvalidStatus
 from websockets.frames import CloseCode
 from websockets.http11 import Response
 from websockets.protocol import State
-from websockets.uri import WebSocketURI, parse_uri
+from websockets.uri import WebSocketURI
 
 from ._base import (
     MAX_BATCH,
@@ -39,7 +39,7 @@ from ._base import (
     closed_by,
     sort_frames,
 )
-from ._proxy import Proxy, ProxySetting, Tunnel, choose_proxy, open_tunnel
+from ._proxy import Proxy, ProxySetting, Tunnel, open_tunnel, route
 
 __all__ = [
     "ConnectOnAwait",
@@ -418,21 +418,9 @@ async def connect(
     """Open a WebSocket (through the proxy ``proxy`` chooses, if any: see
     ``_proxy.choose_proxy``), or raise ``HandshakeRejected`` / ``ProxyRefused`` /
     ``TransportError``."""
-    try:
-        uri = parse_uri(url)
-    except InvalidURI as exc:
-        raise TransportError(f"cannot open {url}: {exc}") from None
-    chosen = choose_proxy(proxy, uri.host, uri.port, uri.secure)
-    if (
-        chosen is not None
-        and chosen.scheme == "https"
-        and uri.secure
-        and sys.version_info < (3, 11)
-    ):
-        raise TransportError(  # asyncio cannot start TLS inside TLS before 3.11
-            f"a wss:// URL through the https:// proxy {chosen} needs Python 3.11 or later; use "
-            "an http:// proxy (the WebSocket's own TLS runs through its tunnel)"
-        )
+    uri, chosen, through = route(
+        url, proxy, "needs Python 3.11 or later" if sys.version_info < (3, 11) else None
+    )
     ws = ClientProtocol(uri, max_size=max_size, logger=_LOGGER)
     request = ws.connect()  # no User-Agent, no compression extension
     for name, value in headers.items():
@@ -442,7 +430,6 @@ async def connect(
     ws.send_request(request)
     # TLS for wss:// URLs: verified against the system's trust store unless a context is given.
     tls = (ssl_context or ssl.create_default_context()) if uri.secure else None
-    through = f" through the proxy {chosen}" if chosen is not None else " (no proxy)"
     try:
         return await asyncio.wait_for(_open(ws, uri, tls, chosen, ssl_context), open_timeout)
     except InvalidStatus as exc:

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, Union
 from urllib.parse import unquote, urlsplit
 
+from websockets.exceptions import InvalidURI
+from websockets.uri import WebSocketURI, parse_uri
+
 from .._config import is_loopback
 from ._base import ProxyRefused, TransportError
 
@@ -31,6 +34,7 @@ __all__ = [
     "parse_connect_answer",
     "parse_proxy",
     "proxy_for",
+    "route",
 ]
 
 #: What ``proxy=`` takes: a proxy URL, ``True`` (the environment's: the default) or ``None``.
@@ -123,6 +127,27 @@ def choose_proxy(setting: ProxySetting, host: str, port: int, secure: bool) -> P
     if isinstance(setting, str):
         return parse_proxy(setting)  # checked when the session or client was made
     return proxy_for(host, port, secure)
+
+
+def route(
+    url: str, setting: ProxySetting, tls_in_tls: str | None = None
+) -> tuple[WebSocketURI, Proxy | None, str]:
+    """Where a backend twin connects for ``url``: the parsed URI, the proxy (see
+    ``choose_proxy``), and how its messages say so (``" through the proxy ..."``, never with
+    the password, or ``" (no proxy)"``). ``tls_in_tls``, when set, is why this twin cannot
+    start TLS to a ``wss://`` server inside TLS to an ``https://`` proxy. ``TransportError``
+    for a URL or an environment's proxy that is not valid, or that combination."""
+    try:
+        uri = parse_uri(url)
+    except InvalidURI as exc:
+        raise TransportError(f"cannot open {url}: {exc}") from None
+    proxy = choose_proxy(setting, uri.host, uri.port, uri.secure)
+    if proxy is not None and proxy.scheme == "https" and uri.secure and tls_in_tls:
+        raise TransportError(
+            f"a wss:// URL through the https:// proxy {proxy} {tls_in_tls}; use an http:// "
+            "proxy (the WebSocket's own TLS runs through its tunnel)"
+        )
+    return uri, proxy, (f" through the proxy {proxy}" if proxy is not None else " (no proxy)")
 
 
 def proxy_for(host: str, port: int, secure: bool) -> Proxy | None:

@@ -24,10 +24,10 @@ from typing import Any
 
 import websocket
 from websocket import ABNF
-from websockets.exceptions import InvalidURI, ProtocolError
+from websockets.exceptions import ProtocolError
 from websockets.frames import CloseCode
 from websockets.protocol import Protocol, Side, State
-from websockets.uri import WebSocketURI, parse_uri
+from websockets.uri import WebSocketURI
 
 from ._base import (
     CHUNK,
@@ -42,7 +42,7 @@ from ._base import (
     closed_by,
     sort_frames,
 )
-from ._proxy import Proxy, ProxySetting, choose_proxy, open_tunnel
+from ._proxy import Proxy, ProxySetting, open_tunnel, route
 
 __all__ = [
     "ConnectOnAwait",
@@ -280,17 +280,8 @@ def connect(
     """Open a WebSocket (through the proxy ``proxy`` chooses, if any: see
     ``_proxy.choose_proxy``), or raise ``HandshakeRejected`` / ``ProxyRefused`` /
     ``TransportError``."""
-    try:
-        uri = parse_uri(url)
-    except InvalidURI as exc:
-        raise TransportError(f"cannot open {url}: {exc}") from None
-    chosen = choose_proxy(proxy, uri.host, uri.port, uri.secure)
-    if chosen is not None and chosen.scheme == "https" and uri.secure:
-        raise TransportError(  # the ssl module cannot wrap a TLS socket in TLS
-            f"a wss:// URL through the https:// proxy {chosen} is not supported by the blocking "
-            "flavour; use an http:// proxy (the WebSocket's own TLS runs through its tunnel)"
-        )
-    through = f" through the proxy {chosen}" if chosen is not None else " (no proxy)"
+    # the ssl module cannot wrap a TLS socket in TLS
+    uri, chosen, through = route(url, proxy, "is not supported by the blocking flavour")
     deadline = time.monotonic() + open_timeout
     try:
         sock = _open_socket(uri, chosen, ssl_context, deadline)
