@@ -2,11 +2,12 @@
 in pyproject.toml (``websocket-client>=1.8,<1.10``): these fail loudly, saying what to do, when
 a new release changes it.
 
-``_backends/_thread_backend.py`` opens the connection with websocket-client (handshake, proxy,
-TLS), then reads ``ws.sock`` itself, in chunks. That is only right because websocket-client
-reads the handshake response one byte at a time, up to its blank line, and never reads past
-it: whatever the server sent after the response (frames in the same packet) is still in the
-socket. (unasync, used through a private hook by codegen, is checked in tests/test_codegen.py.)
+``_backends/_thread_backend.py`` opens the socket itself (directly or through a proxy's
+tunnel, then TLS) and gives it to websocket-client's ``connect(socket=...)`` for the handshake
+alone, then reads ``ws.sock`` itself, in chunks. That is only right because websocket-client
+uses the socket it is given as it is (no proxy, no TLS of its own), and reads the handshake
+response one byte at a time, up to its blank line, never past it: whatever the server sent
+after the response (frames in the same packet) is still in the socket. (unasync, used through a private hook by codegen, is checked in tests/test_codegen.py.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 import websocket
 from websockets.server import ServerProtocol
 
+from tests._connect_proxy import ConnectProxy
 from vectorshift_sessions._backends import _thread_backend
 from vectorshift_sessions.engine import LocalEngine
 
@@ -77,6 +79,29 @@ def test_the_handshake_leaves_what_follows_it_in_the_socket(eager_server: int) -
         f"the server sent right after it were lost. _thread_backend reads ws.sock itself after "
         f"websocket-client's handshake and relies on it reading no further: keep {PIN}, or "
         f"adapt _thread_backend.connect()"
+    )
+
+
+def test_the_socket_given_is_used_as_it_is(
+    eager_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ConnectProxy() as proxy:
+        for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(variable, proxy.url())
+        sock = socket.create_connection(("127.0.0.1", eager_server))
+        ws = websocket.WebSocket()
+        try:
+            # a name that is not this machine: a proxy from the environment would be used
+            ws.connect(f"ws://engine.test:{eager_server}/", socket=sock, timeout=10)  # type: ignore[no-untyped-call]
+            assert ws.sock is sock, (
+                f"websocket-client {websocket.__version__} replaced the socket it was given: "
+                f"_thread_backend.connect() gives it one it opened itself; keep {PIN}"
+            )
+        finally:
+            ws.close()  # type: ignore[no-untyped-call]
+    assert proxy.requests == [], (
+        f"websocket-client {websocket.__version__} went through the environment's proxy with "
+        f"the socket it was given; keep {PIN}"
     )
 
 
