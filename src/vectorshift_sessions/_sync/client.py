@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
 
-from .. import _http
+from .. import _http, _logs
 from .._backends import _thread_backend as backend
 from .._config import (
     OWNER_AGENT,
@@ -38,10 +38,12 @@ from .session import Session
 
 if TYPE_CHECKING:  # httpx costs ~60 ms to import: only the first request pays for it
     import httpx
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Agent", "Chatbot", "Client", "Handles"]
 
-logger = logging.getLogger("vectorshift_sessions.client")
+logger = _logs.CLIENT
 
 CONVERSATIONAL = "conversational"
 FUNCTIONAL = "functional"
@@ -73,6 +75,9 @@ class Client:
     The key never travels unencrypted to another machine: with a key, an ``http://`` base URL
     or ``ws://`` WebSocket URL that is not this machine raises ``InsecureTransportError`` here,
     before any request, unless ``allow_insecure_key=True``.
+
+    ``tracer_provider`` / ``meter_provider`` (OpenTelemetry) go to every session opened
+    through the client (see ``Session``); without them, the global providers.
     """
 
     def __init__(
@@ -89,6 +94,8 @@ class Client:
         max_retry_after: float = 60.0,
         allow_insecure_key: bool = False,
         http_client: httpx.Client | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ):
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             import httpx  # whoever passes an httpx.Timeout has imported httpx already
@@ -121,6 +128,8 @@ class Client:
         self._allow_insecure_key = allow_insecure_key
         self._http = http_client
         self._owns_http = http_client is None
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
         self._closed = False
         # Creating the pool costs a TLS context: done on the first request, once.
         self._pool_lock = backend.StateLock()
@@ -206,6 +215,8 @@ class Client:
             base_url=self._base_url,
             connect_timeout=self._connect_timeout,
             allow_insecure_key=self._allow_insecure_key,
+            tracer_provider=self._tracer_provider,
+            meter_provider=self._meter_provider,
         )
         session._owner_name = name
         return session
@@ -450,7 +461,9 @@ def _release(session: Session, keep: bool) -> None:
         else:
             session.terminate()
     except Exception as exc:
-        logger.warning("could not close session %s after run(): %s", session.session_id, exc)
+        _logs.log(
+            logger, logging.WARNING, session.session_id, "could not close after run(): %s", exc
+        )
 
 
 def _run_result(result: TurnResult, include_deltas: bool) -> TurnResult:
