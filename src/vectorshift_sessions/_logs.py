@@ -70,8 +70,8 @@ def log(
     *args: object,
     exc_info: bool = False,
 ) -> None:
-    """One line about session ``session_id``: ``session <id>: <message % args>``, with the id
-    as ``record.session_id``. Arguments that are not numbers are scrubbed of URLs' user
+    """One line about session ``session_id``: ``session <id>: <message % args>`` (``session
+    (new)`` before the engine gave it an id), with the id as ``record.session_id``. Arguments that are not numbers are scrubbed of URLs' user
     information (see ``scrub``)."""
     if not logger.isEnabledFor(level):
         return
@@ -79,7 +79,7 @@ def log(
     logger.log(
         level,
         "session %s: " + message,
-        session_id,
+        session_id or "(new)",
         *shown,
         extra={"session_id": session_id},
         exc_info=exc_info,

@@ -231,6 +231,7 @@ class _Turn:
         "continued",
         "deltas",
         "done",
+        "error_text",
         "error_type",
         "first_delta",
         "instruments",
@@ -266,6 +267,7 @@ class _Turn:
         self.tools: dict[str, Span] = {}  # open tool calls, by tool id
         self.processing = False  # the engine said Processing: what follows is this turn's
         self.error_type: str | None = None
+        self.error_text: str | None = None  # the agent's error message, kept only to capture it
         self.text: str | None = None  # the last complete message, kept only to capture it
         self.done = False
 
@@ -432,7 +434,8 @@ class SessionTelemetry:
             elif status == _PROCESSING:
                 turn.processing = True
             elif status == _IDLE and turn.processing:
-                self._finish(turn, ERROR if turn.error_type else COMPLETED, turn.error_type, None)
+                outcome = ERROR if turn.error_type else COMPLETED
+                self._finish(turn, outcome, turn.error_type, turn.error_text)
             return
         if not turn.processing:
             return  # an earlier turn's, still running (or this post's acknowledgement)
@@ -460,11 +463,12 @@ class SessionTelemetry:
         elif kind is ET.ERROR:
             by_agent = event.message_id is not None  # a message of the turn (else the engine's)
             error_type = "agent_error" if by_agent else "engine_error"
-            if by_agent:
-                turn.error_type = error_type
             attributes = {"error.type": error_type}
             if turn.capture:
                 attributes["vectorshift.error.message"] = str(event.error)
+            if by_agent:
+                turn.error_type = error_type
+                turn.error_text = attributes.get("vectorshift.error.message")
             span.add_event("vectorshift.error", attributes)
 
     def _tool_call(self, turn: _Turn, data: dict[str, Any]) -> None:

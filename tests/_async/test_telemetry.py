@@ -6,6 +6,7 @@ Written once; tests/_sync/ is generated from it, so both flavours are traced the
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests._agents import HeldAgent
+from tests._agents import ChatterAgent, HeldAgent
 from vectorshift_sessions import (
     AsyncClient,
     AsyncSession,
@@ -281,6 +282,39 @@ async def test_a_session_given_up_ends_its_turn_as_an_error(recorded: Recorded) 
     assert turn.status.status_code is StatusCode.ERROR
     assert (turn.attributes or {})["error.type"] == "SessionDisconnectedError"
     assert "exception" in [e.name for e in turn.events]
+
+
+async def test_a_listener_that_overflows_mid_turn_is_a_span_event_and_a_warning(
+    recorded: Recorded, caplog: pytest.LogCaptureFixture
+) -> None:
+    chatter = ChatterAgent()
+    with LocalEngine(db=":memory:", agents={"chatter": chatter}) as engine:
+        try:
+            async with new_session(engine, recorded, "agent-chatter") as session:
+                slow = session.listen(maxsize=3, event_types=[ET.MESSAGE_DELTA])
+                witness = session.listen(maxsize=0)
+                await session.send("go")
+                seen = 0
+                async for event in witness:
+                    seen += event.type == ET.MESSAGE_DELTA
+                    if seen == 20:
+                        break
+                notice = await slow.__anext__()
+                assert notice.error == "subscriber queue overflow"
+                chatter.release.set()
+                async for event in witness:
+                    if event.is_turn_end:
+                        break
+                session_id = session.session_id
+        finally:
+            chatter.release.set()
+    (turn,) = recorded.spans("invoke_agent")
+    (overflow,) = [e for e in turn.events if e.name == "vectorshift.listener.overflow"]
+    attributes = overflow.attributes or {}
+    assert attributes["vectorshift.overflow.dropped_event_type"] == "message_delta"
+    assert attributes["vectorshift.overflow.dropped_count"] == notice.data["dropped_count"]
+    (warning,) = [r for r in caplog.records if r.name == "vectorshift_sessions.listener"]
+    assert warning.levelno == logging.WARNING and getattr(warning, "session_id", None) == session_id
 
 
 async def test_a_client_passes_its_providers_to_its_sessions(
