@@ -663,7 +663,7 @@ def _decode_engine_object(frame: Any, session_id: str) -> Decoded:
             raise CodecError(what, field="type")
         logger.debug(
             "session %s: dropping an engine frame of unknown type %r",
-            session_id,
+            session_id or "(new)",
             frame_type,
             extra={"session_id": session_id or None},
         )

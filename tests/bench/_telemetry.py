@@ -12,7 +12,9 @@ Each measurement is one client process, in one of three modes:
 
 Per process: a warm-up turn, ``turns`` timed turns of ``deltas`` deltas (events per second),
 then ``short`` one-delta turns timed one by one (what a turn's start and end cost: the
-per-turn decision and, recording, the span). Modes and flavours interleave, a fresh process
+per-turn decision and, recording, the span); and, in the same process, the hot path alone
+(``core``: a turn's frames fed to the session's core in 64-frame batches, read by one
+listener's cursor, no socket), which the machine's other load disturbs far less. Modes and flavours interleave, a fresh process
 each, so a slow moment of the machine lands on no one mode; the ratio ``off / absent`` is the
 number that must stay at 1.0.
 """
@@ -100,6 +102,7 @@ def worker(
         asyncio.run(run_async())
     else:
         run_sync()
+    core_rates = _core_rates(options, deltas, turns + 2)
     errors = [f"turn {i}: {n} of {deltas} deltas" for i, n in enumerate(received) if n != deltas]
     loaded = "opentelemetry.trace" in sys.modules
     if loaded != (mode != "absent"):
@@ -108,9 +111,51 @@ def worker(
         provider.shutdown()
     return {
         "rates": [n / s for n, s in zip(received, seconds, strict=True)],
+        "core_rates": core_rates,
         "short_us": short_us,
         "errors": errors,
     }
+
+
+def _core_rates(options: dict[str, Any], deltas: int, turns: int) -> list[float]:
+    """Frames in -> events out, in process: each turn posted through the session's hooks (so
+    a recording mode records it), then its frames fed to the core, drained by a cursor."""
+    from vectorshift_sessions import _codec as codec
+    from vectorshift_sessions._core import SessionCore
+    from vectorshift_sessions._eventlog import Cursor
+    from vectorshift_sessions._telemetry import SessionTelemetry
+    from vectorshift_sessions.engine import _frames
+
+    from . import _clients
+
+    sid = "bench-session"
+    dumps = _clients._dumps
+    status = [dumps(_frames.participant_status(sid, s)) for s in ("Processing", "Idle")]
+    frames = [dumps(_frames.message_delta(sid, "m1", "x", i)) for i in range(deltas)]
+    batches = [frames[i : i + 64] for i in range(0, deltas, 64)]
+    rates = []
+    for _ in range(turns):
+        core = SessionCore(sid, 10_000)
+        core.telemetry = SessionTelemetry(
+            core,
+            "agent",
+            "agent-bench",
+            options.get("tracer_provider"),
+            options.get("meter_provider"),
+        )
+        cursor = Cursor()
+        core.log.subscribe(cursor)
+        start = perf_counter()
+        core.telemetry.begin(codec.PostMessage(sid, "go"))
+        core.receive(status[:1])
+        got = 0
+        for batch in batches:
+            core.receive(batch)
+            core.log.refill(cursor)
+            got += len(cursor.batch)
+        core.receive(status[1:])
+        rates.append(deltas / (perf_counter() - start))
+    return rates
 
 
 def scenario(
@@ -142,25 +187,30 @@ def scenario(
         entry: dict[str, Any] = {}
         for mode in MODES:
             rates = [r for run in runs[client, mode] for r in run.get("rates", [])]
+            core = [r for run in runs[client, mode] for r in run.get("core_rates", [])]
             short = [u for run in runs[client, mode] for u in run.get("short_us", [])]
             entry[mode] = {
                 "rates": rates,
                 "median": statistics.median(rates) if rates else 0.0,
                 "best": max(rates, default=0.0),
+                "core_median": statistics.median(core) if core else 0.0,
                 "short_p50_us": statistics.median(short) if short else 0.0,
                 "errors": [e for run in runs[client, mode] for e in run.get("errors", [])],
             }
         absent, absent_best = entry["absent"]["median"], entry["absent"]["best"]
+        absent_core = entry["absent"]["core_median"]
         for mode in MODES:
             run = entry[mode]
             run["vs_absent"] = run["median"] / absent if absent else None
             run["best_vs_absent"] = run["best"] / absent_best if absent_best else None
+            run["core_vs_absent"] = run["core_median"] / absent_core if absent_core else None
         result[client] = entry
         log(
             f"  telemetry {client}: off / absent {_x(entry['off']['vs_absent'])} (medians), "
             f"{_x(entry['off']['best_vs_absent'])} (bests); sdk / absent "
             f"{_x(entry['sdk']['vs_absent'])} (medians), {_x(entry['sdk']['best_vs_absent'])} "
-            f"(bests)"
+            f"(bests); core alone: off / absent {_x(entry['off']['core_vs_absent'])}, "
+            f"sdk / absent {_x(entry['sdk']['core_vs_absent'])}"
         )
     return result
 
@@ -186,15 +236,17 @@ def report(results: dict[str, Any]) -> list[str]:
         "busy machine the best turn of each mode is the steadier comparison.",
         "",
         "| client | mode | events/s (median) | vs absent | best | vs absent | "
-        "one-delta turn p50 (us) |",
-        "|---|---|---|---|---|---|---|",
+        "core alone, events/s | vs absent | one-delta turn p50 (us) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for client, entry in results["telemetry"].items():
         for mode in MODES:
             run = entry[mode]
             out.append(
                 f"| {client} | {mode} | {run['median']:,.0f} | {_x(run['vs_absent'])} | "
-                f"{run['best']:,.0f} | {_x(run['best_vs_absent'])} | {run['short_p50_us']:,.0f} |"
+                f"{run['best']:,.0f} | {_x(run['best_vs_absent'])} | "
+                f"{run['core_median']:,.0f} | {_x(run['core_vs_absent'])} | "
+                f"{run['short_p50_us']:,.0f} |"
             )
     errors = [
         f"{client} {mode}: {e}"

@@ -276,7 +276,7 @@ class AsyncSession(backend.ConnectOnAwait):
             ack = await self._conn.request(frame, self._ack_timeout)
             if ack.error is not None:
                 raise PostError(f"the engine refused the message: {ack.error}")
-        except BaseException as exc:
+        except Exception as exc:  # cancelled, it may have gone out: its turn goes on
             if turn is not None:
                 self._telemetry.fail(turn, exc)
             raise

@@ -278,7 +278,7 @@ class Session(backend.ConnectOnAwait):
             ack = self._conn.request(frame, self._ack_timeout)
             if ack.error is not None:
                 raise PostError(f"the engine refused the message: {ack.error}")
-        except BaseException as exc:
+        except Exception as exc:  # cancelled, it may have gone out: its turn goes on
             if turn is not None:
                 self._telemetry.fail(turn, exc)
             raise
