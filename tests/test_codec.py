@@ -707,18 +707,18 @@ def test_disconnect_and_terminate_give_no_event(frame: dict[str, Any]) -> None:
 def test_unknown_frame_types_are_dropped_with_a_debug_log(
     frame_type: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="vectorshift_sessions._codec"):
+    with caplog.at_level(logging.DEBUG, logger="vectorshift_sessions.connection"):
         assert _decode({"type": frame_type, "session_id": SID, "anything": [1]}) is None
-    records = [r for r in caplog.records if r.name == "vectorshift_sessions._codec"]
+    records = [r for r in caplog.records if r.name == "vectorshift_sessions.connection"]
     assert len(records) == 1
     assert records[0].levelno == logging.DEBUG
     assert repr(frame_type) in records[0].getMessage()
 
 
 def test_known_frames_do_not_log(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="vectorshift_sessions._codec"):
+    with caplog.at_level(logging.DEBUG, logger="vectorshift_sessions.connection"):
         _decode(_frames.pong(SID))
-    assert not [r for r in caplog.records if r.name == "vectorshift_sessions._codec"]
+    assert not [r for r in caplog.records if r.name == "vectorshift_sessions.connection"]
 
 
 SESSIONLESS_FRAMES: list[tuple[dict[str, Any], ET]] = [

@@ -11,7 +11,7 @@ import pytest
 import vectorshift_sessions as vs
 from vectorshift_sessions import testing
 
-HEAVY = ("asyncio", "websockets", "websocket", "attrs", "cattrs", "httpx")
+HEAVY = ("asyncio", "websockets", "websocket", "attrs", "cattrs", "httpx", "opentelemetry")
 
 
 def _loaded_after(statement: str) -> list[str]:
@@ -37,6 +37,14 @@ def test_the_blocking_flavour_never_loads_asyncio() -> None:
 def test_the_async_flavour_never_loads_websocket_client() -> None:
     loaded = _loaded_after("from vectorshift_sessions import AsyncSession")
     assert "websockets" in loaded and "websocket" not in loaded
+
+
+def test_opentelemetry_waits_for_the_first_turn() -> None:
+    loaded = _loaded_after(
+        "from vectorshift_sessions import AsyncClient, AsyncSession, Client, Session\n"
+        "Session(owner_type='agent', owner_id='agent-echo', ws_url='ws://127.0.0.1:9')"
+    )
+    assert "opentelemetry" not in loaded
 
 
 @pytest.mark.parametrize("name", sorted(vs.__all__))

@@ -62,7 +62,7 @@ __all__ = [
     "stored_message_event",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("vectorshift_sessions.connection")  # see _logs.py
 
 ET = SessionEventType
 
@@ -661,7 +661,12 @@ def _decode_engine_object(frame: Any, session_id: str) -> Decoded:
                 else f"expected a string, got {_json_type(frame_type)}"
             )
             raise CodecError(what, field="type")
-        logger.debug("dropping engine frame of unknown type %r", frame_type)
+        logger.debug(
+            "session %s: dropping an engine frame of unknown type %r",
+            session_id or "(new)",
+            frame_type,
+            extra={"session_id": session_id or None},
+        )
         return None
     sid = frame.get("session_id", session_id)
     if type(sid) is not str:

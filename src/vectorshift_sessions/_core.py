@@ -12,10 +12,11 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _codec as codec
-from ._errors import SessionError, SessionNotFoundError
+from . import _logs
+from ._errors import CodecError, SessionError, SessionNotFoundError
 from ._eventlog import EventLog
 from ._types import (
     ParticipantStatus,
@@ -25,9 +26,11 @@ from ._types import (
     SessionMessageStatus,
 )
 
+if TYPE_CHECKING:  # the session's instrumentation, imported by the session
+    from ._telemetry import SessionTelemetry
+
 __all__ = ["Beat", "Requests", "SessionCore", "State", "Waiter", "last_turn", "turn_ended_in"]
 
-logger = logging.getLogger("vectorshift_sessions.session")
 
 ET = SessionEventType
 _DELTA = ET.MESSAGE_DELTA
@@ -113,6 +116,19 @@ class _Taken:
         return None
 
 
+class Observer(Protocol):
+    """Sees every event the core publishes (the session's instrumentation, while a turn
+    records), just before its listeners can: each delta batch of the hot path at once, every
+    other event one by one, and the overflow notices its listeners get. It never raises."""
+
+    def deltas(self, events: list[SessionEvent]) -> None: ...
+
+    def event(self, event: SessionEvent) -> None: ...
+
+    def overflowed(self, dropped_type: SessionEventType, count: int) -> None:
+        """A listener lost ``count`` events, the first of type ``dropped_type``."""
+
+
 class Beat(enum.Enum):
     """What a heartbeat tick calls for."""
 
@@ -179,6 +195,32 @@ class SessionCore:
         self._engine_in_turn = False  # Processing or AwaitingApproval, not yet Idle (the engine)
         self._said_end = False  # a recovery said the turn's end; the engine's own is a repeat
         self._end_due = 0  # heartbeats until a turn end read from the history is said
+        # The session's instrumentation (its hooks; None when the core runs on its own).
+        self.telemetry: SessionTelemetry | None = None
+        # How events are published: straight into the log, or through an observer too
+        # (``observe``). Swapped, never tested per event: unobserved, the hot path is the same.
+        self._append = self.log.append
+        self._extend = self.log.extend
+
+    def observe(self, observer: Observer | None) -> None:
+        """Show ``observer`` every event published from now on (``None``: stop)."""
+        log = self.log
+        if observer is None:
+            self._append, self._extend = log.append, log.extend
+            log.overflowed = None
+            return
+
+        # The observer first: a listener that sees the turn's end sees its span ended.
+        def append(event: SessionEvent) -> None:
+            observer.event(event)
+            log.append(event)
+
+        def extend(events: list[SessionEvent]) -> None:
+            observer.deltas(events)
+            log.extend(events)
+
+        self._append, self._extend = append, extend
+        log.overflowed = observer.overflowed
 
     def set_session_id(self, session_id: str) -> None:
         self.session_id = session_id
@@ -191,7 +233,7 @@ class SessionCore:
         self.frames_received += len(texts)
         decoded, only_deltas, errors = codec.decode_engine_frames(texts, self.session_id or "")
         for error in errors:
-            logger.warning("dropping a malformed frame from the engine: %s", error)
+            self._malformed(error)
         if self._rejoin is not None:
             for item in decoded:
                 self._rejoining(item)
@@ -200,10 +242,26 @@ class SessionCore:
                 ids = {event.message_id for event in decoded}  # type: ignore[union-attr]
                 self._seen.update(i for i in ids if i is not None)
                 self._end_due = 0
-            self.log.extend(decoded)  # type: ignore[arg-type]  # the hot path: all events
+            self._extend(decoded)  # type: ignore[arg-type]  # the hot path: all events
         else:
             for item in decoded:
                 self._route(item)
+
+    def _malformed(self, error: CodecError) -> None:
+        """A frame that does not decode is dropped: said at WARNING by its type and field,
+        and whole (what it says may quote the frame) at DEBUG only."""
+        frame_type = error.frame_type
+        _logs.log(
+            _logs.CONNECTION,
+            logging.WARNING,
+            self.session_id,
+            "dropping a malformed frame from the engine (type %s, field %s)",
+            repr(frame_type[:60]) if frame_type is not None else "unknown",
+            repr(error.field) if error.field is not None else "unknown",
+        )
+        _logs.log(
+            _logs.CONNECTION, logging.DEBUG, self.session_id, "the dropped frame's error: %s", error
+        )
 
     def _route(self, item: SessionEvent | codec.Answer) -> None:
         if isinstance(item, SessionEvent):
@@ -213,7 +271,8 @@ class SessionCore:
         if item.event is None:
             return  # the history goes only to whoever asked
         if item.request == codec.PingSession.TYPE and answered:
-            self.log.append_live(item.event)  # our heartbeat's pong is news to no one later
+            if self.log.listening:
+                self._append(item.event)  # our heartbeat's pong is news to no one later
         else:
             self._publish(item.event)
 
@@ -239,7 +298,7 @@ class SessionCore:
             if kind is ET.MESSAGE_COMPLETE:
                 self._completed.add(message_id)
             self._seen.add(message_id)
-        self.log.append(event)
+        self._append(event)
 
     def remember(self, history: Iterable[SessionMessage]) -> None:
         """What is already stored is not news: a later recovery must not replay it."""
@@ -261,7 +320,7 @@ class SessionCore:
     def publish_client_status(self, status: ParticipantStatus, extra: dict[str, Any]) -> None:
         """Listeners see a recovery as client-side participant statuses: Offline, then Connected."""
         data = {"status": status.value, "source": "client", **extra}
-        self.log.append(SessionEvent(ET.PARTICIPANT_STATUS, self.session_id or "", None, data))
+        self._append(SessionEvent(ET.PARTICIPANT_STATUS, self.session_id or "", None, data))
 
     def start_rejoin(self) -> list[codec.ClientFrame]:
         """A new connection is open: the frames that rejoin our session on it. Until
@@ -377,7 +436,7 @@ class SessionCore:
             self.remember([message])
             if message.status != SessionMessageStatus.STREAMING:
                 self._backfilled.add(message.id)  # its live notification may still come
-            self.log.append(codec.stored_message_event(message.raw, self.session_id or ""))
+            self._append(codec.stored_message_event(message.raw, self.session_id or ""))
             count += 1
         return count
 

@@ -21,9 +21,12 @@ next append sets.
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
+from . import _logs
 from ._types import SessionEvent, SessionEventType
 
 __all__ = ["OVERFLOW_ERROR", "Cursor", "EventLog", "Waker", "overflow_event"]
@@ -102,6 +105,8 @@ class EventLog:
         self._wakers: list[Waker] = []
         self._slack = trim_slack
         self._trim_at = backlog_size + trim_slack
+        #: Told of every overflow notice handed out (the session's instrumentation, if any).
+        self.overflowed: Callable[[SessionEventType, int], None] | None = None
 
     # --- the producer -----------------------------------------------------------------------
 
@@ -260,6 +265,7 @@ class EventLog:
         """Give the cursor a new ``batch`` of every event it may hand out now: ``True`` if
         there are some, ``False`` if none yet, ``None`` once it ended with nothing left
         (``cursor.error`` then says why, if it was an error)."""
+        lost, lost_type = 0, SessionEventType.ERROR
         with self._lock:
             self._settle()
             end = self.end
@@ -272,18 +278,37 @@ class EventLog:
             cursor.waiting = False
             out = cursor.carry
             if cursor.lost:
-                lost_type = cursor.lost_type or SessionEventType.ERROR
-                out.insert(0, overflow_event(self.session_id, lost_type, cursor.lost))
+                lost, lost_type = cursor.lost, cursor.lost_type or SessionEventType.ERROR
+                out.insert(0, overflow_event(self.session_id, lost_type, lost))
                 cursor.lost, cursor.lost_type = 0, None
             cursor.carry = []
             cursor.batch, cursor.taken = out, 0
             if out:
-                return True
-            if cursor.stop_at is not None:
+                got: bool | None = True
+            elif cursor.stop_at is not None:
                 if cursor in self._cursors:
                     self._cursors.remove(cursor)
-                return None
-            return False
+                got = None
+            else:
+                got = False
+        if lost:
+            self._told_overflow(lost_type, lost)
+        return got
+
+    def _told_overflow(self, lost_type: SessionEventType, lost: int) -> None:
+        """A listener's overflow notice is handed out: logged, and shown to the observer."""
+        _logs.log(
+            _logs.LISTENER,
+            logging.WARNING,
+            self.session_id,
+            "a listener fell behind and lost %d event(s), the first a %s; it gets an overflow "
+            "notice in their place",
+            lost,
+            lost_type.value,
+        )
+        overflowed = self.overflowed
+        if overflowed is not None:
+            overflowed(lost_type, lost)
 
     def _absorb(self, cursor: Cursor, span: list[SessionEvent]) -> None:
         """Add ``span`` (the events right after ``cursor.seq``) to the cursor's carry through

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from . import _telemetry
+
 # design.md, "Performance targets"
 TARGET_ASYNC_VS_OFFICIAL = 1.0  # "beating it is the longer goal"
 TARGET_ASYNC_VS_RAW = 0.9
@@ -536,6 +538,7 @@ def markdown(results: dict[str, Any]) -> str:
             ],
             rows,
         )
+    out += _telemetry.report(results)
     if summary["load_check_errors"]:
         out += ["## Errors", ""] + [f"- {e}" for e in summary["load_check_errors"]] + [""]
     else:

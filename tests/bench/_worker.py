@@ -22,6 +22,7 @@ import psutil
 
 from . import _clients
 from ._resume import resume
+from ._telemetry import worker as telemetry
 
 MARKER = "BENCH-RESULT "
 
@@ -352,6 +353,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "threads": threads,
     "default_listen": default_listen,
     "resume": resume,
+    "telemetry": telemetry,
 }
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import _clients, _machine, _report, _resume
+from . import _clients, _machine, _report, _resume, _telemetry
 from ._engine import EngineProcess
 from ._worker import MARKER
 
@@ -37,6 +37,9 @@ FULL: dict[str, Any] = {
     "default_listen_deltas": 100_000,
     "resume_requests": 300,  # per client and pass
     "resume_passes": 3,
+    "telemetry_rounds": 7,  # processes per flavour and mode
+    "telemetry_turns": 3,  # turns of `deltas` deltas per process
+    "telemetry_short_turns": 100,  # one-delta turns per process
 }
 QUICK: dict[str, Any] = {
     **FULL,
@@ -52,6 +55,8 @@ QUICK: dict[str, Any] = {
     "default_listen_deltas": 10_000,
     "resume_requests": 60,
     "resume_passes": 2,
+    "telemetry_rounds": 3,
+    "telemetry_short_turns": 50,
 }
 
 THROUGHPUT_CLIENTS = [
@@ -86,6 +91,7 @@ SCENARIOS = [
     "threads",
     "default_listen",
     "resume",
+    "telemetry",
 ]
 
 COLD_SNIPPETS = {
@@ -383,6 +389,11 @@ def resume(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
             f"resume + turn + disconnect {request:.0f} us (+{request - kept:.0f} us)"
         )
     return result
+
+
+def telemetry(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
+    """OpenTelemetry's cost: tracing off vs not installed (and recording), see _telemetry.py."""
+    return _telemetry.scenario(cfg, ws_base, run_worker, log)
 
 
 def _percentile(sorted_values: list[float], pct: float) -> float:

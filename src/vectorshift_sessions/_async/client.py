@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .. import _http
+from .. import _http, _logs
 from .. import _inputs as inputs
 from .._backends import _asyncio_backend as backend
 from .._backends._base import TransportError
@@ -41,10 +41,12 @@ from .session import AsyncSession
 
 if TYPE_CHECKING:  # httpx costs ~60 ms to import: only the first request pays for it
     import httpx
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["AsyncAgent", "AsyncChatbot", "AsyncClient", "AsyncHandles"]
 
-logger = logging.getLogger("vectorshift_sessions.client")
+logger = _logs.CLIENT
 
 CONVERSATIONAL = "conversational"
 FUNCTIONAL = "functional"
@@ -85,6 +87,9 @@ class AsyncClient:
     The key never travels unencrypted to another machine: with a key, an ``http://`` base URL
     or ``ws://`` WebSocket URL that is not this machine raises ``InsecureTransportError`` here,
     before any request, unless ``allow_insecure_key=True``.
+
+    ``tracer_provider`` / ``meter_provider`` (OpenTelemetry) go to every session opened
+    through the client (see ``AsyncSession``); without them, the global providers.
     """
 
     def __init__(
@@ -102,6 +107,8 @@ class AsyncClient:
         allow_insecure_key: bool = False,
         http_client: httpx.AsyncClient | None = None,
         proxy: str | Literal[True] | None = True,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ):
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             import httpx  # whoever passes an httpx.Timeout has imported httpx already
@@ -140,6 +147,8 @@ class AsyncClient:
         self._http = http_client
         self._owns_http = http_client is None
         self._via: Proxy | None = None  # the proxy of the pool we made, once made
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
         self._closed = False
         # Creating the pool costs a TLS context: done on the first request, once.
         self._pool_lock = backend.StateLock()
@@ -226,6 +235,8 @@ class AsyncClient:
             connect_timeout=self._connect_timeout,
             allow_insecure_key=self._allow_insecure_key,
             proxy=self._proxy,
+            tracer_provider=self._tracer_provider,
+            meter_provider=self._meter_provider,
         )
         session._owner_name = name
         return session
@@ -492,7 +503,9 @@ async def _release(session: AsyncSession, keep: bool) -> None:
         else:
             await session.terminate()
     except Exception as exc:
-        logger.warning("could not close session %s after run(): %s", session.session_id, exc)
+        _logs.log(
+            logger, logging.WARNING, session.session_id, "could not close after run(): %s", exc
+        )
 
 
 def _run_result(result: TurnResult, include_deltas: bool) -> TurnResult:

@@ -7,6 +7,7 @@ sent.
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 import sys
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO, cast, overload
 
 from .. import _codec as codec
 from .. import _inputs as inputs
+from .. import _logs
 from .._backends import _asyncio_backend as backend
 from .._backends._proxy import check_proxy_setting
 from .._config import (
@@ -34,6 +36,7 @@ from .._content import (
 from .._core import SessionCore, State
 from .._errors import PostError, SessionDisconnectedError, SessionError, SessionTimeoutError
 from .._retry import ReconnectPolicy
+from .._telemetry import SessionTelemetry
 from .._turn import TurnResult, TurnWatcher
 from .._types import (
     ApprovalResponse,
@@ -50,6 +53,9 @@ from ._listener import AsyncSessionListener
 _PostFor = Callable[[str], "codec.PostMessage | codec.PostMessages"]
 
 if TYPE_CHECKING:  # the cassette module is imported only when a session records
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
     from .._cassette import Recorder
 
 __all__ = ["AsyncSession", "AsyncSessionListener"]
@@ -85,6 +91,12 @@ class AsyncSession(backend.ConnectOnAwait):
     it; ``record_to=False`` never records, not even there. A ``record_to`` of the wrong type
     raises ``TypeError``, a path whose directory does not exist ``FileNotFoundError``, here,
     before anything is sent.
+
+    OpenTelemetry (``pip install vectorshift-sessions[otel]``): each turn is a span
+    ``invoke_agent {owner_id}`` with a child span per tool call, and turn metrics are
+    recorded, through ``tracer_provider`` / ``meter_provider`` when given, else the global
+    providers; nothing is recorded when none is configured, and message content only with
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` (see ``docs/telemetry.md``).
     """
 
     def __init__(
@@ -109,6 +121,8 @@ class AsyncSession(backend.ConnectOnAwait):
         allow_insecure_key: bool = False,
         record_to: str | os.PathLike[str] | TextIO | Recorder | Literal[False] | None = None,
         proxy: str | Literal[True] | None = True,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ):
         inputs.check_session_options(
             session_id=session_id,
@@ -139,6 +153,9 @@ class AsyncSession(backend.ConnectOnAwait):
         self._connect_timeout = connect_timeout
         self._max_content_bytes = max_content_bytes
         self._core = SessionCore(session_id, backlog_size)
+        self._telemetry = self._core.telemetry = SessionTelemetry(
+            self._core, owner_type, owner_id, tracer_provider, meter_provider
+        )
         self._conn = Connection(
             self._core,
             url,
@@ -198,6 +215,8 @@ class AsyncSession(backend.ConnectOnAwait):
                 "owner_type and owner_id are required to create a new session. "
                 "Use agent.create_session() or provide a session_id to resume."
             )
+        resuming = self.session_id is not None
+        _logs.log(_logs.SESSION, logging.DEBUG, self.session_id, "connecting to %s", self.url)
         if self._recorder is not None:
             owner = (self._owner_type, self._owner_id) if self._owner_id else None
             self._conn.start_recording(self._recorder, owner, self._owner_name)
@@ -208,6 +227,14 @@ class AsyncSession(backend.ConnectOnAwait):
             await self._conn.close_failed_open()
             raise
         self._conn.start_heartbeat()
+        _logs.log(
+            _logs.SESSION,
+            logging.DEBUG,
+            self.session_id,
+            "%s at %s",
+            "resumed" if resuming else f"created with {self._owner_type} {self._owner_id!r}",
+            self.url,
+        )
         return self
 
     async def _join(self) -> None:
@@ -232,6 +259,7 @@ class AsyncSession(backend.ConnectOnAwait):
         if self._core.state in (State.CONNECTED, State.CONNECTING, State.RECONNECTING):
             goodbye = codec.DisconnectSession(self.session_id or "")
             await self._conn.close(State.CLOSED, goodbye)
+            _logs.log(_logs.SESSION, logging.DEBUG, self.session_id, "disconnected")
 
     async def terminate(self) -> None:
         """Ask the engine to destroy the session, then disconnect. It cannot be resumed."""
@@ -244,6 +272,7 @@ class AsyncSession(backend.ConnectOnAwait):
             )
         goodbye = codec.TerminateSession(self.session_id or "")
         await self._conn.close(State.TERMINATED, goodbye)
+        _logs.log(_logs.SESSION, logging.DEBUG, self.session_id, "terminated")
 
     async def __aenter__(self) -> AsyncSession:
         return await self.connect()
@@ -259,9 +288,17 @@ class AsyncSession(backend.ConnectOnAwait):
     # --- messaging --------------------------------------------------------------------------
 
     async def _post(self, frame: codec.PostMessage | codec.PostMessages) -> None:
-        ack = await self._conn.request(frame, self._ack_timeout)
-        if ack.error is not None:
-            raise PostError(f"the engine refused the message: {ack.error}")
+        """Post a turn (or an approval answer) and wait for the engine's acknowledgement."""
+        self._telemetry.owner_name = self._owner_name
+        turn = self._telemetry.begin(frame)  # None unless OpenTelemetry records it
+        try:
+            ack = await self._conn.request(frame, self._ack_timeout)
+            if ack.error is not None:
+                raise PostError(f"the engine refused the message: {ack.error}")
+        except Exception as exc:  # cancelled, it may have gone out: its turn goes on
+            if turn is not None:
+                self._telemetry.fail(turn, exc)
+            raise
 
     async def send(
         self,

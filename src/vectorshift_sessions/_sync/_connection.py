@@ -14,6 +14,7 @@ import ssl
 from typing import TYPE_CHECKING, Any
 
 from .. import _codec as codec
+from .. import _logs
 from .._backends import _thread_backend as backend
 from .._backends._base import TransportClosed, TransportError
 from .._backends._proxy import ProxySetting
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # imported only when a session records
 
 __all__ = ["Connection"]
 
-logger = logging.getLogger("vectorshift_sessions.session")
+logger = _logs.CONNECTION
 
 #: How often a WebSocket ping keeps idle proxies from closing the connection.
 _WS_PING_INTERVAL = 30.0
@@ -231,6 +232,8 @@ class Connection:
         core.log.end_listeners()
         self._recovered.set()
         self.stop_recording()
+        if core.telemetry is not None:
+            core.telemetry.detached(None)
 
     # --- the reader: every frame into the core ----------------------------------------------
 
@@ -249,7 +252,9 @@ class Connection:
                         self._end(cause, None)
                     current = None
         except Exception as exc:  # a bug must not leave listeners and callers hanging
-            logger.exception("session %s: the reader failed", self.core.session_id)
+            _logs.log(
+                logger, logging.ERROR, self.core.session_id, "the reader failed", exc_info=True
+            )
             if self.core.state not in (State.CLOSING, State.CLOSED, State.TERMINATED):
                 self._end(exc, None)
 
@@ -269,7 +274,9 @@ class Connection:
         except TransportClosed as exc:
             return exc
         except Exception as exc:  # a bug must not leave listeners hanging
-            logger.exception("the session reader failed")
+            _logs.log(
+                logger, logging.ERROR, self.core.session_id, "the reader failed", exc_info=True
+            )
             return exc
 
     def _end(self, cause: BaseException | None, policy: ReconnectPolicy | None) -> None:
@@ -280,12 +287,19 @@ class Connection:
             self._transport = None
             self._closing.set()
         if policy is None:
-            logger.warning("session %s: connection lost (%s)", session_id, cause)
+            _logs.log(logger, logging.WARNING, session_id, "connection lost (%s)", cause)
             error = SessionDisconnectedError(
                 f"the connection to {self.url} was lost ({cause}); connect() resumes the session"
             )
         else:
-            logger.error("session %s: could not reconnect (%s); giving up", session_id, cause)
+            _logs.log(
+                logger,
+                logging.ERROR,
+                session_id,
+                "could not reconnect within %s s (%s); giving up",
+                policy.deadline,
+                cause,
+            )
             error = ReconnectFailedError(
                 f"the connection to {self.url} dropped and could not be restored within "
                 f"{policy.deadline} s ({cause}); connect() later resumes session {session_id!r}"
@@ -295,6 +309,8 @@ class Connection:
         self.core.log.end_listeners(error)
         self._recovered.set()
         self.stop_recording()
+        if self.core.telemetry is not None:
+            self.core.telemetry.detached(error)
 
     # --- recovery ---------------------------------------------------------------------------
 
@@ -310,7 +326,9 @@ class Connection:
             core.connection_lost(cause, recover=True)
         if dropped is not None:
             dropped.abort()
-        logger.warning("session %s: connection lost (%s); reconnecting", core.session_id, cause)
+        _logs.log(
+            logger, logging.WARNING, core.session_id, "connection lost (%s); reconnecting", cause
+        )
         core.requests.fail_all(
             DeliveryUnknownError(
                 "the connection dropped before the engine answered; nothing is sent twice, so "
@@ -325,6 +343,14 @@ class Connection:
             attempt += 1
             if backend.monotonic() + delay > deadline:
                 break
+            _logs.log(
+                logger,
+                logging.INFO,
+                core.session_id,
+                "reconnect attempt %d in %.3f s",
+                attempt,
+                delay,
+            )
             if self._closing.wait(delay):
                 return None
             try:
@@ -334,6 +360,7 @@ class Connection:
                 break  # the key was revoked: waiting will not bring it back
             except HandshakeError as exc:
                 last_error = exc
+                self._attempt_failed(attempt, exc)
                 continue
             with self._lock:
                 if self._closing.is_set():
@@ -349,6 +376,7 @@ class Connection:
                 last_error = exc
                 if isinstance(exc, SessionNotFoundError):
                     break  # the session is gone
+                self._attempt_failed(attempt, exc)
                 continue
             with self._lock:
                 self._joining = None
@@ -358,10 +386,24 @@ class Connection:
                 self._transport = transport
                 core.finish_rejoin(heartbeat=self._ping_interval is not None)
             self._recovered.set()
-            logger.info("session %s: reconnected after %d attempt(s)", core.session_id, attempt)
+            _logs.log(
+                logger, logging.INFO, core.session_id, "reconnected after %d attempt(s)", attempt
+            )
+            if core.telemetry is not None:
+                core.telemetry.reconnected()
             return transport
         self._end(last_error, policy)
         return None
+
+    def _attempt_failed(self, attempt: int, error: BaseException) -> None:
+        _logs.log(
+            logger,
+            logging.INFO,
+            self.core.session_id,
+            "reconnect attempt %d failed: %s",
+            attempt,
+            error,
+        )
 
     def _rejoin(self, transport: backend.Transport) -> None:
         """Send the core's rejoin frames and feed it what comes until it has its answers."""
@@ -395,9 +437,11 @@ class Connection:
             if transport is None or core.state is not State.CONNECTED:
                 continue  # recovering: the reader owns the connection
             if beat is Beat.DEAD:
-                logger.warning(
-                    "session %s: nothing heard for %s s; dropping the connection",
+                _logs.log(
+                    logger,
+                    logging.WARNING,
                     core.session_id,
+                    "nothing heard for %s s; dropping the connection",
                     self._heartbeat_timeout,
                 )
                 transport.abort()  # the reader sees the drop and recovers

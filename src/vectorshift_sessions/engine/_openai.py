@@ -16,7 +16,7 @@ from ._turn import Turn
 
 __all__ = ["OpenAIAgent"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("vectorshift_sessions.engine")
 
 
 class _StreamError(Exception):

@@ -51,7 +51,7 @@ from ._turn import (
 
 __all__ = ["DEFAULT_MAX_FRAME_BYTES", "LocalEngine"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("vectorshift_sessions.engine")
 _T = TypeVar("_T")
 
 #: Largest frame a client may send (a 16 MiB file is ~22 MiB once base64-encoded).
