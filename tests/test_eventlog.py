@@ -73,9 +73,7 @@ class LogMachine(RuleBasedStateMachine):
         self.counter += 1
         event = SessionEvent(kind, "s", None, {"n": self.counter})
         before = self.log.end
-        if live:
-            self.log.append_live(event)
-        else:
+        if not live or self.log.listening:  # a live event is news only to current listeners
             self.log.append(event)
         if self.log.end > before:
             self.seq[id(event)] = len(self.published)

@@ -128,11 +128,6 @@ class EventLog:
         if len(items) >= self._trim_at:
             self._trim()
 
-    def append_live(self, event: SessionEvent) -> None:
-        """Publish an event that is news only to current listeners (heartbeat pongs)."""
-        if self._cursors:
-            self.append(event)
-
     @property
     def end(self) -> int:
         """The sequence number the next event will get."""
