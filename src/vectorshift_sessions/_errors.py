@@ -152,8 +152,10 @@ class MissingAPIKeyError(VectorShiftError, ValueError):
 class ProxyError(VectorShiftError):
     """The proxy could not be reached, or would not let the connection through.
 
-    ``proxy`` is its URL without the password; ``status_code`` the HTTP status it answered
-    with (407: credentials needed or wrong, 403: not allowed), when it answered with one.
+    ``proxy`` is its URL without the password (a user without a password, often a token, is
+    hidden too), or where it came from when that is not a valid URL; ``status_code`` the HTTP
+    status it answered with (407: credentials needed or wrong, 403: not allowed), when it
+    answered with one.
     Raised as ``SessionProxyError`` by sessions and ``APIProxyError`` by REST calls.
     """
 

@@ -39,8 +39,16 @@ def open_failed(url: str, exc: TransportError, api_key: str | None) -> Handshake
 
 
 def _refused(url: str, exc: HandshakeRejected, api_key: str | None) -> HandshakeError:
-    reason = redact(exc.body, api_key).strip()[:300] or "no reason given"
     status = exc.status_code
+    if 300 <= status < 400:
+        where = redact(exc.location, api_key)[:300] if exc.location else "nowhere said"
+        return HandshakeError(
+            f"the engine at {url} redirected the WebSocket handshake (HTTP {status}) to "
+            f"{where}; redirects are not followed (one could take the key elsewhere): if you "
+            "trust it, use that URL as ws_url / VECTORSHIFT_WS_URL",
+            status_code=status,
+        )
+    reason = redact(exc.body, api_key).strip()[:300] or "no reason given"
     if status in (401, 403):
         return SessionAuthenticationError(
             f"the engine at {url} refused the API key (HTTP {status}): {reason}; check "

@@ -14,6 +14,7 @@ import json
 import math
 import random
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -223,6 +224,16 @@ def proxy_options(proxy: Proxy | None) -> dict[str, Any]:
     return {"proxy": httpx.Proxy(address, auth=proxy.credentials)}
 
 
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether a TLS handshake failure caused ``exc`` (httpx wraps it twice)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def proxy_status_error(
     method: str, url: str, response: httpx.Response, proxy: Proxy, secret: str | None
 ) -> APIProxyError:
@@ -252,9 +263,20 @@ def connection_error(
     url = redact(url, secret)
     tries = f" (after {attempts} attempts)" if attempts > 1 else ""
     reason = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secret)
+    if _tls_failure(exc):
+        return APIConnectionError(
+            f"{method} {url} failed{tries}: the TLS handshake failed: {reason}; check the "
+            "server's certificate and this machine's trust store (SSL_CERT_FILE for a private "
+            "CA) and the clock",
+            method=method,
+            url=url,
+        )
+    # Through a proxy, a connection that could not be made is the proxy's (the tunnel's own
+    # failures are ProxyError, the server's TLS is above).
     if proxy is not None and isinstance(exc, (httpx.ProxyError, httpx.ConnectError)):
-        status = re.match(r"(\d{3}) ", str(exc)) if isinstance(exc, httpx.ProxyError) else None
-        what = "refused it" if status else "could not be reached"
+        refused = isinstance(exc, httpx.ProxyError)
+        status = re.match(r"(\d{3}) ", str(exc)) if refused else None
+        what = "refused it" if refused else "could not be reached"
         return APIProxyError(
             f"{method} {url} failed: the proxy {proxy} {what}{tries}: {reason}; {_PROXY_HINT}",
             proxy=str(proxy),

@@ -358,7 +358,7 @@ class SessionTelemetry:
         """The turn's post failed (refused, timed out, cut off): the turn ends in an error."""
         with self._lock:
             if not turn.done:
-                turn.span.record_exception(error)
+                _record_error(turn, error)
                 self._finish(turn, ERROR, type(error).__name__, str(error))
 
     def reconnected(self) -> None:
@@ -380,7 +380,7 @@ class SessionTelemetry:
         with self._lock:
             for turn in list(self._turns):
                 if error is not None:
-                    turn.span.record_exception(error)
+                    _record_error(turn, error)
                     self._finish(turn, DETACHED, type(error).__name__, str(error))
                 else:
                     self._finish(turn, DETACHED, None, None)
@@ -612,3 +612,12 @@ def _approval_answer(span: Span, frame: codec.PostMessage | codec.PostMessages) 
             "vectorshift.message.parent_id": getattr(frame, "parent_message_id", None) or "",
         },
     )
+
+
+def _record_error(turn: _Turn, error: BaseException) -> None:
+    """The exception on the turn's span: its message only with content capture (an engine's
+    refusal may quote what was sent), its type always."""
+    if turn.capture:
+        turn.span.record_exception(error)
+    else:
+        turn.span.add_event("exception", {"exception.type": type(error).__qualname__})

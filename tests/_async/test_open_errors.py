@@ -126,15 +126,17 @@ async def test_a_tls_failure_says_so_and_what_to_check(untrusted_tls: int) -> No
 
 
 class Answering:
-    """A server on 127.0.0.1 answering every request with one HTTP/1.1 status and body."""
+    """A server on 127.0.0.1 answering every request with one HTTP/1.1 status and body (and
+    headers); it keeps the requests it was sent."""
 
-    def __init__(self, status: int, body: str):
-        reason = {404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
+    def __init__(self, status: int, body: str, headers: str = ""):
+        reason = {302: "Found", 404: "Not Found", 500: "Internal Server Error"}
         data = body.encode()
         self._answer = (
-            f"HTTP/1.1 {status} {reason[status]}\r\nContent-Length: {len(data)}\r\n"
-            "Connection: close\r\n\r\n"
+            f"HTTP/1.1 {status} {reason.get(status, 'Whatever')}\r\n{headers}"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
         ).encode() + data
+        self.requests: list[bytes] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"ws://127.0.0.1:{self._listener.getsockname()[1]}/v1"
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -153,6 +155,7 @@ class Answering:
                     if not chunk:
                         break
                     request += chunk
+                self.requests.append(request)
                 client.sendall(self._answer)
 
     def close(self) -> None:
@@ -184,3 +187,27 @@ async def test_a_4xx_handshake_says_the_url_may_be_wrong() -> None:
     finally:
         server.close()
     assert caught.value.status_code == 404
+
+
+async def test_a_redirect_is_not_followed_and_the_key_goes_nowhere_else() -> None:
+    elsewhere = Answering(404, "should never be asked")
+    server = Answering(302, "", headers=f"Location: {elsewhere.url}/ws/session\r\n")
+    try:
+        with pytest.raises(HandshakeError) as caught:
+            await new_session(server.url, api_key="sk-redirected", reconnect=False).connect()
+    finally:
+        server.close()
+        elsewhere.close()
+    message = str(caught.value)
+    assert caught.value.status_code == 302
+    assert f"redirected the WebSocket handshake (HTTP 302) to {elsewhere.url}" in message
+    assert "redirects are not followed" in message and "sk-redirected" not in message
+    assert len(server.requests) == 1 and elsewhere.requests == []
+
+
+@pytest.mark.parametrize("proxy", [None, "socks5h://127.0.0.1:9"])
+async def test_a_host_name_no_dns_could_take_is_a_handshake_error(proxy: str | None) -> None:
+    url = f"ws://{'a' * 64}.example.org"  # a label over 63 characters
+    with pytest.raises(HandshakeError, match="label") as caught:
+        await new_session(url, api_key="k", allow_insecure_key=True, proxy=proxy).connect()
+    assert "cannot open" in str(caught.value)

@@ -334,7 +334,7 @@ def test_socks5_credentials_reach_the_proxy_and_are_never_shown(
     [
         ({"refuse": True}, "socks5h", "not allowed by its rules"),
         ({"credentials": (USER, PASSWORD)}, "socks5h", "none of our SOCKS5 methods"),
-        ({}, "socks4", "use a socks4a:// or socks5h:// proxy URL"),
+        ({}, "socks4", "use a socks4a:// or socks5h:// proxy URL"),  # before any traffic
         ({"refuse": True}, "socks4a", "SOCKS4 code 0x5b"),
     ],
 )
@@ -343,9 +343,10 @@ def test_a_refusing_socks_proxy_is_a_proxy_error_naming_it(
 ) -> None:
     with (
         SocksProxy(HOSTS, **options) as proxy,  # type: ignore[arg-type]
-        pytest.raises(HandshakeError) as caught,
+        pytest.raises(SessionProxyError) as caught,
     ):
         session_to(engine, proxy=proxy.url(scheme), reconnect=False).connect()
+    assert caught.value.proxy == proxy.url(scheme)
     message = str(caught.value)
     assert f"{scheme}://127.0.0.1:{proxy.port}" in message and reason in message, message
 
@@ -377,6 +378,62 @@ def test_rest_calls_go_through_a_socks5_proxy(engine: LocalEngine) -> None:
         with client_to(engine, proxy=proxy.url("socks5h", USERINFO)) as client:
             assert (client.agents.fetch(name="echo")).id == "agent-echo"
     assert [(r.version, r.host, r.user) for r in proxy.requests] == [(5, TARGET, USER)]
+
+
+def test_a_refusing_socks_proxy_is_a_proxy_error_for_rest_calls_too(
+    engine: LocalEngine,
+) -> None:
+    with SocksProxy(HOSTS, refuse=True) as proxy:
+        with client_to(engine, proxy=proxy.url("socks5h")) as client:
+            with pytest.raises(APIProxyError, match="refused it") as caught:
+                client.agents.fetch(name="echo")
+    assert caught.value.proxy == proxy.url("socks5h")
+
+
+def test_a_proxy_url_in_the_environment_that_is_not_valid_is_a_proxy_error(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "ftp://alice:s3cret@proxy.corp:21")
+    with pytest.raises(SessionProxyError) as caught:
+        session_to(engine).connect()
+    with client_to(engine) as client:
+        with pytest.raises(APIProxyError) as rest:
+            client.agents.fetch(name="echo")
+    for error in (caught.value, rest.value):
+        assert error.proxy == "the HTTP_PROXY of the environment"
+        assert "is not a valid proxy URL: ftp:// is not a proxy scheme" in str(error)
+        assert "s3cret" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://s3cret-token@proxy.corp:3128", "http://***@proxy.corp:3128"),  # a token
+        ("http://alice:s3cret@proxy.corp", "http://alice:***@proxy.corp:80"),
+    ],
+)
+def test_a_proxy_shows_without_its_secrets(url: str, shown: str) -> None:
+    with SocksProxy() as nowhere:  # reached by nobody: the session is only made
+        session = Session(
+            owner_type="agent", owner_id="a", ws_url=f"ws://127.0.0.1:{nowhere.port}", proxy=url
+        )
+    assert "s3cret" not in repr(session)
+    with pytest.raises(SessionProxyError) as caught:  # nothing listens on proxy.corp
+        Session(
+            owner_type="agent", owner_id="a", ws_url="ws://127.0.0.1:9", proxy=url, reconnect=False, connect_timeout=5
+        ).connect()
+    assert caught.value.proxy == shown and "s3cret" not in str(caught.value)
+
+
+def test_a_malformed_proxy_url_is_not_echoed() -> None:
+    with pytest.raises(ValueError, match="malformed") as caught:
+        Session(
+            owner_type="agent",
+            owner_id="a",
+            ws_url="ws://127.0.0.1:9",
+            proxy="http://user:s3cret\uff0fx@proxy.corp:3128",  # a fullwidth solidus
+        )
+    assert "s3cret" not in str(caught.value)
 
 
 def test_rest_calls_through_socks_without_the_extra_say_how_to_get_it(
@@ -447,3 +504,18 @@ def test_rest_calls_over_tls_go_through_a_connect_tunnel(
                 )
                 assert_secret_hidden(str(caught.value) + every_log.text)
     assert [r.line for r in proxy.requests] == [f"CONNECT {TARGET}:{server.port} HTTP/1.1"]
+
+
+def test_a_tls_failure_behind_a_proxy_is_not_blamed_on_the_proxy(
+    tls_rest: tuple[HTTPServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = tls_rest  # its CA not trusted here
+    with ConnectProxy(HOSTS) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url())
+        base_url = f"https://{TARGET}:{server.port}/v1"
+        with Client(KEY, base_url=base_url, max_retries=0) as client:
+            with pytest.raises(APIConnectionError) as caught:
+                client.agents.fetch(name="echo")
+    assert not isinstance(caught.value, ProxyError)
+    assert "the TLS handshake failed" in str(caught.value), caught.value
+    assert len(proxy.requests) == 1  # it did go through the proxy

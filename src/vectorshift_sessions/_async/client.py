@@ -22,7 +22,7 @@ import attrs
 from .. import _http, _logs
 from .. import _inputs as inputs
 from .._backends import _asyncio_backend as backend
-from .._backends._base import TransportError
+from .._backends._base import ProxyRefused
 from .._backends._proxy import Proxy, check_proxy_setting, choose_proxy, parse_proxy
 from .._config import (
     OWNER_AGENT,
@@ -34,7 +34,7 @@ from .._config import (
     resolve_base_url,
     resolve_ws_base_url,
 )
-from .._errors import ActionRequiredError, APIError
+from .._errors import ActionRequiredError, APIError, APIProxyError
 from .._turn import TurnResult
 from .._types import Content, SessionEventType
 from .session import AsyncSession
@@ -256,7 +256,10 @@ class AsyncClient:
                 try:
                     options = _http.proxy_options(self._via)
                 except ValueError as exc:  # the environment's proxy, which httpx cannot use
-                    raise APIError(str(exc)) from None
+                    assert self._via is not None
+                    raise APIProxyError(
+                        str(exc), proxy=str(self._via), method="GET", url=self._base_url
+                    ) from None
                 self._http = httpx.AsyncClient(timeout=self._timeout, **options)
             return self._http
 
@@ -267,10 +270,13 @@ class AsyncClient:
             return None
         parts = urlsplit(self._base_url)
         secure = parts.scheme.lower() == "https"
+        port = parts.port or (443 if secure else 80)
         try:
-            return choose_proxy(self._proxy, parts.hostname or "", parts.port or 0, secure)
-        except TransportError as exc:
-            raise APIError(str(exc)) from None
+            return choose_proxy(self._proxy, parts.hostname or "", port, secure)
+        except ProxyRefused as exc:  # the environment's is not a valid URL
+            raise APIProxyError(
+                str(exc), proxy=exc.proxy, method="GET", url=self._base_url
+            ) from None
 
     async def _get_json(self, path: str, params: Mapping[str, str]) -> tuple[Any, httpx.Response]:
         """``GET {base_url}{path}``: the decoded JSON body and the answer, after retries."""

@@ -433,8 +433,10 @@ async def connect(
     try:
         return await asyncio.wait_for(_open(ws, uri, tls, chosen, ssl_context), open_timeout)
     except InvalidStatus as exc:
-        body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
-        raise HandshakeRejected(exc.response.status_code, body) from None
+        response = exc.response
+        body = response.body.decode("utf-8", "replace") if response.body else ""
+        location = response.headers.get("Location")
+        raise HandshakeRejected(response.status_code, body, location) from None
     except (asyncio.TimeoutError, TimeoutError):
         raise TransportError(
             f"cannot open {url}{through}: no answer within {open_timeout} s", kind="timeout"

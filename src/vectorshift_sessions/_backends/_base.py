@@ -86,12 +86,14 @@ class ProxyRefused(TransportError):
 
 
 class HandshakeRejected(TransportError):
-    """The server answered the WebSocket handshake with an HTTP error status."""
+    """The server answered the WebSocket handshake with an HTTP error status, or a redirect
+    (to ``location``: never followed)."""
 
-    def __init__(self, status_code: int, body: str):
+    def __init__(self, status_code: int, body: str, location: str | None = None):
         super().__init__(f"HTTP {status_code}: {body}" if body else f"HTTP {status_code}")
         self.status_code = status_code
         self.body = body
+        self.location = location
 
 
 class TransportClosed(Exception):

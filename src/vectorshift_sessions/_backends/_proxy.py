@@ -79,8 +79,15 @@ class Proxy:
 def parse_proxy(url: str) -> Proxy:
     """A proxy URL (``http://user:password@host:port``; no scheme means ``http://``); the user
     and password are percent-decoded. ``ValueError`` naming what is wrong (never the
-    password): no host, a bad port, a scheme that is not a proxy's."""
-    parts = urlsplit(url if "://" in url else "http://" + url)
+    password): no host, a bad port, a scheme that is not a proxy's.
+
+    How it shows hides the password (``user:***@``), and a user without a password (often a
+    token) entirely (``***@``)."""
+    try:
+        parts = urlsplit(url if "://" in url else "http://" + url)
+        port = parts.port
+    except ValueError:  # its message would quote the URL, password and all
+        raise ValueError("the proxy URL is malformed (or its port is not a number)") from None
     scheme = parts.scheme.lower()
     host = parts.hostname
     if scheme not in PROXY_SCHEMES:
@@ -90,15 +97,12 @@ def parse_proxy(url: str) -> Proxy:
         )
     if not host:
         raise ValueError("the proxy URL has no host")
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme, 1080)
-    except ValueError:
-        raise ValueError("the proxy URL's port is not a number from 0 to 65535") from None
+    port = port or {"http": 80, "https": 443}.get(scheme, 1080)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     user, password = parts.username, parts.password
     if user is None:
         return Proxy(scheme, host, port, f"{scheme}://{address}")
-    hidden = f"{user}:***@" if password is not None else f"{user}@"
+    hidden = f"{user}:***@" if password is not None else "***@"
     credentials = (unquote(user), unquote(password or ""))
     return Proxy(scheme, host, port, f"{scheme}://{hidden}{address}", credentials)
 
@@ -139,13 +143,15 @@ def route(
     for a URL or an environment's proxy that is not valid, or that combination."""
     try:
         uri = parse_uri(url)
-    except InvalidURI as exc:
+        uri.host.encode("idna")  # a name DNS or a proxy could never take (a label too long)
+    except (InvalidURI, UnicodeError) as exc:
         raise TransportError(f"cannot open {url}: {exc}") from None
     proxy = choose_proxy(setting, uri.host, uri.port, uri.secure)
     if proxy is not None and proxy.scheme == "https" and uri.secure and tls_in_tls:
-        raise TransportError(
+        raise ProxyRefused(
             f"a wss:// URL through the https:// proxy {proxy} {tls_in_tls}; use an http:// "
-            "proxy (the WebSocket's own TLS runs through its tunnel)"
+            "proxy (the WebSocket's own TLS runs through its tunnel)",
+            proxy=str(proxy),
         )
     return uri, proxy, (f" through the proxy {proxy}" if proxy is not None else " (no proxy)")
 
@@ -153,19 +159,23 @@ def route(
 def proxy_for(host: str, port: int, secure: bool) -> Proxy | None:
     """The proxy the environment names for ``host:port``, as urllib finds it (``https`` for
     secure connections, ``http`` for the others, else ``all``; ``no_proxy`` bypasses it);
-    never for this machine. ``TransportError`` for a proxy URL that is not valid."""
+    never for this machine. ``ProxyRefused`` for a proxy URL that is not valid."""
     if is_loopback(host):
         return None
     import urllib.request  # here, not at import: it costs ~30 ms, for a lookup once a connect
 
     proxies = urllib.request.getproxies()
-    url = proxies.get("https" if secure else "http") or proxies.get("all")
+    kind = "https" if secure else "http"
+    if kind not in proxies:
+        kind = "all"
+    url = proxies.get(kind)
     if not url or urllib.request.proxy_bypass(f"{host}:{port}"):
         return None
     try:
         return parse_proxy(url)
     except ValueError as exc:
-        raise TransportError(f"the proxy URL in the environment is not valid: {exc}") from None
+        where = f"the {kind.upper()}_PROXY of the environment"
+        raise ProxyRefused(f"{where} is not a valid proxy URL: {exc}", proxy=where) from None
 
 
 # --- tunnels: the bytes that open one -----------------------------------------------------------
@@ -302,7 +312,7 @@ _SOCKS5_REPLIES = {
 class _Socks5Tunnel(_Exchange):
     def __init__(self, proxy: Proxy, host: str, port: int):
         super().__init__(proxy, host, port)
-        self._request = _socks5_connect(host, port)
+        self._request = _socks5_connect(proxy, host, port)
         methods = bytes([_NO_AUTH, _USER_PASSWORD] if proxy.credentials else [_NO_AUTH])
         self._out = bytes([5, len(methods)]) + methods
         self._step = "method"
@@ -353,13 +363,16 @@ class _Socks5Tunnel(_Exchange):
         self._step = "reply"
 
 
-def _socks5_connect(host: str, port: int) -> bytes:
+def _socks5_connect(proxy: Proxy, host: str, port: int) -> bytes:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         name = host.encode("idna")
         if len(name) > 255:
-            raise TransportError(f"the host name {host[:60]}... is too long for SOCKS5") from None
+            raise ProxyRefused(
+                f"the host name {host[:60]}... is too long for the SOCKS5 proxy {proxy}",
+                proxy=str(proxy),
+            ) from None
         target = bytes([3, len(name)]) + name
     else:
         target = bytes([1 if address.version == 4 else 4]) + address.packed
@@ -378,9 +391,10 @@ class _Socks4Tunnel(_Exchange):
             address = ipaddress.IPv4Address(host)
         except ValueError:
             if proxy.scheme != "socks4a":
-                raise TransportError(
+                raise ProxyRefused(
                     f"the proxy {proxy} cannot reach {host} by name (SOCKS4 takes IPv4 "
-                    "addresses): use a socks4a:// or socks5h:// proxy URL"
+                    "addresses): use a socks4a:// or socks5h:// proxy URL",
+                    proxy=str(proxy),
                 ) from None
             self._out = head + bytes([0, 0, 0, 1]) + user + b"\0" + host.encode("idna") + b"\0"
         else:

@@ -293,11 +293,14 @@ def connect(
         raise TransportError.from_os_error(f"cannot open {url}{through}", exc) from None
     ws = websocket.WebSocket(enable_multithread=True, skip_utf8_validation=True)
     try:
+        sock.settimeout(_remaining(deadline))  # websocket-client leaves a given socket's alone
         ws.connect(  # type: ignore[no-untyped-call]
             url,
             header=[f"{k}: {v}" for k, v in headers.items()],
-            timeout=max(deadline - time.monotonic(), 0.001),
             socket=sock,  # opened above: websocket-client only does the handshake
+            # A redirect is refused, as the asyncio twin does: following it, websocket-client
+            # would open its own connection, ignoring our proxy choice and key checks.
+            redirect_limit=0,
         )
     except websocket.WebSocketBadStatusException as exc:
         sock.close()
@@ -310,6 +313,10 @@ def connect(
         ) from None
     except (OSError, websocket.WebSocketException, ValueError) as exc:
         sock.close()
+        redirect = ws.handshake_response
+        if redirect is not None and redirect.status != 101:  # a redirect, not followed
+            location = redirect.headers.get("location")
+            raise HandshakeRejected(redirect.status, "", location) from None
         raise TransportError.from_os_error(f"cannot open {url}{through}", exc) from None
     # From here on the reader reads ws.sock itself. Nothing of the stream is lost: websocket-
     # client reads the handshake response one byte at a time up to its blank line

@@ -36,7 +36,13 @@ from .._content import (
     encode_content,
 )
 from .._core import SessionCore, State
-from .._errors import PostError, SessionDisconnectedError, SessionError, SessionTimeoutError
+from .._errors import (
+    DeliveryUnknownError,
+    PostError,
+    SessionDisconnectedError,
+    SessionError,
+    SessionTimeoutError,
+)
 from .._retry import ReconnectPolicy
 from .._telemetry import SessionTelemetry
 from .._turn import TurnResult, TurnWatcher
@@ -297,7 +303,9 @@ class Session(backend.ConnectOnAwait):
             ack = self._conn.request(frame, self._ack_timeout)
             if ack.error is not None:
                 raise PostError(f"the engine refused the message: {ack.error}")
-        except Exception as exc:  # cancelled, it may have gone out: its turn goes on
+        except (SessionTimeoutError, DeliveryUnknownError):
+            raise  # it may have gone out, like a cancelled post: its turn goes on
+        except Exception as exc:
             if turn is not None:
                 self._telemetry.fail(turn, exc)
             raise
