@@ -420,7 +420,12 @@ def test_a_proxy_shows_without_its_secrets(url: str, shown: str) -> None:
     assert "s3cret" not in repr(session)
     with pytest.raises(SessionProxyError) as caught:  # nothing listens on proxy.corp
         Session(
-            owner_type="agent", owner_id="a", ws_url="ws://127.0.0.1:9", proxy=url, reconnect=False, connect_timeout=5
+            owner_type="agent",
+            owner_id="a",
+            ws_url="ws://127.0.0.1:9",
+            proxy=url,
+            reconnect=False,
+            connect_timeout=5,
         ).connect()
     assert caught.value.proxy == shown and "s3cret" not in str(caught.value)
 
