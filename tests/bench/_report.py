@@ -818,6 +818,8 @@ def _soak_markdown(run: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
     ]
     out += _table(["check (all sessions)", "count"], rows)
     if run["errors"]:
+        kinds = run.get("error_kinds", {})
+        out += ["Errors by kind:", ""] + [f"- `{k}`: {n:,}" for k, n in kinds.items()] + [""]
         out += ["First errors:", ""] + [f"- `{e[:200]}`" for e in run["errors"][:5]] + [""]
     return out
 

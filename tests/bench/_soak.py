@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import threading
 import time
@@ -387,4 +388,8 @@ def soak(
         "leftover_sockets": [str(c) for c in proc.net_connections(kind="inet")],
         "errors": errors[:20],
         "error_count": len(errors),
+        # by kind, the texts left out (the first 20 alone may not show the pattern)
+        "error_kinds": dict(
+            Counter(re.sub(r"'[^']*'", "'...'", e.split(": ", 1)[1])[:80] for e in errors)
+        ),
     }
