@@ -8,13 +8,19 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 _WS_LINE = re.compile(r"WebSocket:\s+(ws://\S+)/ws/session")
+_CUT_LINE = re.compile(r"^cut (\d+)$")
+_NOFILE_LINE = re.compile(r"^nofile (\d+)$")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class EngineProcess:
-    """``vectorshift-sessions engine --port 0 --db :memory:`` as a subprocess.
+    """The engine as ``vectorshift-sessions engine --port 0 --db :memory:`` runs it, in a
+    subprocess (``_engine_host``: the same engine, with its open-file limit raised and
+    ``SIGUSR1`` to cut every connection).
 
     ``ws_base`` is the WebSocket base URL (``ws://127.0.0.1:PORT/v1``): clients add
     ``/ws/session``; ``env()`` gives the variables the official client reads.
@@ -27,22 +33,10 @@ class EngineProcess:
         self._output: list[str] = []
 
     def __enter__(self) -> EngineProcess:
-        cmd = [
-            sys.executable,
-            "-m",
-            "vectorshift_sessions",
-            "engine",
-            "--port",
-            "0",
-            "--db",
-            ":memory:",
-            "--max-sessions",
-            str(self.max_sessions),
-            "--log-level",
-            "error",
-        ]
+        cmd = [sys.executable, "-m", "tests.bench._engine_host", str(self.max_sessions)]
         self._proc = subprocess.Popen(
             cmd,
+            cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -78,6 +72,30 @@ class EngineProcess:
     def pid(self) -> int:
         assert self._proc is not None
         return self._proc.pid
+
+    @property
+    def nofile(self) -> int | None:
+        """The engine process's open-file limit, as it reported it at start."""
+        for line in self._output:
+            if match := _NOFILE_LINE.match(line.strip()):
+                return int(match.group(1))
+        return None
+
+    def cuts(self) -> list[int]:
+        """How many connections each cut so far dropped (``SIGUSR1``; the engine's answers)."""
+        return [int(m.group(1)) for line in list(self._output) if (m := _CUT_LINE.match(line))]
+
+    def listen_backlog(self) -> int | None:
+        """The listening socket's accept backlog as the kernel holds it (``ss``: a listening
+        socket's Send-Q), or None where ``ss`` cannot tell."""
+        port = self.ws_base.rsplit(":", 1)[-1].split("/", 1)[0]
+        try:
+            out = subprocess.run(
+                ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=10
+            ).stdout.split()
+            return int(out[2])
+        except (OSError, subprocess.SubprocessError, IndexError, ValueError):
+            return None
 
     def env(self) -> dict[str, str]:
         http_base = self.ws_base.replace("ws://", "http://", 1)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _telemetry
+from ._limits import too_low
 
 # design.md, "Performance targets"
 TARGET_ASYNC_VS_OFFICIAL = 1.0  # "beating it is the longer goal"
@@ -17,6 +18,27 @@ TARGET_LISTENERS = 3.0  # ten listeners on one session, summed, over a lone list
 TARGET_KB_PER_SESSION = 25.0
 TARGET_IMPORT_MS = 100.0
 TARGET_ADDED_LATENCY_US = 100.0
+#: The soak's RSS is flat if the line fitted after the warm-up rises less than this share of
+#: the RSS over the fitted window (noise and allocator pools aside, a leak rises steadily).
+TARGET_SOAK_RISE = 0.02
+SOAK_MIN_POINTS = 20
+#: The soak's checks that must all be zero (each a count over every session).
+SOAK_MUST_BE_ZERO = (
+    "lost",
+    "duplicated",
+    "unexpected",
+    "out_of_order",
+    "unanswered_in_history",
+    "answered_twice_in_history",
+    "wrong_answer_in_history",
+    "duplicate_ids",
+    "not_answered",
+    "answered_twice",
+    "double_deliveries",
+    "wrong_answers",
+    "errors",
+    "unchecked_sessions",
+)
 
 OURS_ASYNC, OURS_SYNC, OFFICIAL = "ours-async", "ours-sync", "official"
 RAW_ASYNC, RAW_SYNC = "raw-websockets", "raw-websocket-client-skip"
@@ -60,6 +82,49 @@ def _listeners_ratio(results: dict[str, Any], client: str) -> tuple[int, float |
     return most, _ratio(
         _listeners_median(results, client, most), _listeners_median(results, client, 1)
     )
+
+
+def _kb(run: dict[str, Any] | None) -> float | None:
+    """RSS per connected session, KB (None for a run that failed or connected nothing)."""
+    if not run or "failed" in run or not run.get("connected"):
+        return None
+    return float(run["bytes_per_session"]) / 1024
+
+
+def soak_rise(run: dict[str, Any]) -> float | None:
+    """The fitted line's rise over its window, as a share of the RSS at the window's start."""
+    line = run.get("fit", {})
+    slope, intercept = line.get("slope", math.nan), line.get("intercept", math.nan)
+    if math.isnan(slope) or math.isnan(intercept) or line.get("points", 0) < SOAK_MIN_POINTS:
+        return None  # too few samples to tell a slope from noise (a quick run)
+    at_start = intercept + slope * line["start"]
+    return float(slope * (line["end"] - line["start"]) / at_start) if at_start else None
+
+
+def _growth_per_held_event(run: dict[str, Any]) -> float | None:
+    """The client's RSS at the turns' end minus at their start, over the events the sessions'
+    logs hold at the end."""
+    marks, held = run["marks"], run["totals"].get("held_events", 0)
+    before = [rss for t, rss in run["samples"] if t <= marks["turns_start"]]
+    after = [rss for t, rss in run["samples"] if t <= marks["turns_end"]]
+    if not before or not after or not held:
+        return None
+    return (after[-1] - before[-1]) / held
+
+
+def soak_problems(run: dict[str, Any]) -> list[str]:
+    """What the soak found wrong: nonzero checks, missing turns, leftovers."""
+    if "failed" in run:
+        return [f"soak failed: {run['failed'][-300:]}"]
+    totals = run["totals"]
+    problems = [f"{key} {totals[key]}" for key in SOAK_MUST_BE_ZERO if totals.get(key)]
+    if run["turns"] != run["turns_expected"]:
+        limit = " (the time limit stopped it)" if run.get("stopped_at_time_limit") else ""
+        problems.append(f"{run['turns']} of {run['turns_expected']} turns done{limit}")
+    for what in ("threads", "tasks", "sockets"):
+        if run[f"leftover_{what}"]:
+            problems.append(f"left over {what}: {run[f'leftover_{what}'][:5]}")
+    return problems
 
 
 def analyse(results: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +218,31 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
             None if math.isnan(kb) else kb <= TARGET_KB_PER_SESSION,
             "KB",
         )
+    if "scale10k" in results:
+        big = results["scale10k"]
+        ours_kb = _kb(big["clients"].get(OURS_ASYNC))
+        ratios["kb_10k_official_vs_ours"] = _ratio(_kb(big["clients"].get(OFFICIAL)), ours_kb)
+        ratios["kb_10k_ours_vs_raw_websockets"] = _ratio(
+            ours_kb, _kb(big["clients"].get(RAW_ASYNC))
+        )
+        target(
+            "kb_per_session_10k",
+            f"RSS per connected AsyncSession ({big['sessions']:,} sessions in one process)",
+            ours_kb,
+            f"<= {TARGET_KB_PER_SESSION:.0f} KB",
+            None if ours_kb is None else ours_kb <= TARGET_KB_PER_SESSION,
+            "KB",
+        )
+    if "soak" in results and "failed" not in results["soak"]:
+        rise = soak_rise(results["soak"])
+        target(
+            "soak_rss_flat",
+            "soak: client RSS rise over the fitted window (after the warm-up)",
+            None if rise is None else rise * 100,
+            f"< {TARGET_SOAK_RISE * 100:.0f} %",
+            None if rise is None else rise < TARGET_SOAK_RISE,
+            "%",
+        )
     if "cold" in results:
         ms = results["cold"][IMPORT_OURS]["ms"]
         target(
@@ -202,6 +292,15 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
         run = clients.get(OURS_ASYNC, {})
         if run.get("failed") or run.get("error_count"):
             load_errors.append(f"{n} AsyncSessions: {run.get('failed') or run.get('errors')}")
+    big = results.get("scale10k")
+    if big:
+        run = big["clients"].get(OURS_ASYNC, {})
+        if run.get("failed") or run.get("error_count") or run.get("streamed") != big["sessions"]:
+            load_errors.append(
+                f"{big['sessions']:,} AsyncSessions: {run.get('failed') or run.get('error_kinds')}"
+            )
+    if "soak" in results:
+        load_errors += soak_problems(results["soak"])
     for n, clients in results.get("threads", {}).items():
         run = clients.get(OURS_SYNC, {})
         if run.get("failed") or run.get("error_count"):
@@ -260,9 +359,10 @@ def markdown(results: dict[str, Any]) -> str:
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
         f"- Load average before / after: {_load(results['load_before'])} / "
         f"{_load(results['load_after'])} (a busy machine makes every number noisier)",
-        "- The local engine runs in its own process (`vectorshift-sessions engine --port 0 "
-        "--db :memory:`), and every measurement in a fresh client process, so client and "
-        "engine never share a GIL. Its `agent-bench` streams N one-character deltas.",
+        "- The local engine runs in its own process (`LocalEngine` on port 0 with an in-memory "
+        "database, as `vectorshift-sessions engine --port 0 --db :memory:` runs it, its "
+        "open-file limit raised), and every measurement in a fresh client process, so client "
+        "and engine never share a GIL. Its `agent-bench` streams N one-character deltas.",
         "",
     ]
     if summary["targets"]:
@@ -443,6 +543,10 @@ def markdown(results: dict[str, Any]) -> str:
             ["N", "client", "connect s", "stream wall s", "KB / session", "deltas", "errors"],
             rows,
         )
+    if "scale10k" in results:
+        out += _scale10k_markdown(results["scale10k"], cfg)
+    if "soak" in results:
+        out += _soak_markdown(results["soak"], cfg)
     if "threads" in results:
         out += [
             "## Blocking sessions under threads",
@@ -544,10 +648,182 @@ def markdown(results: dict[str, Any]) -> str:
     else:
         out += [
             "Load check: every AsyncSession of every scale step and every threaded Session "
-            "finished its streamed turn with no error.",
+            "finished its streamed turn with no error; the soak (if run) lost, repeated and "
+            "left over nothing.",
             "",
         ]
     return "\n".join(out)
+
+
+def _scale10k_markdown(big: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    n = big["sessions"]
+    out = [
+        f"## {n:,} concurrent sessions in one process",
+        "",
+        f"{n:,} sessions of each client in one client process against the one engine process, "
+        f"connected {big['concurrency']} handshakes at a time; then each streams one turn of "
+        f"{cfg['scale10k_deltas']} deltas, all at once. Each phase (connect, stream, close) may "
+        f"take {cfg['scale10k_time_limit']:.0f} s; what a client reached by then is what it "
+        "reached. KB / session: the client process's RSS after connecting minus before (after "
+        "one warm-up session), over the sessions connected; after streaming in brackets. "
+        "Engine fds: the engine process's open descriptors with all of them connected.",
+        "",
+        f"- Open-file limits (soft, raised to the hard limit): engine {_num(big['engine_nofile'])}"
+        ", client processes "
+        + ", ".join(
+            sorted({_num(r.get("nofile")) for r in big["clients"].values() if "nofile" in r})
+        )
+        + f". Each process needs about one per connection ({n:,}) plus its own.",
+        f"- The engine's accept backlog: {_num(big['engine_backlog'])} (the kernel's cap, "
+        f"`net.core.somaxconn`: {_num(big['somaxconn'])}), against {big['concurrency']} "
+        "handshakes in flight at once.",
+    ]
+    limits = [("engine", big["engine_nofile"])] + [
+        (run["label"], run.get("nofile")) for run in big["clients"].values()
+    ]
+    for who, limit in limits:
+        if limit is not None and too_low(limit, n):
+            out.append(
+                f"- **The open-file limit of the {who} ({limit:,}) is too low for {n:,} "
+                "connections**: raise the hard limit (`ulimit -Hn`) and run again."
+            )
+    out.append("")
+    ours = _kb(big["clients"].get(OURS_ASYNC))
+    rows = []
+    for run in big["clients"].values():
+        if "failed" in run:
+            rows.append([run["label"], "failed", "", "", "", "", "", run["failed"][:80]])
+            continue
+        kb = _kb(run)
+        engine = run.get("engine_connected") or {}
+        kinds = "; ".join(f"{k} x{v}" for k, v in run.get("error_kinds", {}).items())
+        rows.append(
+            [
+                run["label"],
+                f"{run['connected']:,} / {run['streamed']:,}",
+                f"{run['connect_seconds']:.1f}",
+                f"{run['stream_seconds']:.1f}",
+                f"{_num(kb, '{:.1f}')} ({run['bytes_per_session_streamed'] / 1024:.1f})",
+                _x(_ratio(kb, ours)),
+                _num(engine.get("fds")),
+                f"{run['error_count']:,}" + (f": {kinds[:160]}" if kinds else ""),
+            ]
+        )
+    out += _table(
+        [
+            "client",
+            "connected / streamed",
+            "connect s",
+            "stream wall s",
+            "KB / session",
+            "/ ours",
+            "engine fds",
+            "errors",
+        ],
+        rows,
+    )
+    return out
+
+
+def _soak_markdown(run: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    out = [
+        "## Soak: many turns, every connection cut every few seconds",
+        "",
+        f"In one client process, {cfg['soak_async']} `AsyncSession`s (tasks) and "
+        f"{cfg['soak_sync']} blocking `Session`s (a thread each) run {cfg['soak_turns']} turns "
+        f"each (no new turn after {cfg.get('soak_time_limit', 0):.0f} s) with the echo agent (`ask()`, a text unique to the session and turn), while the "
+        f"engine drops every connection every {cfg['soak_cut_every']} s "
+        "(`LocalEngine.cut_connections()`); the sessions recover by themselves. A turn whose "
+        "acknowledgement a cut swallowed raises `DeliveryUnknownError`: as it says, the history "
+        "tells whether the message arrived (then its answer is read there) or not (then it is "
+        f"sent again). RSS sampled every {cfg['soak_sample_every']} s; the line fitted after "
+        "the first 20% of the turns' time. A session's event log keeps what it was sent, read "
+        "or not, until it holds `backlog_size` + 1,024 events (11,024 by default, some 1,400 "
+        "echo turns) and only then trims: until then RSS rises by design, and the slope "
+        "measures that bound filling as much as any leak (see the events held, below).",
+        "",
+    ]
+    if "failed" in run:
+        return [*out, f"**Failed**: {run['failed'][:300]}", ""]
+    line, totals = run["fit"], run["totals"]
+    rise = soak_rise(run)
+    cut = run.get("connections_cut") or []
+    at_start = line["intercept"] + line["slope"] * line["start"]
+    flat = "n/a" if rise is None else ("flat" if rise < TARGET_SOAK_RISE else "**rising**")
+    out += _table(
+        [
+            "turns done",
+            "turns/s",
+            "cuts",
+            "connections per cut",
+            "RSS at fit start",
+            "slope",
+            "per turn",
+            f"rise over {line['end'] - line['start']:.0f} s",
+            "",
+        ],
+        [
+            [
+                f"{run['turns']:,} of {run['turns_expected']:,}",
+                _num(run["turns_per_second"]),
+                str(len(run["cut_times"])),
+                f"{min(cut, default=0)} - {max(cut, default=0)}",
+                f"{at_start / 2**20:.1f} MB",
+                f"{line['slope'] * 60 / 1024:+,.0f} KB/min",
+                f"{run['bytes_per_turn']:+,.0f} B",
+                _num(None if rise is None else rise * 100, "{:+.1f} %"),
+                flat,
+            ]
+        ],
+    )
+    labels = {
+        "delivery_unknown": "`DeliveryUnknownError` (a cut swallowed the acknowledgement)",
+        "answered_from_history": "... the message had arrived: answer read from the history",
+        "resent": "... it had not: sent again",
+        "lost": "sent (stored or acknowledged) but not in the history",
+        "duplicated": "a text stored more than once",
+        "unexpected": "stored but never sent",
+        "out_of_order": "sessions whose history has the texts in another order",
+        "unanswered_in_history": "user messages with no complete answer stored",
+        "answered_twice_in_history": "user messages answered twice in the history",
+        "wrong_answer_in_history": "answers in the history of another text",
+        "duplicate_ids": "message ids twice in a history",
+        "not_answered": "turns that got no answer (client side)",
+        "answered_twice": "turns answered twice (client side)",
+        "double_deliveries": "turns whose answer's `MESSAGE_COMPLETE` came twice",
+        "wrong_answers": "answers of another text (client side)",
+        "errors": "errors (connect, turn, check)",
+        "unchecked_sessions": "sessions whose history could not be checked",
+    }
+    rows = [[text, f"{totals.get(key, 0):,}"] for key, text in labels.items()]
+    sessions = max(1, run["async_sessions"] + run["sync_sessions"])
+    rows += [
+        [
+            "events held in a session's log at the end (mean; trimmed only at "
+            "`backlog_size` + 1,024 = 11,024 by default)",
+            f"{totals.get('held_events', 0) / sessions:,.0f}",
+        ],
+        ["message ids a session remembers (mean)", f"{totals.get('seen_ids', 0) / sessions:,.0f}"],
+        [
+            "RSS growth over the turns, per event held (about an event's size: the log explains "
+            "the growth)",
+            _num(_growth_per_held_event(run), "{:,.0f} B"),
+        ],
+    ]
+    rows += [
+        [f"left over at the end: {what}", str(len(run[f"leftover_{key}"]))]
+        for key, what in (
+            ("threads", "`vectorshift*` threads"),
+            ("tasks", "asyncio tasks"),
+            ("sockets", "sockets (TCP)"),
+        )
+    ]
+    out += _table(["check (all sessions)", "count"], rows)
+    if run["errors"]:
+        kinds = run.get("error_kinds", {})
+        out += ["Errors by kind:", ""] + [f"- `{k}`: {n:,}" for k, n in kinds.items()] + [""]
+        out += ["First errors:", ""] + [f"- `{e[:200]}`" for e in run["errors"][:5]] + [""]
+    return out
 
 
 def _load(values: list[float]) -> str:
@@ -573,8 +849,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
             "threads",
             "cold",
             "default_listen",
+            "soak",
         )
-        if name in results
+        if name in results or (name == "scale" and "scale10k" in results)
     ]
     if not panels:
         return
@@ -663,18 +940,21 @@ def _chart_latency(ax: Any, results: dict[str, Any]) -> None:
 
 
 def _chart_scale(ax: Any, results: dict[str, Any]) -> None:
-    sc = results["scale"]
-    ns = sorted(sc, key=int)
-    clients = [c for c in sc[ns[0]]]
-    for client in clients:
-        points = [
-            (int(n), sc[n][client]["bytes_per_session"] / 1024)
-            for n in ns
-            if client in sc[n] and "failed" not in sc[n][client]
-        ]
-        if points:
-            label = sc[ns[0]][client]["label"]
-            ax.plot(*zip(*points, strict=True), marker="o", label=label, color=_ours_color(client))
+    """KB per session by the number of sessions: the scale steps and the 10,000 step."""
+    steps = dict(results.get("scale", {}))
+    if "scale10k" in results:
+        big = results["scale10k"]
+        steps.setdefault(str(big["sessions"]), big["clients"])
+    points: dict[str, list[tuple[int, float]]] = {}
+    labels: dict[str, str] = {}
+    for n in sorted(steps, key=int):
+        for client, run in steps[n].items():
+            labels.setdefault(client, run["label"])
+            kb = _kb(run)
+            if kb is not None:
+                points.setdefault(client, []).append((int(n), kb))
+    for client, xy in points.items():
+        ax.plot(*zip(*xy, strict=True), marker="o", label=labels[client], color=_ours_color(client))
     ax.axhline(TARGET_KB_PER_SESSION, ls="--", color="tab:red", lw=1, label="target 25 KB")
     ax.set_xscale("log")
     ax.set_xlabel("concurrent sessions")
@@ -737,3 +1017,39 @@ def _chart_default_listen(ax: Any, results: dict[str, Any]) -> None:
     for i, c in enumerate(names):
         end = "" if runs[c]["turn_end"] else ", turn end lost"
         ax.text(shares[i], i, f" {shares[i]:.0f}%{end}", va="center", fontsize=7)
+
+
+def _chart_soak(ax: Any, results: dict[str, Any]) -> None:
+    run = results["soak"]
+    if "failed" in run:
+        ax.set_title("soak: failed", fontsize=10)
+        return
+    ts = [t for t, _ in run["samples"]]
+    mb = [rss / 2**20 for _, rss in run["samples"]]
+    ax.plot(ts, mb, color="tab:blue", lw=1, label="client RSS")
+    for i, t in enumerate(run["cut_times"]):
+        ax.axvline(t, color="tab:gray", lw=0.4, alpha=0.5, label="cut" if i == 0 else None)
+    line = run["fit"]
+    if not math.isnan(line["slope"]):
+        xs = [line["start"], line["end"]]
+        ys = [(line["intercept"] + line["slope"] * x) / 2**20 for x in xs]
+        ax.plot(
+            xs,
+            ys,
+            ls="--",
+            color="tab:red",
+            lw=1.5,
+            label=f"fit: {line['slope'] * 60 / 1024:+,.0f} KB/min",
+        )
+    marks = run["marks"]
+    ax.axvspan(
+        marks["turns_start"], marks["turns_end"], color="tab:green", alpha=0.06, label="turns"
+    )
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("MB RSS (client process)")
+    ax.set_title(
+        f"soak: {run['async_sessions']} async + {run['sync_sessions']} blocking sessions, "
+        f"{run['turns']:,} turns, {len(run['cut_times'])} cuts",
+        fontsize=10,
+    )
+    ax.legend(fontsize=7, loc="lower right")

@@ -1,7 +1,7 @@
 """One measurement in a fresh client process: ``python -m tests.bench._worker '<json task>'``.
 
 The task names what to measure (``throughput``, ``listeners``, ``latency``, ``scale``,
-``threads``, ``default_listen``), the client and the engine's WebSocket base; the result is printed as one
+``threads``, ``default_listen``, ``resume``, ``soak``), the client and the engine's WebSocket base; the result is printed as one
 line ``BENCH-RESULT <json>`` on stdout. A fresh process per measurement keeps clients from
 sharing imports, allocator state or a GIL with each other (or with the engine).
 """
@@ -14,6 +14,7 @@ import json
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
@@ -21,7 +22,9 @@ from typing import Any
 import psutil
 
 from . import _clients
+from ._limits import raise_nofile
 from ._resume import resume
+from ._soak import soak
 from ._telemetry import worker as telemetry
 
 MARKER = "BENCH-RESULT "
@@ -189,11 +192,48 @@ def latency(client: str, ws_base: str, kind: str, samples: int, warmup: int) -> 
 
 
 def scale(
-    client: str, ws_base: str, sessions: int, deltas: int, concurrency: int
+    client: str,
+    ws_base: str,
+    sessions: int,
+    deltas: int,
+    concurrency: int,
+    time_limit: float | None = None,
+    engine_pid: int | None = None,
 ) -> dict[str, Any]:
     """Connect ``sessions`` sessions (``concurrency`` handshakes at a time), measure the RSS they
-    add, then stream one turn of ``deltas`` deltas in every one of them at once."""
+    add, then stream one turn of ``deltas`` deltas in every one of them at once.
+
+    ``time_limit`` (seconds, per phase: connect, stream, close) stops a client too slow for the
+    count: what it reached is reported, the rest counted as errors. ``engine_pid``: the engine
+    process's RSS and open descriptors are read once all are connected (did it hold them?)."""
     errors: list[str] = []
+    engine = psutil.Process(engine_pid) if engine_pid else None
+
+    def engine_now() -> dict[str, int]:
+        return {"rss": engine.memory_info().rss, "fds": engine.num_fds()} if engine else {}
+
+    async def phase(what: str, coros: list[Any]) -> tuple[list[Any], float]:
+        """Run them all, up to ``time_limit``; each one's outcome (an exception, or None for
+        one stopped at the limit) and the phase's wall time."""
+        start = perf_counter()
+        tasks = [asyncio.ensure_future(c) for c in coros]
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=time_limit)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        seconds = perf_counter() - start
+        outcomes: list[Any] = []
+        for task in tasks:
+            if task.cancelled():
+                errors.append(f"{what}: not done within the {time_limit} s limit")
+                outcomes.append(None)
+            elif task.exception() is not None:
+                errors.append(f"{what}: {task.exception()!r}")
+                outcomes.append(task.exception())
+            else:
+                outcomes.append(task.result())
+        return outcomes, seconds
 
     async def run() -> dict[str, Any]:
         warm = _clients.make(client)  # imports and one-time allocations are not per session
@@ -205,50 +245,48 @@ def scale(
         adapters = [_clients.make(client) for _ in range(sessions)]
         gate = asyncio.Semaphore(concurrency)
 
-        async def open_one(adapter: Any) -> None:
+        async def open_one(adapter: Any) -> Any:
             async with gate:
                 await adapter.open(ws_base)
+            return adapter
 
-        start = perf_counter()
-        opened = await asyncio.gather(*(open_one(a) for a in adapters), return_exceptions=True)
-        connect_seconds = perf_counter() - start
-        live = []
-        for adapter, outcome in zip(adapters, opened, strict=True):
-            if isinstance(outcome, BaseException):
-                errors.append(f"connect: {outcome!r}")
-            else:
-                live.append(adapter)
+        opened, connect_seconds = await phase("connect", [open_one(a) for a in adapters])
+        live = [a for a, outcome in zip(adapters, opened, strict=True) if outcome is a]
         rss_connected = _rss()
+        engine_connected = engine_now()
 
-        start = perf_counter()
-        turns = await asyncio.gather(*(a.turn(str(deltas)) for a in live), return_exceptions=True)
-        stream_seconds = perf_counter() - start
-        received = 0
+        turns, stream_seconds = await phase("turn", [a.turn(str(deltas)) for a in live])
+        received = streamed = 0
         for outcome in turns:
-            if isinstance(outcome, BaseException):
-                errors.append(f"turn: {outcome!r}")
-            elif outcome[0] != deltas:
-                errors.append(f"turn: {outcome[0]} of {deltas} deltas")
-            else:
+            if isinstance(outcome, tuple):
+                if outcome[0] == deltas:
+                    streamed += 1
+                else:
+                    errors.append(f"turn: {outcome[0]} of {deltas} deltas")
                 received += outcome[0]
         rss_streamed = _rss()
-        closed = await asyncio.gather(*(a.close() for a in live), return_exceptions=True)
-        errors.extend(f"close: {c!r}" for c in closed if isinstance(c, BaseException))
+        _closed, close_seconds = await phase("close", [a.close() for a in live])
         return {
+            "sessions": sessions,
             "connected": len(live),
+            "streamed": streamed,
             "connect_seconds": connect_seconds,
             "stream_seconds": stream_seconds,
+            "close_seconds": close_seconds,
             "received": received,
             "rss_before": rss_before,
             "rss_connected": rss_connected,
             "rss_streamed": rss_streamed,
             "bytes_per_session": (rss_connected - rss_before) / max(1, len(live)),
             "bytes_per_session_streamed": (rss_streamed - rss_before) / max(1, len(live)),
+            "engine_connected": engine_connected,
         }
 
     result = asyncio.run(run())
     result["errors"] = errors[:20]
     result["error_count"] = len(errors)
+    # what went wrong, by kind (the first 20 errors alone may not show the pattern at 10,000)
+    result["error_kinds"] = dict(Counter(e.split("(", 1)[0][:80] for e in errors).most_common(10))
     return result
 
 
@@ -354,15 +392,18 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "default_listen": default_listen,
     "resume": resume,
     "telemetry": telemetry,
+    "soak": soak,
 }
 
 
 def main(argv: list[str]) -> int:
     task = json.loads(argv[0])
     name = task.pop("task")
+    nofile = raise_nofile()  # one descriptor per connection: the scale steps need thousands
     started = time.monotonic()
     result = TASKS[name](**task)
     result["worker_seconds"] = time.monotonic() - started
+    result["nofile"] = nofile
     sys.stdout.write(MARKER + json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0

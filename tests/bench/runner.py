@@ -13,11 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import _clients, _machine, _report, _resume, _telemetry
-from ._engine import EngineProcess
+from . import _clients, _limits, _machine, _report, _resume, _telemetry
+from ._engine import ROOT, EngineProcess
 from ._worker import MARKER
-
-ROOT = Path(__file__).resolve().parents[2]
 
 FULL: dict[str, Any] = {
     "deltas": 100_000,  # one turn, per round
@@ -40,6 +38,16 @@ FULL: dict[str, Any] = {
     "telemetry_rounds": 7,  # processes per flavour and mode
     "telemetry_turns": 3,  # turns of `deltas` deltas per process
     "telemetry_short_turns": 100,  # one-delta turns per process
+    "scale10k_sessions": 10_000,  # in one client process, against one engine process
+    "scale10k_deltas": 10,  # a short turn each
+    "scale10k_concurrency": 100,  # handshakes in flight at once (the engine's backlog: 1,024)
+    "scale10k_time_limit": 300.0,  # per phase: a client slower than this reports what it reached
+    "soak_async": 500,
+    "soak_sync": 50,  # threads, a blocking Session each
+    "soak_turns": 200,  # per session
+    "soak_cut_every": 3.0,  # seconds between cuts of every connection
+    "soak_sample_every": 0.5,  # seconds between RSS samples
+    "soak_time_limit": 600.0,  # seconds of turns: then no new turn starts (what was done counts)
 }
 QUICK: dict[str, Any] = {
     **FULL,
@@ -57,6 +65,13 @@ QUICK: dict[str, Any] = {
     "resume_passes": 2,
     "telemetry_rounds": 3,
     "telemetry_short_turns": 50,
+    "scale10k_sessions": 1_000,
+    "scale10k_time_limit": 120.0,
+    "soak_async": 50,
+    "soak_sync": 5,
+    "soak_turns": 20,
+    "soak_cut_every": 0.1,  # the quick soak lasts about a second: cut often enough to matter
+    "soak_sample_every": 0.02,
 }
 
 THROUGHPUT_CLIENTS = [
@@ -92,7 +107,11 @@ SCENARIOS = [
     "default_listen",
     "resume",
     "telemetry",
+    "scale10k",
+    "soak",
 ]
+#: Scenarios that read the engine process itself (its pid, open-file limit, cuts).
+ENGINE_SCENARIOS = ("scale10k", "soak")
 
 COLD_SNIPPETS = {
     "python (nothing imported)": "pass",
@@ -124,13 +143,17 @@ def log(message: str) -> None:
 
 def run_worker(task: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
     """One measurement in a fresh process; its result, or ``{"failed": ...}``."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.bench._worker", json.dumps(task)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.bench._worker", json.dumps(task)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:  # one stuck measurement must not end the whole run
+        message = f"the worker did not finish within {timeout:.0f} s"
+        return {"failed": message, "errors": [message]}
     for line in proc.stdout.splitlines():
         if line.startswith(MARKER):
             result: dict[str, Any] = json.loads(line[len(MARKER) :])
@@ -316,6 +339,78 @@ def scale(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
     return result
 
 
+def scale10k(cfg: dict[str, Any], engine: EngineProcess) -> dict[str, Any]:
+    """``scale`` at 10,000 sessions, with what the count needs of both processes: open files
+    (one per connection) and the engine's accept backlog."""
+    sessions = cfg["scale10k_sessions"]
+    result: dict[str, Any] = {
+        "sessions": sessions,
+        "engine_nofile": engine.nofile,
+        "engine_backlog": engine.listen_backlog(),
+        "somaxconn": _limits.somaxconn(),
+        "concurrency": cfg["scale10k_concurrency"],
+        "clients": {},
+    }
+    if engine.nofile is not None and _limits.too_low(engine.nofile, sessions):
+        log(f"  scale10k: the engine's open-file limit ({engine.nofile}) is too low for {sessions}")
+    for client in SCALE_CLIENTS:
+        task = {
+            "task": "scale",
+            "client": client,
+            "ws_base": engine.ws_base,
+            "sessions": sessions,
+            "deltas": cfg["scale10k_deltas"],
+            "concurrency": cfg["scale10k_concurrency"],
+            "time_limit": cfg["scale10k_time_limit"],
+            "engine_pid": engine.pid,
+        }
+        run = run_worker(task, timeout=4 * cfg["scale10k_time_limit"] + 120)
+        run["label"] = _clients.label(client)
+        result["clients"][client] = run
+        if "failed" in run:
+            log(f"  scale10k {client}: FAILED {run['failed'][-300:]}")
+            continue
+        log(
+            f"  scale10k {sessions} {client}: {run['connected']:,} connected in "
+            f"{run['connect_seconds']:.1f} s, {run['streamed']:,} streamed in "
+            f"{run['stream_seconds']:.1f} s, {run['bytes_per_session'] / 1024:.1f} KB/session, "
+            f"{run['error_count']} errors, fd limit {run['nofile']}"
+        )
+    return result
+
+
+def soak(cfg: dict[str, Any], engine: EngineProcess) -> dict[str, Any]:
+    cuts_before = len(engine.cuts())
+    task = {
+        "task": "soak",
+        "ws_base": engine.ws_base,
+        "engine_pid": engine.pid,
+        "async_sessions": cfg["soak_async"],
+        "sync_sessions": cfg["soak_sync"],
+        "turns": cfg["soak_turns"],
+        "cut_every": cfg["soak_cut_every"],
+        "sample_every": cfg["soak_sample_every"],
+        "turn_timeout": 120.0,
+        "time_limit": cfg["soak_time_limit"],
+    }
+    run = run_worker(task, timeout=cfg["soak_time_limit"] + 1800)
+    run["connections_cut"] = engine.cuts()[cuts_before:]  # per cut, as the engine counted
+    if "failed" in run:
+        log(f"  soak: FAILED {run['failed'][-300:]}")
+        return run
+    totals = run["totals"]
+    log(
+        f"  soak: {run['turns']:,} of {run['turns_expected']:,} turns in "
+        f"{run['turns_seconds']:.0f} s, {len(run['cut_times'])} cuts, RSS slope "
+        f"{run['fit']['slope'] * 60 / 1024:,.0f} KB/min ({run['bytes_per_turn']:,.0f} B/turn), "
+        f"lost {totals.get('lost')}, duplicated {totals.get('duplicated')}, "
+        f"delivery unknown {totals.get('delivery_unknown')}, leftovers "
+        f"{len(run['leftover_threads'])} threads / {len(run['leftover_tasks'])} tasks / "
+        f"{len(run['leftover_sockets'])} sockets, {run['error_count']} errors"
+    )
+    return run
+
+
 def threads(cfg: dict[str, Any], ws_base: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for count in cfg["thread_counts"]:
@@ -419,7 +514,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a short run: 10,000 deltas, 2 rounds, up to 100 concurrent sessions",
+        help=(
+            "a short run: 10,000 deltas, 2 rounds, up to 100 concurrent sessions (1,000 for "
+            "scale10k), a small soak"
+        ),
     )
     parser.add_argument(
         "--only",
@@ -454,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"engine: pid {engine.pid} at {engine.ws_base}")
             for name in network:
                 log(name)
-                results[name] = globals()[name](cfg, engine.ws_base)
+                target = engine if name in ENGINE_SCENARIOS else engine.ws_base
+                results[name] = globals()[name](cfg, target)
     results["load_after"] = list(os.getloadavg())
     results["seconds"] = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
