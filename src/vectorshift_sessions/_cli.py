@@ -105,6 +105,7 @@ def run_engine(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    raise_open_files_limit()
     try:
         engine = LocalEngine(
             args.host,
@@ -132,6 +133,27 @@ def run_engine(args: argparse.Namespace) -> int:
         return 1
     print("engine stopped", flush=True)
     return 0
+
+
+def raise_open_files_limit() -> int | None:
+    """Each connection is a file: take the soft limit on open files up to the hard one (a soft
+    limit of 1,024, common, would cap the engine near 1,000 sessions). The new limit; ``None``
+    where there is no such limit (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+        logging.getLogger("vectorshift_sessions.engine").info(
+            "open files: limit raised from %d to %d", soft, hard
+        )
+        return hard
+    return soft
 
 
 async def _serve(engine: Any) -> None:

@@ -34,7 +34,8 @@ __all__ = ["OVERFLOW_ERROR", "Cursor", "EventLog", "Waker", "overflow_event"]
 OVERFLOW_ERROR = "subscriber queue overflow"
 _STATUS = SessionEventType.PARTICIPANT_STATUS
 _PONG = SessionEventType.PONG
-#: Trimming looks at every cursor, so it runs at most once per this many appends.
+#: Trimming looks at every cursor, so it runs at most once per this many appends (and what
+#: every listener has read is gone after at most this many more).
 _TRIM_SLACK = 1024
 
 
@@ -104,7 +105,7 @@ class EventLog:
         self._read_mark = 0  # departed listeners read everything before it
         self._wakers: list[Waker] = []
         self._slack = trim_slack
-        self._trim_at = backlog_size + trim_slack
+        self._trim_at = trim_slack
         #: Told of every overflow notice handed out (the session's instrumentation, if any).
         self.overflowed: Callable[[SessionEventType, int], None] | None = None
 
@@ -164,7 +165,9 @@ class EventLog:
             if cut > base:
                 self._items = items[cut - base :]
                 self._base = cut
-            self._trim_at = len(self._items) + max(self._backlog.maxsize, self._slack)
+            # Soon again: what every listener read is dropped within ``_slack`` appends (a
+            # long session holds no more than that, plus what is unread, ~0.5 KB an event).
+            self._trim_at = len(self._items) + self._slack
 
     def _follow_mark(self) -> None:
         """Move the backlog past what some listener read: that is not news any more. Only

@@ -7,16 +7,20 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.engine._helpers import TIMEOUT, raw_client, text_of
 from vectorshift_sessions._cli import build_parser, main
 
 
-async def start_engine(*args: str) -> tuple[asyncio.subprocess.Process, list[str]]:
+async def start_engine(
+    *args: str, preexec_fn: Callable[[], None] | None = None
+) -> tuple[asyncio.subprocess.Process, list[str]]:
     """``python -m vectorshift_sessions engine ARGS``, and its banner up to the stop hint."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -26,6 +30,7 @@ async def start_engine(*args: str) -> tuple[asyncio.subprocess.Process, list[str
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=preexec_fn,
     )
     assert process.stdout is not None
     banner = []
@@ -46,6 +51,25 @@ async def stop(process: asyncio.subprocess.Process) -> tuple[str, str]:
     process.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
     return out.decode(), err.decode()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="open-file limits are POSIX")
+async def test_engine_raises_its_open_files_limit_for_many_sessions() -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 256:
+        pytest.skip(f"the hard limit ({hard}) leaves nothing to raise")
+
+    def low_soft_limit() -> None:  # as many machines start: a soft limit far below the hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    process, _ = await start_engine("--port", "0", "--db", ":memory:", preexec_fn=low_soft_limit)
+    try:
+        soft, _ = psutil.Process(process.pid).rlimit(psutil.RLIMIT_NOFILE)
+    finally:
+        await stop(process)
+    assert soft == hard
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")

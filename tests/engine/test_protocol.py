@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import socket
 from typing import Any
 
 import pytest
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
 
 from tests.engine._helpers import Raw, kinds, raw_client, text_of
 from vectorshift_sessions.engine import LocalEngine, Turn
@@ -469,3 +473,52 @@ async def test_bench_rejects_bad_input(engine: LocalEngine) -> None:
         await client.recv()
         frames = await client.until_idle()
     assert kinds(frames)[1] == "notification:error_message"
+
+
+def _post_then_close_in_one_write(engine: LocalEngine, session_id: str, text: str) -> None:
+    """Connect to the session, then send a post and a close frame in one write: the engine reads
+    both before it answers, so the post's acknowledgement finds the connection closing."""
+    uri = parse_uri(engine.session_url)
+    protocol = ClientProtocol(uri)
+    protocol.send_request(protocol.connect())
+    with socket.create_connection((uri.host, uri.port), timeout=10) as sock:
+
+        def exchange(*frames: dict[str, Any]) -> None:
+            for frame in frames:
+                protocol.send_text(json.dumps(frame).encode())
+            sock.sendall(b"".join(protocol.data_to_send()))
+
+        def answer() -> None:  # the handshake's response, or the next frame
+            while not protocol.events_received():
+                protocol.receive_data(sock.recv(65536))
+
+        sock.sendall(b"".join(protocol.data_to_send()))
+        answer()
+        exchange({"type": "connect_session", "session_id": session_id})
+        answer()
+        content = {"type_string": "string", "value": text}
+        protocol.send_text(
+            json.dumps(
+                {"type": "post_message", "session_id": session_id, "content": content}
+            ).encode()
+        )
+        protocol.send_close()
+        sock.sendall(b"".join(protocol.data_to_send()))
+        while sock.recv(65536):  # until the engine closes
+            pass
+
+
+async def test_a_post_whose_ack_cannot_be_sent_still_gets_its_turn(engine: LocalEngine) -> None:
+    """Stored is posted: a post the engine stored gets its turn even when the connection went
+    away before the acknowledgement (its sender finds it in the history and does not send it
+    again)."""
+    async with raw_client(engine) as first:
+        sid = await first.new_session()
+    await asyncio.to_thread(_post_then_close_in_one_write, engine, sid, "stored, then cut")
+    async with raw_client(engine) as later:
+        await later.connect(sid)
+        history = await later.history(sid)
+        if len(history) < 2:  # the turn still runs: it ends live
+            await later.until_idle()
+            history = await later.history(sid)
+    assert [m["content"]["value"] for m in history] == ["stored, then cut"] * 2

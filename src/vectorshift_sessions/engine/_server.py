@@ -477,8 +477,10 @@ class _Engine:
             self.store.add_message(_frames.stored_message(new_id(), session_id, user, p.stored))
             for p in parsed
         ]
-        await self._send(conn, _frames.post_ack(frame.TYPE, session_id))
-        self._start_turn(live, agent, contents, parsed, seqs[0])
+        try:
+            await self._send(conn, _frames.post_ack(frame.TYPE, session_id))
+        finally:  # stored is posted: its sender, cut off before the ack, finds it in the history
+            self._start_turn(live, agent, contents, parsed, seqs[0])
 
     async def _answer(
         self, conn: _Conn, live: _Live, parent_id: str, answer: ApprovalAnswer
@@ -495,8 +497,11 @@ class _Engine:
         content = _frames.approval_response_content(reply)
         user = _frames.user_sender(conn.user_id)
         self.store.add_message(_frames.stored_message(new_id(), live.session_id, user, content))
-        await self._send(conn, _frames.post_ack("post_message", live.session_id))
-        future.set_result(answer)
+        try:
+            await self._send(conn, _frames.post_ack("post_message", live.session_id))
+        finally:  # stored is answered, as a post is (see _post)
+            if not future.done():
+                future.set_result(answer)
 
     def _start_turn(
         self,
