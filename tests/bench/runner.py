@@ -45,9 +45,9 @@ FULL: dict[str, Any] = {
     "soak_async": 500,
     "soak_sync": 50,  # threads, a blocking Session each
     "soak_turns": 200,  # per session
-    "soak_cut_every": 3.0,  # seconds between cuts of every connection
+    "soak_cut_every": 5.0,  # seconds between cuts of every connection
     "soak_sample_every": 0.5,  # seconds between RSS samples
-    "soak_time_limit": 600.0,  # seconds of turns: then no new turn starts (what was done counts)
+    "soak_time_limit": 1500.0,  # seconds of turns: then no new turn starts (what was done counts)
 }
 QUICK: dict[str, Any] = {
     **FULL,
