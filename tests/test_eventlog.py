@@ -242,7 +242,7 @@ def test_a_filtered_listener_leaves_the_rest_for_the_others() -> None:
 
 def test_a_long_session_holds_what_is_unread_not_what_was_read() -> None:
     """The soak found each session holding ~10,000 events it had read (~5 MB): what every
-    listener read goes within the trim slack, whatever the backlog's size."""
+    listener read goes soon (within the trim slack), whatever the backlog's size."""
     log = EventLog(10_000, "s")  # the default backlog
     reader = Cursor()
     log.subscribe(reader)
@@ -253,8 +253,8 @@ def test_a_long_session_holds_what_is_unread_not_what_was_read() -> None:
             assert log.refill(reader) and len(reader.batch) == 100
             reader.taken = len(reader.batch)
             held.append(log.end - log._base)
-    assert max(held) <= 1024 + 100  # the slack, and what arrived since the last read
+    assert max(held) <= 64 + 100  # the slack, and what arrived since the last read
     log.unsubscribe(reader)
     for n in range(30_000):  # nobody reads: the newest backlog_size wait for the next listener
         log.append(SessionEvent(ET.MESSAGE_DELTA, "s", "m", {"n": n}))
-    assert 10_000 <= log.end - log._base <= 10_000 + 1024
+    assert 10_000 <= log.end - log._base <= 10_000 + 10_000 // 8

@@ -34,9 +34,10 @@ __all__ = ["OVERFLOW_ERROR", "Cursor", "EventLog", "Waker", "overflow_event"]
 OVERFLOW_ERROR = "subscriber queue overflow"
 _STATUS = SessionEventType.PARTICIPANT_STATUS
 _PONG = SessionEventType.PONG
-#: Trimming looks at every cursor, so it runs at most once per this many appends (and what
-#: every listener has read is gone after at most this many more).
-_TRIM_SLACK = 1024
+#: Trimming looks at every cursor and copies what it keeps, so it runs once the log grew by
+#: an eighth of what it kept, and at least this many appends: what every listener has read
+#: is gone soon, and what is kept unread (up to the backlog) costs O(1) an append.
+_TRIM_SLACK = 64
 
 
 class Waker(Protocol):
@@ -165,9 +166,8 @@ class EventLog:
             if cut > base:
                 self._items = items[cut - base :]
                 self._base = cut
-            # Soon again: what every listener read is dropped within ``_slack`` appends (a
-            # long session holds no more than that, plus what is unread, ~0.5 KB an event).
-            self._trim_at = len(self._items) + self._slack
+            kept = len(self._items)
+            self._trim_at = kept + max(self._slack, kept >> 3)
 
     def _follow_mark(self) -> None:
         """Move the backlog past what some listener read: that is not news any more. Only

@@ -737,10 +737,10 @@ def _soak_markdown(run: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
         "acknowledgement a cut swallowed raises `DeliveryUnknownError`: as it says, the history "
         "tells whether the message arrived (then its answer is read there) or not (then it is "
         f"sent again). RSS sampled every {cfg['soak_sample_every']} s; the line fitted after "
-        "the first 20% of the turns' time. A session's event log keeps what it was sent, read "
-        "or not, until it holds `backlog_size` + 1,024 events (11,024 by default, some 1,400 "
-        "echo turns) and only then trims: until then RSS rises by design, and the slope "
-        "measures that bound filling as much as any leak (see the events held, below).",
+        "the first 20% of the turns' time. A session's event log drops what every listener read "
+        "soon (within 64 events, or an eighth of what it keeps); each session also remembers "
+        "the ids of its messages (deduplication after a recovery) and the harness the texts it "
+        "sent: those grow with the turns, by design (see the counts below).",
         "",
     ]
     if "failed" in run:
@@ -799,14 +799,12 @@ def _soak_markdown(run: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
     sessions = max(1, run["async_sessions"] + run["sync_sessions"])
     rows += [
         [
-            "events held in a session's log at the end (mean; trimmed only at "
-            "`backlog_size` + 1,024 = 11,024 by default)",
+            "events held in a session's log at the end (mean)",
             f"{totals.get('held_events', 0) / sessions:,.0f}",
         ],
         ["message ids a session remembers (mean)", f"{totals.get('seen_ids', 0) / sessions:,.0f}"],
         [
-            "RSS growth over the turns, per event held (about an event's size: the log explains "
-            "the growth)",
+            "RSS growth over the turns, per event held at the end",
             _num(_growth_per_held_event(run), "{:,.0f} B"),
         ],
     ]

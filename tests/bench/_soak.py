@@ -106,7 +106,7 @@ class Tally:
             "resent": self.resent,
             "answered_from_history": self.from_history,
             "errors": len(self.errors),
-            # the events its log holds (trimmed only at backlog_size + 1,024), message ids seen
+            # the events its log holds (what was read goes soon), the message ids it remembers
             "held_events": len(session._core.log._items) if session is not None else 0,
             "seen_ids": len(session._core._seen) if session is not None else 0,
         }
