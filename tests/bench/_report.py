@@ -804,6 +804,11 @@ def _soak_markdown(run: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
         ],
         ["message ids a session remembers (mean)", f"{totals.get('seen_ids', 0) / sessions:,.0f}"],
         [
+            "memory blocks alive in Python, growth per turn after warm-up (`sys.getallocatedblocks`:"
+            " what RSS holds beyond it is the allocator keeping a peak)",
+            _num(run.get("blocks_per_turn"), "{:+,.1f}"),
+        ],
+        [
             "RSS growth over the turns, per event held at the end",
             _num(_growth_per_held_event(run), "{:,.0f} B"),
         ],

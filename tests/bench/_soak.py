@@ -24,6 +24,7 @@ import asyncio
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -183,18 +184,23 @@ def _turn_sync(session: Any, text: str, tally: Tally, timeout: float) -> None:
 
 
 class _Sampler(threading.Thread):
-    """The process's RSS every ``every`` seconds (no ``gc.collect``: as it runs)."""
+    """The process's RSS every ``every`` seconds (no ``gc.collect``: as it runs), and the
+    memory blocks Python has allocated (what is alive: RSS also holds what the allocator keeps
+    after a peak, such as every session re-reading its history at once after a cut)."""
 
     def __init__(self, every: float, t0: float) -> None:
         super().__init__(name="bench-rss-sampler", daemon=True)
         self.every, self.t0 = every, t0
         self.samples: list[tuple[float, int]] = []
+        self.blocks: list[tuple[float, int]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         proc = psutil.Process()
         while not self.stop.is_set():
-            self.samples.append((time.monotonic() - self.t0, proc.memory_info().rss))
+            now = time.monotonic() - self.t0
+            self.samples.append((now, proc.memory_info().rss))
+            self.blocks.append((now, sys.getallocatedblocks()))
             self.stop.wait(self.every)
 
 
@@ -365,6 +371,7 @@ def soak(
     turns_done = sum(len(t.sent) for t in every)
     seconds = marks["turns_end"] - marks["turns_start"]
     line = fit(sampler.samples, marks["turns_start"], marks["turns_end"])
+    alive = fit(sampler.blocks, marks["turns_start"], marks["turns_end"])
     proc = psutil.Process()
     return {
         "async_sessions": async_sessions,
@@ -380,6 +387,7 @@ def soak(
         "cut_times": cutter.times,
         "fit": line,
         "bytes_per_turn": line["slope"] * seconds / turns_done if turns_done else float("nan"),
+        "blocks_per_turn": alive["slope"] * seconds / turns_done if turns_done else float("nan"),
         "totals": dict(totals),
         "leftover_threads": [
             t.name for t in threading.enumerate() if t.name.lower().startswith("vectorshift")
