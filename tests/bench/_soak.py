@@ -60,6 +60,14 @@ class Tally:
         self.from_history = 0  # ... and it did: the answer read from the history
         self.errors: list[str] = []
 
+    def read_from_history(self, text: str, answer: str | None) -> None:
+        """A post whose acknowledgement a cut swallowed, found stored: its answer, if any, as
+        the history has it."""
+        self.sent.append(text)
+        self.from_history += 1
+        self.answers[text] += answer is not None
+        self.wrong += answer is not None and answer != text
+
     def answered(self, text: str, result: Any) -> None:
         """A turn's ``TurnResult``."""
         from vectorshift_sessions import SessionEventType
@@ -143,10 +151,7 @@ async def _turn_async(session: Any, text: str, tally: Tally, timeout: float) -> 
             if not stored:
                 tally.resent += 1
                 continue
-            tally.sent.append(text)
-            tally.from_history += 1
-            tally.answers[text] += answer is not None
-            tally.wrong += answer is not None and answer != text
+            tally.read_from_history(text, answer)
             return
         tally.sent.append(text)
         tally.answered(text, result)
@@ -172,10 +177,7 @@ def _turn_sync(session: Any, text: str, tally: Tally, timeout: float) -> None:
             if not stored:
                 tally.resent += 1
                 continue
-            tally.sent.append(text)
-            tally.from_history += 1
-            tally.answers[text] += answer is not None
-            tally.wrong += answer is not None and answer != text
+            tally.read_from_history(text, answer)
             return
         tally.sent.append(text)
         tally.answered(text, result)
