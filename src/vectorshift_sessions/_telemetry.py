@@ -157,18 +157,27 @@ def _version() -> str:
     return __version__
 
 
-def _tracer(provider: TracerProvider) -> Tracer:
+def _per_provider(cache: weakref.WeakKeyDictionary[Any, Any], provider: Any, make: Any) -> Any:
+    """``cache[provider]``, made by ``make(provider)`` the first time (a provider that cannot
+    be weakly referred to is asked again each time)."""
     with _cache_lock:
         try:
-            return _tracers[provider]
+            return cache[provider]
         except (KeyError, TypeError):
             pass
-        tracer = provider.get_tracer(INSTRUMENTATION, _version())
+        made = make(provider)
         try:
-            _tracers[provider] = tracer
-        except TypeError:  # not weakly referable: asked again next time
+            cache[provider] = made
+        except TypeError:
             pass
-        return tracer
+        return made
+
+
+def _tracer(provider: TracerProvider) -> Tracer:
+    tracer: Tracer = _per_provider(
+        _tracers, provider, lambda p: p.get_tracer(INSTRUMENTATION, _version())
+    )
+    return tracer
 
 
 def _records(provider: MeterProvider) -> bool:
@@ -178,21 +187,12 @@ def _records(provider: MeterProvider) -> bool:
 
 
 def _instruments_of(provider: MeterProvider) -> _Instruments | None:
-    with _cache_lock:
-        try:
-            return _instruments[provider]
-        except (KeyError, TypeError):
-            pass
-        made = (
-            _Instruments(provider.get_meter(INSTRUMENTATION, _version()))
-            if _records(provider)
-            else None
-        )
-        try:
-            _instruments[provider] = made
-        except TypeError:
-            pass
-        return made
+    instruments: _Instruments | None = _per_provider(
+        _instruments,
+        provider,
+        lambda p: _Instruments(p.get_meter(INSTRUMENTATION, _version())) if _records(p) else None,
+    )
+    return instruments
 
 
 def _capture_content() -> bool:
@@ -285,7 +285,6 @@ class SessionTelemetry:
         "_tracer_provider",
         "_turns",
         "owner_id",
-        "owner_name",
         "owner_type",
     )
 
@@ -300,7 +299,6 @@ class SessionTelemetry:
         self._core = core
         self.owner_type = owner_type
         self.owner_id = owner_id
-        self.owner_name: str | None = None
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
         self._lock = threading.Lock()
@@ -308,16 +306,20 @@ class SessionTelemetry:
 
     # --- hooks the session calls --------------------------------------------------------------
 
-    def begin(self, frame: codec.PostMessage | codec.PostMessages) -> _Turn | None:
+    def begin(
+        self, frame: codec.PostMessage | codec.PostMessages, owner_name: str | None = None
+    ) -> _Turn | None:
         """A post is about to go out: a new turn (or an approval answer). The turn it records,
         or None when nothing records (then nothing else happens for it)."""
         try:
-            return self._begin(frame)
+            return self._begin(frame, owner_name)
         except Exception:
             _logs.log(_logs.TELEMETRY, 30, self._core.session_id, "tracing failed", exc_info=True)
             return None
 
-    def _begin(self, frame: codec.PostMessage | codec.PostMessages) -> _Turn | None:
+    def _begin(
+        self, frame: codec.PostMessage | codec.PostMessages, owner_name: str | None
+    ) -> _Turn | None:
         api = _load()
         if api is None:
             return None
@@ -332,8 +334,8 @@ class SessionTelemetry:
         attributes = self._attributes()
         metric_attributes = dict(attributes)
         attributes["gen_ai.conversation.id"] = session_id
-        if self.owner_name:
-            attributes["gen_ai.agent.name"] = self.owner_name
+        if owner_name:
+            attributes["gen_ai.agent.name"] = owner_name
         if answer:
             attributes["vectorshift.turn.continued"] = True
         name = f"invoke_agent {self.owner_id}" if self.owner_id else "invoke_agent"

@@ -353,4 +353,4 @@ def test_nothing_records_and_nothing_is_watched_without_a_provider(
                 session.respond(event, approved=True)
             if event.is_turn_end:
                 break
-        assert not session._telemetry._turns
+        assert session._core.telemetry is not None and not session._core.telemetry._turns

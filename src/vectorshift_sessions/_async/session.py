@@ -159,7 +159,7 @@ class AsyncSession(backend.ConnectOnAwait):
         self._connect_timeout = connect_timeout
         self._max_content_bytes = max_content_bytes
         self._core = SessionCore(session_id, backlog_size)
-        self._telemetry = self._core.telemetry = SessionTelemetry(
+        self._core.telemetry = SessionTelemetry(
             self._core, owner_type, owner_id, tracer_provider, meter_provider
         )
         self._conn = Connection(
@@ -295,8 +295,9 @@ class AsyncSession(backend.ConnectOnAwait):
 
     async def _post(self, frame: codec.PostMessage | codec.PostMessages) -> None:
         """Post a turn (or an approval answer) and wait for the engine's acknowledgement."""
-        self._telemetry.owner_name = self._owner_name
-        turn = self._telemetry.begin(frame)  # None unless OpenTelemetry records it
+        telemetry = self._core.telemetry
+        assert telemetry is not None  # a session's core always has its instrumentation
+        turn = telemetry.begin(frame, self._owner_name)  # None unless OpenTelemetry records it
         try:
             ack = await self._conn.request(frame, self._ack_timeout)
             if ack.error is not None:
@@ -305,7 +306,7 @@ class AsyncSession(backend.ConnectOnAwait):
             raise  # it may have gone out, like a cancelled post: its turn goes on
         except Exception as exc:
             if turn is not None:
-                self._telemetry.fail(turn, exc)
+                telemetry.fail(turn, exc)
             raise
 
     async def send(
