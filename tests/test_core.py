@@ -16,7 +16,14 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from vectorshift_sessions import _codec as codec
-from vectorshift_sessions._core import Beat, Requests, SessionCore, State, turn_ended_in
+from vectorshift_sessions._core import (
+    Beat,
+    Requests,
+    SessionCore,
+    State,
+    last_turn,
+    turn_ended_in,
+)
 from vectorshift_sessions._errors import SessionError, SessionNotFoundError
 from vectorshift_sessions._eventlog import Cursor
 from vectorshift_sessions._types import SessionEvent, SessionEventType
@@ -190,15 +197,136 @@ def rejoin(
     *,
     held: tuple[str, ...] = (),
     heartbeat: bool = False,
+    paging: bool = False,
 ) -> int:
     frames = core.start_rejoin()
     assert [f.TYPE for f in frames] == ["connect_session", "get_messages"]
-    core.receive([text(_frames.connect_ack(SID, participant_status=status))])
+    ack = _frames.connect_ack(SID, participant_status=status, history_after=paging)
+    core.receive([text(ack)])
     for frame in held:
         core.receive([frame])
     core.receive([text(_frames.history(SID, messages))])
     assert core.rejoin_done and core.rejoin_error is None
     return core.finish_rejoin(heartbeat=heartbeat)
+
+
+def asked_after(core: SessionCore) -> str | None:
+    """The ``after`` of the history a rejoin asks for now (the rejoin is abandoned)."""
+    (history,) = [f for f in core.start_rejoin() if isinstance(f, codec.GetMessages)]
+    core.abandon_rejoin()
+    return history.after
+
+
+def connected(core: SessionCore, *, paging: bool, status: str | None = "Idle") -> None:
+    ack = _frames.connect_ack(SID, participant_status=status, history_after=paging)
+    answer = codec.decode_engine_frame(text(ack))
+    assert isinstance(answer, codec.Answer)
+    core.connected(answer)
+    core.state = State.CONNECTED
+
+
+def turn_messages(n: int) -> list[Any]:
+    return [
+        stored(f"u{n}", _frames.text_content("hi"), USER),
+        stored(f"m{n}", _frames.text_content(f"a{n}")),
+    ]
+
+
+def answer_live(core: SessionCore, n: int) -> None:
+    """Turn ``n``'s answer, delivered live (its user message is stored, never notified)."""
+    core.receive([text(_frames.message_notification(turn_messages(n)[1]))])
+
+
+def test_a_part_of_the_history_goes_on_the_turn_that_was_running() -> None:
+    part = codec.decode_engine_frame(
+        text(_frames.history(SID, [stored("m2", _frames.text_content("more"))]))
+    )
+    assert isinstance(part, codec.Answer) and part.messages is not None
+    assert last_turn(part.messages) is None
+    assert [m.id for m in last_turn(part.messages, continues=True) or ()] == ["m2"]
+    assert last_turn([], continues=True) == []
+
+
+def test_a_paging_engine_is_asked_only_for_what_was_stored_after_the_last_read() -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    connected(core, paging=True)
+    answer_live(core, 1)
+    core.connection_lost(None, recover=True)
+    assert asked_after(core) is None  # nothing read yet: the whole history
+    rejoin(core, "Idle", turn_messages(1), paging=True)
+    answer_live(core, 2)
+    core.connection_lost(None, recover=True)
+    assert asked_after(core) == "m1"
+    # Turn 3 ran while away: only the part after m1 comes, and m3 is delivered once.
+    assert rejoin(core, "Idle", turn_messages(2) + turn_messages(3), paging=True) == 1
+    core.connection_lost(None, recover=True)
+    assert asked_after(core) == "m3"
+    completes = [e.message_id for e in drain(core, cursor) if e.is_complete]
+    assert completes == ["m1", "m2", "m3"]
+
+
+@pytest.mark.parametrize(
+    ("paging", "status"), [(False, "Idle"), (True, None)], ids=["not-offered", "no-status"]
+)
+def test_without_both_extensions_the_whole_history_is_asked(
+    paging: bool, status: str | None
+) -> None:
+    """Paging needs the offer, and the ack's status: a part of the history cannot show the
+    end of a turn that ended before it."""
+    core = SessionCore(SID, 100)
+    connected(core, paging=paging, status=status)
+    for n in range(1, 4):
+        answer_live(core, n)
+        core.connection_lost(None, recover=True)
+        assert asked_after(core) is None
+        rejoin(core, status, [m for k in range(1, n + 1) for m in turn_messages(k)], paging=paging)
+
+
+def test_an_engine_that_answers_all_despite_after_is_read_from_the_cursor_on() -> None:
+    """The ids of what was read long ago are forgotten; a whole history (an engine that
+    ignored ``after``) is read from the cursor, so nothing before it comes again."""
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    connected(core, paging=True)
+    everything: list[Any] = []
+    for n in range(1, 5):
+        everything += turn_messages(n)
+        answer_live(core, n)
+        core.connection_lost(None, recover=True)
+        rejoin(core, "Idle", everything, paging=True)
+    assert "m1" not in core._seen  # forgotten: two recoveries ago
+    everything += turn_messages(5)
+    core.connection_lost(None, recover=True)
+    assert rejoin(core, "Idle", everything, paging=True) == 1
+    completes = [e.message_id for e in drain(core, cursor) if e.is_complete]
+    assert completes == ["m1", "m2", "m3", "m4", "m5"]
+
+
+@pytest.mark.parametrize("failure", ["refused", "offer-withdrawn"])
+def test_a_paged_read_that_fails_asks_for_the_whole_history_from_then_on(failure: str) -> None:
+    core = SessionCore(SID, 100)
+    cursor = listening(core)
+    connected(core, paging=True)
+    answer_live(core, 1)
+    core.connection_lost(None, recover=True)
+    rejoin(core, "Idle", turn_messages(1), paging=True)
+    core.connection_lost(None, recover=True)
+    assert core.start_rejoin()[1] == codec.GetMessages(SID, "m1")
+    if failure == "refused":
+        core.receive(
+            [text(_frames.connect_ack(SID, participant_status="Idle", history_after=True))]
+        )
+        core.receive([text(_frames.error_frame("no such message", "get_messages", SID))])
+    else:  # this ack offers nothing: the part that comes cannot be trusted to show the end
+        core.receive([text(_frames.connect_ack(SID))])
+        core.receive([text(_frames.history(SID, turn_messages(2), after="m1"))])
+    assert core.rejoin_done and isinstance(core.rejoin_error, SessionError)
+    core.abandon_rejoin()
+    assert asked_after(core) is None
+    assert rejoin(core, "Idle", turn_messages(1) + turn_messages(2), paging=True) == 1
+    completes = [e.message_id for e in drain(core, cursor) if e.is_complete]
+    assert completes == ["m1", "m2"]
 
 
 @pytest.mark.parametrize("extension", [True, False])
@@ -322,12 +450,19 @@ def test_a_session_gone_fails_the_rejoin() -> None:
 class RecoveryMachine(RuleBasedStateMachine):
     """An engine runs turns; the connection drops and comes back at any point."""
 
-    @initialize(extension=st.booleans(), heartbeat=st.booleans())
-    def start(self, extension: bool, heartbeat: bool) -> None:
+    @initialize(
+        extension=st.booleans(),
+        heartbeat=st.booleans(),
+        paging=st.sampled_from(["none", "paged", "ignores-after"]),
+    )
+    def start(self, extension: bool, heartbeat: bool, paging: str) -> None:
         self.heartbeat = heartbeat
         self.clock = 0.0
         self.core = SessionCore(SID, 10_000)
-        self.core.state = State.CONNECTED
+        # The engine offers paging, and pages (or answers everything all the same).
+        self.paging = paging if extension else "none"
+        connected(self.core, paging=self.paging != "none", status="Idle" if extension else None)
+        self.reads: list[int] = []  # how many messages were stored at each history read
         self.cursor = listening(self.core)
         self.extension = extension
         self.connected = True
@@ -389,9 +524,12 @@ class RecoveryMachine(RuleBasedStateMachine):
     @rule(steps_meanwhile=st.integers(0, 2))
     def come_back(self, steps_meanwhile: int) -> None:
         core = self.core
-        core.start_rejoin()
+        (asked,) = [f for f in core.start_rejoin() if isinstance(f, codec.GetMessages)]
         status = self.status if self.extension else None
-        core.receive([text(_frames.connect_ack(SID, participant_status=status))])
+        paging = self.paging != "none"
+        core.receive(
+            [text(_frames.connect_ack(SID, participant_status=status, history_after=paging))]
+        )
         self.connected = True  # frames from now on reach the core (held until the history)
         for _ in range(min(steps_meanwhile, len(self.pending))):
             frame = self.pending.pop(0)
@@ -400,8 +538,18 @@ class RecoveryMachine(RuleBasedStateMachine):
             if frame["type"] == "participant_status":
                 self.status = frame["message"]["status"]
             core.receive([text(frame)])
-        core.receive([text(_frames.history(SID, list(self.history)))])
+        answer = list(self.history)
+        if asked.after is not None:
+            assert self.paging != "none", "asked for a part of an engine that never offered it"
+            ids = [m["id"] for m in answer]
+            if self.paging == "paged":
+                answer = answer[ids.index(asked.after) + 1 :]
+        core.receive([text(_frames.history(SID, answer, after=asked.after))])
         core.finish_rejoin(heartbeat=self.heartbeat)
+        self.reads.append(len(self.history))
+        if self.paging != "none" and len(self.reads) > 2:
+            # What is remembered is what was stored since the read before last, no more.
+            assert len(core._seen) <= len(self.history) - self.reads[-3]
 
     @rule()
     def tick(self) -> None:

@@ -172,8 +172,12 @@ class PostMessages:
 
 @attrs.frozen
 class GetMessages:
+    """The history. **Extension** ``after`` (a message id): only what was stored after that
+    message; sent only to an engine whose ``connect_session`` ack says ``history_after``."""
+
     TYPE: ClassVar[str] = "get_messages"
     session_id: str
+    after: str | None = None
 
 
 @attrs.frozen

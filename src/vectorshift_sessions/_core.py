@@ -137,9 +137,13 @@ class Beat(enum.Enum):
     DEAD = "dead"  # nothing heard for too long: drop the connection (recovery follows)
 
 
-def last_turn(history: Iterable[SessionMessage]) -> list[SessionMessage] | None:
-    """The agent's messages after the user's last message (``None``: no user message yet)."""
-    after: list[SessionMessage] | None = None
+def last_turn(
+    history: Iterable[SessionMessage], *, continues: bool = False
+) -> list[SessionMessage] | None:
+    """The agent's messages after the user's last message (``None``: no user message yet).
+    ``continues``: ``history`` is what was stored after an earlier read, so the agent's
+    messages before its first user message (if any) go on the turn that was running then."""
+    after: list[SessionMessage] | None = [] if continues else None
     for message in history:
         if message.is_user:
             after = []
@@ -164,12 +168,39 @@ def turn_ended_in(history: Iterable[SessionMessage]) -> bool:
     )
 
 
+class _Ids:
+    """Message ids, in two generations: ``forget_older()`` drops the older one and starts a
+    new one. A session that pages its history keeps only what a recovery can still meet."""
+
+    __slots__ = ("older", "recent")
+
+    def __init__(self) -> None:
+        self.recent: set[str] = set()
+        self.older: set[str] = set()
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self.recent or message_id in self.older
+
+    def __len__(self) -> int:
+        return len(self.recent | self.older)
+
+    def add(self, message_id: str) -> None:
+        self.recent.add(message_id)
+
+    def update(self, message_ids: Iterable[str]) -> None:
+        self.recent.update(message_ids)
+
+    def forget_older(self) -> None:
+        self.older, self.recent = self.recent, set()
+
+
 class _Rejoin:
     """A recovery in progress on a new connection: our own requests, and what arrived meanwhile."""
 
-    __slots__ = ("ack", "error", "held", "history")
+    __slots__ = ("ack", "after", "error", "held", "history")
 
-    def __init__(self) -> None:
+    def __init__(self, after: str | None) -> None:
+        self.after = after  # the history asked is what was stored after this message
         self.ack: SessionEvent | None = None
         self.history: list[SessionMessage] | None = None
         self.held: list[SessionEvent | codec.Answer] = []
@@ -189,9 +220,16 @@ class SessionCore:
         self._rejoin: _Rejoin | None = None
         # Message ids already delivered, so a recovery's backfill repeats nothing, and ids
         # the backfill delivered, so the live notification that may follow is not repeated.
-        self._seen: set[str] = set()
-        self._completed: set[str] = set()
-        self._backfilled: set[str] = set()
+        self._seen = _Ids()
+        self._completed = _Ids()
+        self._backfilled = _Ids()
+        # With an engine that pages its history (the ``history_after`` extension of its
+        # connect ack), the last message of the last history read: a recovery asks only for
+        # what was stored after it (each reads a few messages, not the whole history), and
+        # the ids of what came before it are forgotten (see ``finish_rejoin``).
+        self._cursor: str | None = None
+        self._paged = False  # the engine's last connect ack offered paging
+        self._page_refused = False  # ... and then failed a paged read: never ask again
         self._engine_in_turn = False  # Processing or AwaitingApproval, not yet Idle (the engine)
         self._said_end = False  # a recovery said the turn's end; the engine's own is a repeat
         self._end_due = 0  # heartbeats until a turn end read from the history is said
@@ -240,7 +278,7 @@ class SessionCore:
         elif only_deltas:
             if decoded:
                 ids = {event.message_id for event in decoded}  # type: ignore[union-attr]
-                self._seen.update(i for i in ids if i is not None)
+                self._seen.update([i for i in ids if i is not None])
                 self._end_due = 0
             self._extend(decoded)  # type: ignore[arg-type]  # the hot path: all events
         else:
@@ -300,13 +338,50 @@ class SessionCore:
             self._seen.add(message_id)
         self._append(event)
 
-    def remember(self, history: Iterable[SessionMessage]) -> None:
-        """What is already stored is not news: a later recovery must not replay it."""
+    def remember(self, history: list[SessionMessage]) -> None:
+        """What is already stored (a resumed session's history) is not news: a later
+        recovery must not replay it."""
         for message in history:
+            self._hold(message)
+        self._read_up_to(history)
+
+    def _hold(self, message: SessionMessage) -> None:
+        if message.id:
+            self._seen.add(message.id)
+            if message.status == SessionMessageStatus.COMPLETE:
+                self._completed.add(message.id)
+
+    def _offered(self, ack: SessionEvent | None) -> None:
+        """A connect ack: whether to page the history. Only with an engine that says both
+        extensions: a part of the history cannot show the end of a turn that ended before
+        it, so the ack's status must."""
+        offered = (
+            ack is not None
+            and ack.data.get("history_after") is True
+            and isinstance(ack.data.get("participant_status"), str)
+        )
+        self._paged = offered and not self._page_refused
+
+    def _read_up_to(self, history: list[SessionMessage]) -> None:
+        """A history was read: the cursor moves to its last message, unless one before is
+        still being written (its final form will be stored later). Only with paging."""
+        if not self._paged and self._cursor is None:
+            return
+        for message in history:
+            if message.status == SessionMessageStatus.STREAMING:
+                break
             if message.id:
-                self._seen.add(message.id)
-                if message.status == SessionMessageStatus.COMPLETE:
-                    self._completed.add(message.id)
+                self._cursor = message.id
+
+    def _unread(self, history: list[SessionMessage]) -> list[SessionMessage]:
+        """What of ``history`` was stored after the cursor: all of it when the cursor is not
+        in it (the engine paged it, or there is no cursor)."""
+        cursor = self._cursor
+        if cursor is not None:
+            for index in range(len(history) - 1, -1, -1):
+                if history[index].id == cursor:
+                    return history[index + 1 :]
+        return history
 
     # --- the connection ---------------------------------------------------------------------
 
@@ -325,10 +400,11 @@ class SessionCore:
     def start_rejoin(self) -> list[codec.ClientFrame]:
         """A new connection is open: the frames that rejoin our session on it. Until
         ``rejoin_done`` says so, frames are held (their answers are ours)."""
-        self._rejoin = _Rejoin()
+        after = self._cursor if self._paged else None
+        self._rejoin = _Rejoin(after)
         self.requests.forget_all(codec.PingSession.TYPE)  # a ping that never went out
         session_id = self.session_id or ""
-        return [codec.ConnectSession(session_id), codec.GetMessages(session_id)]
+        return [codec.ConnectSession(session_id), codec.GetMessages(session_id, after)]
 
     def _rejoining(self, item: SessionEvent | codec.Answer) -> None:
         rejoin = self._rejoin
@@ -342,14 +418,22 @@ class SessionCore:
                     f"cannot reconnect to session {self.session_id!r}: {item.error}",
                     session_id=self.session_id,
                 )
+            else:
+                self._offered(item.event)
         elif (
             request == codec.GetMessages.TYPE and rejoin.ack is not None and rejoin.history is None
         ):
             assert type(item) is codec.Answer
             if item.error is not None:  # try again: an empty history would say nothing was missed
                 rejoin.error = SessionError(f"the engine refused the history: {item.error}")
+            elif rejoin.after is not None and not self._paged:
+                # Asked for a part, but this ack no longer offers paging: the part may not
+                # show whether the turn ended. The next attempt reads the whole history.
+                rejoin.error = SessionError("the engine no longer pages the history")
             else:
                 rejoin.history = list(item.messages or ())
+            if rejoin.error is not None and rejoin.after is not None:
+                self._page_refused, self._paged = True, False
         else:
             rejoin.held.append(item)  # in order, after the backfill
 
@@ -376,12 +460,17 @@ class SessionCore:
         The extension (the ack's ``participant_status``) tells where the engine is. Without
         it, the history does, less surely (an agent may go on after a complete message): an
         end read from the history is said only if the turn shows nothing live for a
-        ``heartbeat`` or two (at once when there is no heartbeat)."""
+        ``heartbeat`` or two (at once when there is no heartbeat).
+
+        With paging, the history is what was stored after the cursor; what was stored before
+        will not come again, by history (the cursor is past it) or live (on a connection
+        that is gone), so the ids delivered two recoveries ago are forgotten."""
         rejoin = self._rejoin
         assert rejoin is not None and rejoin.history is not None and rejoin.ack is not None
         self._rejoin = None
         self.state = State.CONNECTED
-        history = rejoin.history
+        history = rejoin.history  # with paging: a part, and the ack's status says the rest
+        unread = self._unread(history)
         held = rejoin.held
         live = next(
             (
@@ -392,17 +481,17 @@ class SessionCore:
             None,
         )
         status = rejoin.ack.data.get("participant_status")
-        after = last_turn(history)
         if isinstance(status, str):
             ended, running = status == _IDLE, status in _IN_TURN
         else:
             ended = turn_ended_in(history)
-            running = after is not None and not ended
+            running = last_turn(history) is not None and not ended
         was_in_turn = self._engine_in_turn
-        missed_turn = any(m.id and m.id not in self._seen for m in after or ())
+        unread_turn = last_turn(unread, continues=rejoin.after is not None or unread is not history)
+        missed_turn = any(m.id and m.id not in self._seen for m in unread_turn or ())
         if not was_in_turn and (running or (ended and missed_turn)) and live not in _IN_TURN:
             self._recovered_status(ParticipantStatus.PROCESSING)  # before what it started
-        backfilled = self._backfill(history)
+        backfilled = self._backfill(unread)
         self.publish_client_status(
             ParticipantStatus.CONNECTED, {"recovered": True, "backfilled": backfilled}
         )
@@ -418,6 +507,10 @@ class SessionCore:
                 self._recovered_status(ParticipantStatus.IDLE)
         for item in held:
             self._route(item)
+        self._read_up_to(unread)
+        if self._cursor is not None:
+            for ids in (self._seen, self._completed, self._backfilled):
+                ids.forget_older()
         return backfilled
 
     def _recovered_status(self, status: ParticipantStatus) -> None:
@@ -433,7 +526,7 @@ class SessionCore:
             complete = message.status == SessionMessageStatus.COMPLETE
             if message.id in (self._completed if complete else self._seen):
                 continue
-            self.remember([message])
+            self._hold(message)
             if message.status != SessionMessageStatus.STREAMING:
                 self._backfilled.add(message.id)  # its live notification may still come
             self._append(codec.stored_message_event(message.raw, self.session_id or ""))
@@ -481,3 +574,4 @@ class SessionCore:
                 f"cannot connect to session {self.session_id!r}: {answer.error}",
                 session_id=self.session_id,
             )
+        self._offered(answer.event)

@@ -24,6 +24,7 @@ from vectorshift_sessions import (
 from vectorshift_sessions._backends import _asyncio_backend as backend
 from vectorshift_sessions.engine import LocalEngine
 from vectorshift_sessions.testing import FaultyProxy
+from vectorshift_sessions.testing._cassette import Cassette
 
 ET = SessionEventType
 FAST = ReconnectPolicy(initial_delay=0.005, max_delay=0.05, deadline=30)
@@ -99,7 +100,7 @@ async def test_a_turn_that_ends_while_away_ends_the_listeners_loop(extension: bo
     turn ended from the connect ack's status (our extension) or, without it, from the
     history, and says so: a loop waiting for ``is_turn_end`` ends."""
     with (
-        LocalEngine(db=":memory:", turn_delay=0.002, status_on_connect=extension) as engine,
+        LocalEngine(db=":memory:", turn_delay=0.002, extensions=extension) as engine,
         FaultyProxy(engine.port) as proxy,
     ):
         # Without the extension the end read from the history waits two quiet heartbeats.
@@ -130,7 +131,44 @@ async def test_a_turn_that_ends_while_away_ends_the_listeners_loop(extension: bo
     assert [e.text for e in rest if e.is_complete] == [" ".join(f"w{i}" for i in range(100))]
 
 
-async def test_200_turns_with_random_cuts_lose_and_repeat_nothing(proxy: FaultyProxy) -> None:
+@pytest.fixture(scope="module", params=[True, False], ids=["paged", "hosted-like"])
+def either_engine(request: pytest.FixtureRequest) -> Iterator[LocalEngine]:
+    """The engine with its protocol extensions (paging the history), and without them."""
+    with LocalEngine(db=":memory:", extensions=request.param) as running:
+        yield running
+
+
+async def test_200_turns_with_random_cuts_lose_and_repeat_nothing(
+    either_engine: LocalEngine, tmp_path: Path
+) -> None:
+    """Each recovery asks, with paging, only for what was stored after the last history it
+    read (a long session re-reads a few messages, not all); without, for all of it."""
+    path = tmp_path / "cuts.jsonl"
+    with FaultyProxy(either_engine.port) as proxy:
+        await random_cuts(proxy, path)
+    frames = [f.frame for f in Cassette.load(path).recordings[0].frames if f.frame is not None]
+    asked = [f.get("after") for f in frames if f["type"] == "get_messages" and "messages" not in f]
+    answers = [f for f in frames if f["type"] == "get_messages" and "messages" in f]
+    rejoins = sum(f["type"] == "connect_session" and "success" in f for f in frames) - 1
+    final = [m["id"] for m in answers[-1]["messages"]]  # the test's own read: all of it
+    assert len(final) == 400
+    paged = [answer for answer in answers if "after" in answer]
+    if either_engine.extensions:
+        # Every recovery but the first asks for a part (a cut may take a request, or its
+        # answer): what was stored after the last message it read, in order, no more.
+        assert len(paged) >= rejoins // 2 >= 10
+        assert sum(a is not None for a in asked) >= len(paged)
+        for answer in paged:
+            start = final.index(answer["after"]) + 1
+            assert [m["id"] for m in answer["messages"]] == final[
+                start : start + len(answer["messages"])
+            ]
+        assert sum(len(a["messages"]) for a in paged) < len(final)
+    else:
+        assert paged == [] and set(asked) == {None}
+
+
+async def random_cuts(proxy: FaultyProxy, path: Path) -> None:
     rng = random.Random(20261125)
     completes: list[SessionEvent] = []
     arrived = backend.Event()
@@ -140,7 +178,7 @@ async def test_200_turns_with_random_cuts_lose_and_repeat_nothing(proxy: FaultyP
             completes.append(event)
             arrived.set()
 
-    async with session_via(proxy) as session:
+    async with session_via(proxy, record_to=path) as session:
         worker = backend.spawn(
             collect, session.listen(event_types=[ET.MESSAGE_COMPLETE], maxsize=0), name="collect"
         )

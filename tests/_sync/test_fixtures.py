@@ -89,10 +89,10 @@ def test_a_session_survives_cut_connections_and_restart(
     ]  # fmt: skip
 
 
-@pytest.mark.vectorshift_engine(turn_delay=0.001, status_on_connect=False)
+@pytest.mark.vectorshift_engine(turn_delay=0.001, extensions=False)
 def test_the_marker_configures_the_engine(vectorshift_engine: EngineFixture) -> None:
     assert vectorshift_engine.engine.turn_delay == 0.001
-    assert vectorshift_engine.engine.status_on_connect is False
+    assert vectorshift_engine.engine.extensions is False
 
 
 def test_faults_go_between_the_session_and_the_engine(

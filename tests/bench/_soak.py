@@ -47,12 +47,13 @@ def text_for(name: str, turn: int) -> str:
 
 class Tally:
     """One session's account: what it sent (each text once it is known stored) and what came
-    back, and the recoveries the harness had to do."""
+    back, and the recoveries the harness had to do. Counts per turn, in arrays made at the
+    start: the harness's memory does not grow with the turns (the soak measures the SDK's)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, turns: int) -> None:
         self.name = name
-        self.sent: list[str] = []
-        self.answers: Counter[str] = Counter()  # text -> answers received
+        self.sent = bytearray(turns)  # turn -> 1 once its text is known stored
+        self.answers = bytearray(turns)  # turn -> answers received (at most 255)
         self.double_deliveries = 0  # a turn that delivered its answer's MESSAGE_COMPLETE twice
         self.wrong = 0  # an answer of another text (an earlier turn's, say)
         self.unknown = 0  # DeliveryUnknownError
@@ -60,18 +61,24 @@ class Tally:
         self.from_history = 0  # ... and it did: the answer read from the history
         self.errors: list[str] = []
 
-    def read_from_history(self, text: str, answer: str | None) -> None:
+    def _answer(self, turn: int) -> None:
+        self.answers[turn] = min(255, self.answers[turn] + 1)
+
+    def read_from_history(self, turn: int, answer: str | None) -> None:
         """A post whose acknowledgement a cut swallowed, found stored: its answer, if any, as
         the history has it."""
-        self.sent.append(text)
+        self.sent[turn] = 1
         self.from_history += 1
-        self.answers[text] += answer is not None
-        self.wrong += answer is not None and answer != text
+        if answer is not None:
+            self._answer(turn)
+            self.wrong += answer != text_for(self.name, turn)
 
-    def answered(self, text: str, result: Any) -> None:
+    def answered(self, turn: int, result: Any) -> None:
         """A turn's ``TurnResult``."""
         from vectorshift_sessions import SessionEventType
 
+        self.sent[turn] = 1
+        text = text_for(self.name, turn)
         completes = [e for e in result.events if e.type is SessionEventType.MESSAGE_COMPLETE]
         if result.status != "complete" or not completes:
             self.errors.append(f"{text!r}: turn ended {result.status!r} with no answer")
@@ -79,14 +86,16 @@ class Tally:
         self.double_deliveries += len(completes) - 1
         if result.text != text:
             self.wrong += 1
-        self.answers[text] += 1
+        self._answer(turn)
 
     def check(self, history: list[Any], session: Any = None) -> dict[str, int]:
         """The stored history against what was sent: each text stored once, in order, each
         answered by exactly one complete agent message of the same text, no id twice. With
         the ``session``, also what its memory holds (private: what explains the RSS)."""
         users = [m.text for m in history if m.is_user]
-        stored, expected = Counter(users), Counter(self.sent)
+        sent_turns = [turn for turn, sent in enumerate(self.sent) if sent]
+        sent = [text_for(self.name, turn) for turn in sent_turns]
+        stored, expected = Counter(users), Counter(sent)
         answers: dict[int, list[Any]] = {}
         turn = -1
         for message in history:
@@ -99,7 +108,7 @@ class Tally:
             "lost": sum((expected - stored).values()),
             "duplicated": sum(n - 1 for n in stored.values() if n > 1),
             "unexpected": sum((stored - expected).values()),
-            "out_of_order": int(list(dict.fromkeys(users)) != list(dict.fromkeys(self.sent))),
+            "out_of_order": int(list(dict.fromkeys(users)) != sent),
             "unanswered_in_history": sum(1 for i in range(len(users)) if not answers.get(i)),
             "answered_twice_in_history": sum(1 for a in answers.values() if len(a) > 1),
             "wrong_answer_in_history": sum(
@@ -107,8 +116,8 @@ class Tally:
             ),
             "duplicate_ids": len(ids) - len(set(ids)),
             # client side: every text it sent answered exactly once, and nothing else
-            "not_answered": sum(1 for t in self.sent if self.answers[t] == 0),
-            "answered_twice": sum(1 for t in self.sent if self.answers[t] > 1),
+            "not_answered": sum(1 for turn in sent_turns if self.answers[turn] == 0),
+            "answered_twice": sum(1 for turn in sent_turns if self.answers[turn] > 1),
             "double_deliveries": self.double_deliveries,
             "wrong_answers": self.wrong,
             "delivery_unknown": self.unknown,
@@ -134,9 +143,10 @@ def _stored(history: list[Any], text: str) -> tuple[bool, str | None]:
     return found, None
 
 
-async def _turn_async(session: Any, text: str, tally: Tally, timeout: float) -> None:
+async def _turn_async(session: Any, turn: int, tally: Tally, timeout: float) -> None:
     from vectorshift_sessions import DeliveryUnknownError
 
+    text = text_for(tally.name, turn)
     for _ in range(MAX_SENDS):
         try:
             result = await session.ask(text, timeout=timeout)
@@ -151,18 +161,18 @@ async def _turn_async(session: Any, text: str, tally: Tally, timeout: float) -> 
             if not stored:
                 tally.resent += 1
                 continue
-            tally.read_from_history(text, answer)
+            tally.read_from_history(turn, answer)
             return
-        tally.sent.append(text)
-        tally.answered(text, result)
+        tally.answered(turn, result)
         return
     tally.errors.append(f"{text!r}: not stored after {MAX_SENDS} sends")
 
 
-def _turn_sync(session: Any, text: str, tally: Tally, timeout: float) -> None:
+def _turn_sync(session: Any, turn: int, tally: Tally, timeout: float) -> None:
     """As ``_turn_async``, blocking."""
     from vectorshift_sessions import DeliveryUnknownError
 
+    text = text_for(tally.name, turn)
     for _ in range(MAX_SENDS):
         try:
             result = session.ask(text, timeout=timeout)
@@ -177,10 +187,9 @@ def _turn_sync(session: Any, text: str, tally: Tally, timeout: float) -> None:
             if not stored:
                 tally.resent += 1
                 continue
-            tally.read_from_history(text, answer)
+            tally.read_from_history(turn, answer)
             return
-        tally.sent.append(text)
-        tally.answered(text, result)
+        tally.answered(turn, result)
         return
     tally.errors.append(f"{text!r}: not stored after {MAX_SENDS} sends")
 
@@ -255,8 +264,8 @@ def soak(
     sampler = _Sampler(sample_every, t0)
     sampler.start()
     cutter = _Cutter(engine_pid, cut_every, t0)
-    tallies = [Tally(f"a{i}") for i in range(async_sessions)]
-    sync_tallies = [Tally(f"s{i}") for i in range(sync_sessions)]
+    tallies = [Tally(f"a{i}", turns) for i in range(async_sessions)]
+    sync_tallies = [Tally(f"s{i}", turns) for i in range(sync_sessions)]
     go, verify, stop = threading.Event(), threading.Event(), threading.Event()
     connected: list[str] = []
     done: list[str] = []
@@ -280,7 +289,7 @@ def soak(
             for turn in range(turns if session is not None else 0):
                 if stop.is_set():
                     break
-                _turn_sync(session, text_for(tally.name, turn), tally, turn_timeout)
+                _turn_sync(session, turn, tally, turn_timeout)
         except Exception as exc:
             tally.errors.append(f"turns: {exc!r}")
         with lock:
@@ -317,7 +326,7 @@ def soak(
                 for turn in range(turns if session is not None else 0):
                     if stop.is_set():
                         break
-                    await _turn_async(session, text_for(tally.name, turn), tally, turn_timeout)
+                    await _turn_async(session, turn, tally, turn_timeout)
             except Exception as exc:
                 tally.errors.append(f"turns: {exc!r}")
 
@@ -370,7 +379,7 @@ def soak(
         totals.update(one)
     totals["unchecked_sessions"] = len(every) - len(checks)
     errors = [f"{t.name}: {e}" for t in every for e in t.errors]
-    turns_done = sum(len(t.sent) for t in every)
+    turns_done = sum(sum(t.sent) for t in every)
     seconds = marks["turns_end"] - marks["turns_start"]
     line = fit(sampler.samples, marks["turns_start"], marks["turns_end"])
     alive = fit(sampler.blocks, marks["turns_start"], marks["turns_end"])

@@ -49,6 +49,7 @@ class Raw:
             "success": True,
             "error": None,
             "participant_status": "Idle",  # extension: the session's status, for returning clients
+            "history_after": True,  # extension: get_messages takes "after"
         }
         return session_id
 

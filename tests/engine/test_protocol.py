@@ -79,6 +79,51 @@ async def test_history_holds_user_and_agent_messages(engine: LocalEngine) -> Non
     assert len({m["id"] for m in history}) == 4
 
 
+async def test_history_after_a_message_holds_only_what_was_stored_after_it(
+    engine: LocalEngine,
+) -> None:
+    """The extension: ``get_messages`` with ``after`` answers the rest of the history, and
+    says ``after`` in the answer; an id not in the session's history is refused by name."""
+    async with raw_client(engine) as client:
+        sid = await client.new_session()
+        for text in ("one", "two", "three"):
+            await client.send(type="post_message", session_id=sid, content=text)
+            assert (await client.recv())["success"] is True
+            await client.until_idle()
+        history = await client.history(sid)
+        second_answer = history[3]["id"]
+        await client.send(type="get_messages", session_id=sid, after=second_answer)
+        rest = await client.recv()
+        await client.send(type="get_messages", session_id=sid, after=history[-1]["id"])
+        nothing = await client.recv()
+        await client.send(type="get_messages", session_id=sid, after="no-such-message")
+        refused = await client.recv()
+    assert rest == {
+        "type": "get_messages",
+        "session_id": sid,
+        "messages": history[4:],
+        "after": second_answer,
+    }
+    assert [m["content"]["value"] for m in rest["messages"]] == ["three", "three"]
+    assert nothing["messages"] == []
+    assert refused["type"] == "error" and refused["request_type"] == "get_messages"
+    assert "'no-such-message'" in refused["error"] and "without 'after'" in refused["error"]
+
+
+async def test_an_engine_without_extensions_says_nothing_of_them_and_refuses_after() -> None:
+    """``extensions=False`` behaves as an engine without them: the connect ack is the
+    official one, and ``after`` is refused (as an engine that does not know it may)."""
+    async with LocalEngine(db=":memory:", extensions=False) as engine, raw_client(engine) as client:
+        sid = await client.create()
+        ack = await client.connect(sid)
+        await client.send(type="get_messages", session_id=sid, after="m1")
+        refused = await client.recv()
+        everything = await client.history(sid)
+    assert ack == {"type": "connect_session", "session_id": sid, "success": True, "error": None}
+    assert refused["type"] == "error" and "does not page" in refused["error"]
+    assert everything == []
+
+
 async def test_ping_answers_pong(engine: LocalEngine) -> None:
     async with raw_client(engine) as client:
         sid = await client.new_session()

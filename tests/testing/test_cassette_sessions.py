@@ -90,9 +90,10 @@ def first_of_sync(listener: Iterator[SessionEvent], kind: ET) -> SessionEvent:
 
 
 def replay(
-    cassette: Cassette, owner_id: str, text: str, **answer: Any
+    cassette: Cassette, owner_id: str, text: str, *more: str, **answer: Any
 ) -> tuple[ReplayAgent, list[SessionEvent]]:
-    """Replay ``text``'s turn through a fresh engine (answering approvals with ``answer``)."""
+    """Replay ``text``'s turn (then each of ``more``) through a fresh engine, answering
+    approvals with ``answer``; the events of every turn."""
     agent = cassette.agent()
     specs = [
         AgentSpec(o.object_id.removeprefix("agent-"), agent, id=o.object_id)
@@ -100,15 +101,19 @@ def replay(
     ]
     with LocalEngine(db=":memory:", agents=specs) as engine:
         session = Session(owner_type="agent", owner_id=owner_id, ws_url=engine.ws_url, **options())
+        events: list[SessionEvent] = []
         with session:
-            session.send(text)
-            watcher = TurnWatcher()
-            for event in session.listen():
-                if event.type == ET.APPROVAL_REQUEST:
-                    session.respond(event, **answer)
-                if watcher.feed(event):
-                    break
-    return agent, watcher.events
+            for one in (text, *more):
+                listener = session.listen()
+                session.send(one)
+                watcher = TurnWatcher()
+                for event in listener:
+                    if event.type == ET.APPROVAL_REQUEST:
+                        session.respond(event, **answer)
+                    if watcher.feed(event):
+                        break
+                events += watcher.events
+    return agent, events
 
 
 def errors(events: list[SessionEvent]) -> list[str]:
@@ -324,6 +329,114 @@ def test_messages_only_the_history_holds_after_a_reconnection_are_replayed_block
                 if event.is_turn_end:
                     break
     check_backfilled(path)
+
+
+# --- a second reconnection: a paged history ------------------------------------------------
+
+
+def echo_then_gated(gate: threading.Event) -> Any:
+    """An agent that echoes a text at once, and answers "go" as :func:`gated` does."""
+    gated_turn = gated(gate)
+
+    async def agent(turn: Turn) -> None:
+        if turn.text == "go":
+            await gated_turn(turn)
+        else:
+            await turn.say(turn.text)
+
+    return agent
+
+
+def check_paged(path: Path) -> None:
+    """The second reconnection read only what was stored after the first one's history (the
+    engine's paging extension); its message is still the turn's, and both turns replay."""
+    cassette = Cassette.load(path)
+    (recording,) = cassette.recordings
+    histories = [f for f in recording.frames if f.frame and f.frame["type"] == "get_messages"]
+    asked = [f.frame for f in histories if f.direction == "sent"]
+    answers = [f for f in histories if f.direction == "received"]
+    assert [a.get("after") for a in asked] == [None, answers[0].frame["messages"][-1]["id"]]
+    assert [m["content"]["value"] for m in answers[1].frame["messages"]] == ["go", "before after"]
+    first, second = cassette.turns
+    assert (first.text, second.text) == ("warm up", "go")
+    assert kinds(second) == ["delta before ", "message before after"]
+    assert second.frames[-1].line == answers[1].line  # the complete message came from there
+    agent, events = replay(cassette, GATED, "warm up", "go")
+    assert [e.text for e in events if e.is_complete] == ["warm up", "before after"]
+    agent.assert_done()
+
+
+async def test_a_paged_history_after_a_second_reconnection_is_read_whole(
+    tmp_path: Path,
+) -> None:
+    path, gate = tmp_path / "paged.jsonl", threading.Event()
+    async with LocalEngine(db=":memory:", agents={"gated": echo_then_gated(gate)}) as engine:
+        with FaultyProxy(engine.port) as proxy:
+            session = AsyncSession(
+                owner_type="agent",
+                owner_id=GATED,
+                ws_url=proxy.ws_url,
+                **options(record_to=path, reconnect=FAST),
+            )
+            async with session:
+                listener = session.listen(maxsize=0)
+                await session.ask("warm up")
+                assert proxy.cut() == 1
+                while not (await first_of(listener, ET.PARTICIPANT_STATUS)).data.get("recovered"):
+                    pass
+                await session.send("go")
+                await first_of(listener, ET.MESSAGE_DELTA)
+                witness = AsyncSession(session_id=session.session_id, ws_url=engine.ws_url)
+                async with witness:
+                    watching = witness.listen()
+                    proxy.refuse()
+                    assert proxy.cut() == 1
+                    gate.set()
+                    async for event in watching:
+                        if event.is_turn_end:
+                            break
+                proxy.refuse(False)
+                async for event in listener:
+                    if event.is_turn_end:
+                        break
+    await asyncio.to_thread(check_paged, path)
+
+
+def test_a_paged_history_after_a_second_reconnection_is_read_whole_blocking(
+    tmp_path: Path,
+) -> None:
+    path, gate = tmp_path / "paged.jsonl", threading.Event()
+    with (
+        LocalEngine(db=":memory:", agents={"gated": echo_then_gated(gate)}) as engine,
+        FaultyProxy(engine.port) as proxy,
+    ):
+        session = Session(
+            owner_type="agent",
+            owner_id=GATED,
+            ws_url=proxy.ws_url,
+            **options(record_to=path, reconnect=FAST),
+        )
+        with session:
+            listener = session.listen(maxsize=0)
+            session.ask("warm up")
+            assert proxy.cut() == 1
+            while not first_of_sync(listener, ET.PARTICIPANT_STATUS).data.get("recovered"):
+                pass
+            session.send("go")
+            first_of_sync(listener, ET.MESSAGE_DELTA)
+            with Session(session_id=session.session_id, ws_url=engine.ws_url) as witness:
+                watching = witness.listen()
+                proxy.refuse()
+                assert proxy.cut() == 1
+                gate.set()
+                for event in watching:
+                    if event.is_turn_end:
+                        break
+            proxy.refuse(False)
+            for event in listener:
+                if event.is_turn_end:
+                    break
+    check_paged(path)
 
 
 # --- a post lost with its connection ----------------------------------------------------

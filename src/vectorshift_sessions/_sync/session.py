@@ -257,7 +257,7 @@ class Session(backend.ConnectOnAwait):
         core.connected(request(codec.ConnectSession(session_id), self._connect_timeout))
         if resuming and self._conn.reconnect is not None:
             history = request(codec.GetMessages(session_id), self._history_timeout)
-            core.remember(history.messages or ())
+            core.remember(history.messages or [])
 
     def disconnect(self) -> None:
         """Detach: the session lives on in the engine and can be resumed by its id.

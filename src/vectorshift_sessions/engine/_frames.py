@@ -10,7 +10,7 @@ Frames are plain dicts, sent with ``_codec.dumps``; :func:`encoded_message_delta
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._codec import dumps
@@ -57,9 +57,12 @@ def connect_ack(
     success: bool = True,
     error: str | None = None,
     participant_status: ParticipantStatus | str | None = None,
+    history_after: bool = False,
 ) -> dict[str, Any]:
-    """The ack of ``connect_session``. **Extension**: ``participant_status`` tells a client
-    that comes back (after a dropped connection) whether the session is still in a turn."""
+    """The ack of ``connect_session``. **Extensions**: ``participant_status`` tells a client
+    that comes back (after a dropped connection) whether the session is still in a turn;
+    ``history_after`` says this engine answers ``get_messages`` with ``after`` (see
+    :func:`history`)."""
     frame = {
         "type": "connect_session",
         "session_id": session_id,
@@ -68,6 +71,8 @@ def connect_ack(
     }
     if participant_status is not None:
         frame["participant_status"] = str(participant_status)
+    if history_after:
+        frame["history_after"] = True
     return frame
 
 
@@ -105,9 +110,16 @@ def participant_status(session_id: str, status: ParticipantStatus | str) -> dict
     }
 
 
-def history(session_id: str, messages: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """The answer to ``get_messages``: the session's stored messages, oldest first."""
-    return {"type": "get_messages", "session_id": session_id, "messages": list(messages)}
+def history(
+    session_id: str, messages: Sequence[Mapping[str, Any]], after: str | None = None
+) -> dict[str, Any]:
+    """The answer to ``get_messages``: the session's stored messages, oldest first.
+    **Extension**: asked with ``after`` (a message id), only those stored after that message,
+    and the answer says ``after`` too (so a reader of recorded frames knows it is a part)."""
+    frame = {"type": "get_messages", "session_id": session_id, "messages": list(messages)}
+    if after is not None:
+        frame["after"] = after
+    return frame
 
 
 def pong(session_id: str) -> dict[str, Any]:

@@ -259,7 +259,7 @@ class _Engine:
         max_sessions: int,
         max_history: int,
         turn_delay: float,
-        status_on_connect: bool = True,
+        extensions: bool = True,
     ):
         self.store = store
         self.catalog = catalog
@@ -268,7 +268,7 @@ class _Engine:
         self._max_sessions = max_sessions
         self._max_history = max_history
         self._turn_delay = turn_delay
-        self._status_on_connect = status_on_connect
+        self._extensions = extensions
         self._lives: dict[str, _Live] = {}
         self._turns: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -367,8 +367,7 @@ class _Engine:
         if isinstance(frame, (codec.PostMessage, codec.PostMessages)):
             await self._post(conn, live, frame)
         elif isinstance(frame, codec.GetMessages):
-            messages: list[Mapping[str, Any]] = list(self.store.history(session_id))
-            await self._send(conn, _frames.history(session_id, messages))
+            await self._send(conn, self._history(session_id, frame.after))
         elif isinstance(frame, codec.PingSession):
             await self._send(conn, _frames.pong(session_id))
         elif isinstance(frame, codec.DisconnectSession):
@@ -405,8 +404,33 @@ class _Engine:
             live = self._lives[session_id] = _Live(row, self.store, self._turn_delay)
         live.connections.add(conn)
         conn.attached.add(session_id)
-        status = live.last_status if self._status_on_connect else None  # the extension
-        await self._send(conn, _frames.connect_ack(session_id, participant_status=status))
+        if self._extensions:
+            ack = _frames.connect_ack(
+                session_id, participant_status=live.last_status, history_after=True
+            )
+        else:
+            ack = _frames.connect_ack(session_id)
+        await self._send(conn, ack)
+
+    def _history(self, session_id: str, after: str | None) -> dict[str, Any]:
+        """The answer to ``get_messages``: the whole history, or (the extension) what was
+        stored after the message ``after``."""
+        if after is None:
+            return _frames.history(session_id, self.store.history(session_id))
+        if not self._extensions:
+            raise _FrameRefused(
+                "get_messages refused: this engine does not page the history (no 'after' "
+                "field); ask without it",
+                session_id,
+            )
+        messages = self.store.history_after(session_id, after)
+        if messages is None:
+            raise _FrameRefused(
+                f"get_messages refused: message {after!r} is not in session {session_id!r}'s "
+                "history; ask without 'after' for the whole history",
+                session_id,
+            )
+        return _frames.history(session_id, messages, after=after)
 
     def _detach(self, conn: _Conn, session_id: str) -> None:
         conn.attached.discard(session_id)
@@ -592,9 +616,10 @@ class LocalEngine:
     sessions it created. ``config`` is a file path or a dict (see :func:`load_config`);
     ``agents`` adds agents (``{name: agent}`` or :class:`AgentSpec` items) and ``chatbots``
     adds chatbots (``{name: agent name}`` or :class:`ChatbotSpec` items). ``turn_delay`` pauses that many seconds before
-    each delta and event, to watch a turn unfold. ``status_on_connect=False`` leaves out this
-    engine's one protocol extension (the ``connect_session`` ack's ``participant_status``), to
-    behave as an engine without it.
+    each delta and event, to watch a turn unfold. ``extensions=False`` leaves out this engine's
+    protocol extensions (the ``connect_session`` ack's ``participant_status`` and
+    ``history_after``, and
+    ``get_messages``' ``after``), to behave as an engine without them.
     """
 
     def __init__(
@@ -611,7 +636,7 @@ class LocalEngine:
         max_sessions: int = 10_000,
         max_history: int = 10_000,
         turn_delay: float = 0.0,
-        status_on_connect: bool = True,
+        extensions: bool = True,
     ):
         for name, value in (
             ("max_frame_bytes", max_frame_bytes),
@@ -639,7 +664,7 @@ class LocalEngine:
         self.max_sessions = max_sessions
         self.max_history = max_history
         self.turn_delay = turn_delay
-        self.status_on_connect = status_on_connect
+        self.extensions = extensions
         self._server: Server | None = None
         self._engine: _Engine | None = None
         self._store: Store | None = None
@@ -714,7 +739,7 @@ class LocalEngine:
             max_sessions=self.max_sessions,
             max_history=self.max_history,
             turn_delay=self.turn_delay,
-            status_on_connect=self.status_on_connect,
+            extensions=self.extensions,
         )
         server = await serve(
             engine.handle,

@@ -112,15 +112,30 @@ class Store:
         ).fetchone()[0]
         return count
 
-    def history(self, session_id: str, before_seq: int | None = None) -> list[dict[str, Any]]:
-        """The session's messages in order (only those stored before ``before_seq``, if given)."""
+    def history(
+        self, session_id: str, before_seq: int | None = None, after_seq: int = 0
+    ) -> list[dict[str, Any]]:
+        """The session's messages in order: those stored after ``after_seq`` and (if given)
+        before ``before_seq``."""
         if before_seq is None:
             rows = self._db.execute(
-                "SELECT body FROM messages WHERE session_id = ? ORDER BY seq", (session_id,)
+                "SELECT body FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq",
+                (session_id, after_seq),
             )
         else:
             rows = self._db.execute(
-                "SELECT body FROM messages WHERE session_id = ? AND seq < ? ORDER BY seq",
-                (session_id, before_seq),
+                "SELECT body FROM messages WHERE session_id = ? AND seq > ? AND seq < ? "
+                "ORDER BY seq",
+                (session_id, after_seq, before_seq),
             )
         return [json.loads(body) for (body,) in rows]
+
+    def history_after(self, session_id: str, message_id: str) -> list[dict[str, Any]] | None:
+        """The session's messages stored after ``message_id``, in order; ``None`` when that
+        message is not in the session's history."""
+        row = self._db.execute(
+            "SELECT seq FROM messages WHERE id = ? AND session_id = ?", (message_id, session_id)
+        ).fetchone()
+        if row is None:
+            return None
+        return self.history(session_id, after_seq=row[0])

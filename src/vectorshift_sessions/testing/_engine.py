@@ -31,8 +31,8 @@ class EngineFixture:
 
     ``api_key`` is the one key the engine accepts (``None``: no key needed); ``turn_delay``
     pauses that many seconds before each delta and event of every turn (``0``: instant);
-    ``status_on_connect=False`` leaves out the engine's one protocol extension, as the hosted
-    engine may; ``agents`` / ``chatbots`` as :class:`LocalEngine` takes them.
+    ``extensions=False`` leaves out the engine's protocol extensions, to behave as an engine
+    without them; ``agents`` / ``chatbots`` as :class:`LocalEngine` takes them.
     """
 
     def __init__(
@@ -40,7 +40,7 @@ class EngineFixture:
         *,
         api_key: str | None = TEST_API_KEY,
         turn_delay: float = 0.0,
-        status_on_connect: bool = True,
+        extensions: bool = True,
         agents: Mapping[str, AgentFunction] | None = None,
         chatbots: Mapping[str, str] | None = None,
     ):
@@ -50,7 +50,7 @@ class EngineFixture:
             db=":memory:",
             api_keys=() if api_key is None else (api_key,),
             turn_delay=turn_delay,
-            status_on_connect=status_on_connect,
+            extensions=extensions,
             chatbots=chatbots,
         )
         # The test doubles added here, with how many mismatches each had before (a double

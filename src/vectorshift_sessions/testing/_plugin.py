@@ -4,7 +4,7 @@ Fixtures: ``vectorshift_engine`` (a fresh local engine per test, the environment
 it), ``vectorshift_faults`` (a fault-injecting proxy in front of it), ``vectorshift_rogue_engine``
 (an engine that sends garbage) and ``vectorshift_cassette`` (replay or record a cassette).
 Options: ``--vectorshift-turn-delay`` and ``--vectorshift-record-mode``. Markers:
-``vectorshift_engine(turn_delay=..., status_on_connect=..., api_key=...)`` and
+``vectorshift_engine(turn_delay=..., extensions=..., api_key=...)`` and
 ``vectorshift_cassette(path=None, *, redact=None)``.
 
 This module imports nothing of the package at import time: a test run that uses none of the
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 RECORD_MODES = ("none", "once", "rewrite")
 _ENV = ("VECTORSHIFT_BASE_URL", "VECTORSHIFT_WS_URL", "VECTORSHIFT_API_KEY")
-_ENGINE_OPTIONS = ("turn_delay", "status_on_connect", "api_key")
+_ENGINE_OPTIONS = ("turn_delay", "extensions", "api_key")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--vectorshift-turn-delay must be >= 0 seconds, got {delay}")
     config.addinivalue_line(
         "markers",
-        "vectorshift_engine(turn_delay=0.0, status_on_connect=True, api_key=...): options of "
+        "vectorshift_engine(turn_delay=0.0, extensions=True, api_key=...): options of "
         "the vectorshift_engine fixture's engine for this test",
     )
     config.addinivalue_line(

@@ -111,6 +111,7 @@ class SessionSplitter:
         self.seen: set[str] = set()  # message ids the client saw (any version)
         self.completed: set[str] = set()  # ... and those it saw complete
         self.unsure: list[Waiting] = []  # what ended recordings never got answers to
+        self.history: list[dict[str, Any]] = []  # the whole history, as last read
         self.owner: Owner | None = None  # from the senders, when nothing else says
         self.statuses = any(
             item.direction == RECEIVED
@@ -285,13 +286,26 @@ class SessionSplitter:
                 if rejoin.status == _IDLE:
                     self._reopen([])  # every turn ended while the client was away
         elif kind == "get_messages" and type(frame.get("messages")) is list:
-            history = [m for m in frame["messages"] if type(m) is dict]
+            history = self.whole(frame)
             rejoin = link.rejoin
             if rejoin is not None and rejoin.acked:
                 link.rejoin = None
                 self.rejoined(link, item, rejoin, history)
             for message in history:  # the client has them now
                 self._remember(message)
+
+    def whole(self, frame: dict[str, Any]) -> list[dict[str, Any]]:
+        """A ``get_messages`` answer's history, whole: a part (the engine's paging extension:
+        what was stored ``after`` a message) follows what was read before, up to that
+        message (the client asks after the last message it read)."""
+        history = [m for m in frame["messages"] if type(m) is dict]
+        after = frame.get("after")
+        if isinstance(after, str):
+            ids = [hist.message_id(m) for m in self.history]
+            if after in ids:
+                history = self.history[: ids.index(after) + 1] + history
+        self.history = history
+        return history
 
     def ended(self, link: _Link) -> None:
         """A recording ended: what it waited for may have been delivered or not."""
