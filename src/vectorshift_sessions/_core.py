@@ -558,6 +558,31 @@ class SessionCore:
 
     # --- answers to the I/O layer's requests ------------------------------------------------
 
+    def history_request(self, after: str | None) -> codec.GetMessages:
+        """``get_messages(after=...)``: ask for the part only when the engine pages."""
+        return codec.GetMessages(self.session_id or "", after if self._paged else None)
+
+    def history_answer(
+        self, answer: codec.Answer, asked: codec.GetMessages, after: str | None
+    ) -> list[SessionMessage]:
+        """The history a caller asked for (``after``: only what was stored after that
+        message): the engine's part, or the whole history cut here."""
+        if answer.error is not None:
+            raise SessionError(f"the engine refused the history: {answer.error}")
+        messages = list(answer.messages or ())
+        if after is None:
+            return messages
+        for index in range(len(messages) - 1, -1, -1):
+            if messages[index].id == after:  # the whole history (the engine does not page)
+                return messages[index + 1 :]
+        if asked.after is not None:
+            return messages  # the part that follows it
+        raise SessionError(
+            f"message {after!r} is not in session {self.session_id!r}'s history; pass the "
+            "id of a message of this session (a SessionMessage's id or an event's "
+            "message_id), or no after for the whole history"
+        )
+
     def created(self, answer: codec.Answer, owner: str) -> str:
         """The answer to ``create_session``: the new session's id, or why there is none."""
         if answer.error is not None or answer.event is None:

@@ -89,6 +89,21 @@ def event_type_filter(
     return frozenset(chosen) if chosen else None
 
 
+def check_after(after: object) -> str | None:
+    """``get_messages(after=...)``: a message id (a ``SessionMessage``'s or an event's
+    ``message_id``), or ``None``."""
+    if after is None:
+        return None
+    if not isinstance(after, str):
+        raise TypeError(
+            f"after must be a message id (a str, such as an event's message_id) or None, "
+            f"got {type(after).__name__}"
+        )
+    if not after:
+        raise ValueError("after must be a message id, got an empty string")
+    return after
+
+
 def check_maxsize(maxsize: object) -> int:
     if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
         raise ValueError(f"maxsize must be an integer >= 0 (0 = unbounded), got {maxsize!r}")

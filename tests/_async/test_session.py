@@ -29,6 +29,7 @@ from vectorshift_sessions import (
 from vectorshift_sessions._backends import _asyncio_backend as backend
 from vectorshift_sessions.engine import LocalEngine
 from vectorshift_sessions.testing import GARBAGE, RogueEngine
+from vectorshift_sessions.testing._cassette import Cassette
 
 ET = SessionEventType
 ECHO = "agent-echo"
@@ -436,6 +437,39 @@ async def test_get_messages_never_reaches_listeners(engine: LocalEngine) -> None
                 break
     assert not [e for e in events if "messages" in e.data]
     assert next(e for e in events if e.is_complete).text == "after"  # only the new turn's
+
+
+@pytest.mark.parametrize("extensions", [True, False], ids=["paged", "hosted-like"])
+async def test_get_messages_after_a_message_gives_what_followed_it(
+    extensions: bool, tmp_path: Path
+) -> None:
+    """With an engine that pages, only the part is sent (the recording shows the requests);
+    without, the whole history is read and cut here: the same messages either way. A bad
+    ``after`` fails before anything is sent, an unknown one names it, and the session goes on."""
+    path = tmp_path / "history.jsonl"
+    with LocalEngine(db=":memory:", extensions=extensions) as engine:
+        async with new_session(engine, record_to=path) as session:
+            first = await session.ask("one")
+            await session.ask("two")
+            everything = await session.get_messages()
+            answer_id = next(e.message_id for e in first.events if e.is_complete)
+            assert answer_id is not None
+            rest = await session.get_messages(after=answer_id)
+            assert await session.get_messages(after=everything[-1].id) == []
+            with pytest.raises(TypeError, match="after must be a message id"):
+                await session.get_messages(after=first)  # type: ignore[arg-type]
+            with pytest.raises(ValueError, match="empty string"):
+                await session.get_messages(after="")
+            with pytest.raises(SessionError, match="'no-such-message' is not in session"):
+                await session.get_messages(after="no-such-message")
+            assert await session.get_messages() == everything
+    assert [m.text for m in everything] == ["one", "one", "two", "two"]
+    assert rest == everything[2:]
+    frames = Cassette.load(path).recordings[0].frames
+    asked = [f.frame for f in frames if f.frame and f.frame["type"] == "get_messages"]
+    sent = [frame.get("after") for frame in asked if "messages" not in frame]
+    paged = [answer_id, everything[-1].id, "no-such-message"]
+    assert sent == [None, *(paged if extensions else [None] * 3), None]
 
 
 async def test_listen_ends_in_every_listener_on_disconnect(engine: LocalEngine) -> None:

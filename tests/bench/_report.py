@@ -733,14 +733,15 @@ def _soak_markdown(run: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
         f"{cfg['soak_sync']} blocking `Session`s (a thread each) run {cfg['soak_turns']} turns "
         f"each (no new turn after {cfg.get('soak_time_limit', 0):.0f} s) with the echo agent (`ask()`, a text unique to the session and turn), while the "
         f"engine drops every connection every {cfg['soak_cut_every']} s "
-        "(`LocalEngine.cut_connections()`); the sessions recover by themselves. A turn whose "
+        "(`LocalEngine.cut_connections()`); the sessions recover by themselves, each reading "
+        "the history after the last message it read (the engine pages it). A turn whose "
         "acknowledgement a cut swallowed raises `DeliveryUnknownError`: as it says, the history "
-        "tells whether the message arrived (then its answer is read there) or not (then it is "
-        f"sent again). RSS sampled every {cfg['soak_sample_every']} s; the line fitted after "
-        "the first 20% of the turns' time. A session's event log drops what every listener read "
-        "soon (within 64 events, or an eighth of what it keeps); each session also remembers "
-        "the ids of its messages (deduplication after a recovery) and the harness the texts it "
-        "sent: those grow with the turns, by design (see the counts below).",
+        "(`get_messages(after=` the last answer's id `)`) tells whether the message arrived "
+        "(then its answer is read there) or not (then it is sent again). RSS sampled every "
+        f"{cfg['soak_sample_every']} s; the line fitted after the first 20% of the turns' time. "
+        "A session's event log drops what every listener read soon (within 64 events, or an "
+        "eighth of what it keeps), and it forgets the ids of messages delivered two recoveries "
+        "ago; the harness keeps its counts in arrays made at the start.",
         "",
     ]
     if "failed" in run:

@@ -7,8 +7,9 @@ client sends the engine ``SIGUSR1`` every ``cut_every`` seconds (``LocalEngine.c
 until the last turn ends; the sessions recover by themselves.
 
 A turn whose post lost its acknowledgement to a cut raises ``DeliveryUnknownError``: as the
-error says, the history tells whether it arrived; if it did, its answer is read from the
-history, else it is sent again. So each text is stored once, or a duplicate is the client's (or
+error says, the history tells whether it arrived (the part after the last answer the session
+got, ``get_messages(after=...)``); if it did, its answer is read from the history, else it is
+sent again. So each text is stored once, or a duplicate is the client's (or
 engine's) fault, not the harness's.
 
 Measured: the process's RSS every ``sample_every`` seconds (the line fitted after the first
@@ -60,6 +61,9 @@ class Tally:
         self.resent = 0  # ... and the history did not have it
         self.from_history = 0  # ... and it did: the answer read from the history
         self.errors: list[str] = []
+        # The id of the last answer it got: after a lost acknowledgement, it reads only the
+        # history after it (``get_messages(after=...)``), not all of it.
+        self.last_id: str | None = None
 
     def _answer(self, turn: int) -> None:
         self.answers[turn] = min(255, self.answers[turn] + 1)
@@ -84,6 +88,7 @@ class Tally:
             self.errors.append(f"{text!r}: turn ended {result.status!r} with no answer")
             return
         self.double_deliveries += len(completes) - 1
+        self.last_id = completes[-1].message_id
         if result.text != text:
             self.wrong += 1
         self._answer(turn)
@@ -130,8 +135,9 @@ class Tally:
         }
 
 
-def _stored(history: list[Any], text: str) -> tuple[bool, str | None]:
-    """Whether ``text`` is stored as a user message, and the complete answer after it."""
+def _stored(history: list[Any], text: str, tally: Tally) -> tuple[bool, str | None]:
+    """Whether ``text`` is stored as a user message, and the complete answer after it (its
+    id becomes the tally's ``last_id``)."""
     found = False
     for message in history:
         if message.is_user:
@@ -139,6 +145,7 @@ def _stored(history: list[Any], text: str) -> tuple[bool, str | None]:
                 break
             found = message.text == text
         elif found and message.is_agent and message.status == "complete":
+            tally.last_id = message.id
             return True, message.text
     return found, None
 
@@ -154,7 +161,8 @@ async def _turn_async(session: Any, turn: int, tally: Tally, timeout: float) -> 
             tally.unknown += 1
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                stored, answer = _stored(await session.get_messages(), text)
+                history = await session.get_messages(after=tally.last_id)
+                stored, answer = _stored(history, text, tally)
                 if not stored or answer is not None:
                     break
                 await asyncio.sleep(0.2)  # stored, still running: its answer comes
@@ -180,7 +188,7 @@ def _turn_sync(session: Any, turn: int, tally: Tally, timeout: float) -> None:
             tally.unknown += 1
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                stored, answer = _stored(session.get_messages(), text)
+                stored, answer = _stored(session.get_messages(after=tally.last_id), text, tally)
                 if not stored or answer is not None:
                     break
                 time.sleep(0.2)

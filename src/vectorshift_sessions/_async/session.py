@@ -395,11 +395,22 @@ class AsyncSession(backend.ConnectOnAwait):
         types = inputs.event_type_filter(event_types)
         return AsyncSessionListener(self._core.log, inputs.check_maxsize(maxsize), types)
 
-    async def get_messages(self) -> list[SessionMessage]:
-        """The session's history as ``SessionMessage`` objects (never seen by listeners)."""
-        session_id = await self._conn.ready("get_messages")
-        answer = await self._conn.request(codec.GetMessages(session_id), self._history_timeout)
-        return list(answer.messages or ())
+    async def get_messages(self, *, after: str | None = None) -> list[SessionMessage]:
+        """The session's history as ``SessionMessage`` objects, oldest first (never seen by
+        listeners).
+
+        ``after`` (a message id: a ``SessionMessage``'s ``id`` or an event's ``message_id``)
+        returns only the messages stored after that one, such as what followed the last
+        answer you read: with an engine that pages its history (the local engine) only those
+        are sent, so its cost does not grow with the session; with another, the whole history
+        is read and cut here. Raises ``SessionError`` if that message is not in the history,
+        or the engine refused to send it.
+        """
+        after = inputs.check_after(after)
+        await self._conn.ready("get_messages")
+        asked = self._core.history_request(after)
+        answer = await self._conn.request(asked, self._history_timeout)
+        return self._core.history_answer(answer, asked, after)
 
     async def ask(
         self,
