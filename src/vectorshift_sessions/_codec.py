@@ -434,13 +434,15 @@ class Answer:
     """An engine frame that answers a client request (``request``: its frame type).
 
     ``event`` is what listeners are shown of it (``None`` for the history), ``error`` the
-    engine's refusal (the event is then an ``ERROR``), ``messages`` the history.
+    engine's refusal (the event is then an ``ERROR``), ``messages`` the history, ``after``
+    what a paged history says it follows (the extension).
     """
 
     request: str
     event: SessionEvent | None
     error: str | None = None
     messages: list[SessionMessage] | None = None
+    after: str | None = None
 
 
 Decoded = Union[SessionEvent, Answer, None]
@@ -554,7 +556,13 @@ def _history(frame: dict[str, Any], session_id: str) -> Answer:
             frame_type="get_messages",
             field="messages",
         )
-    return Answer("get_messages", None, messages=[decode_stored_message(m) for m in messages])
+    after = frame.get("after")
+    return Answer(
+        "get_messages",
+        None,
+        messages=[decode_stored_message(m) for m in messages],
+        after=after if isinstance(after, str) else None,
+    )
 
 
 def _pong(frame: dict[str, Any], session_id: str) -> Answer:

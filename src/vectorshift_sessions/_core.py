@@ -363,15 +363,15 @@ class SessionCore:
         self._paged = offered and not self._page_refused
 
     def _read_up_to(self, history: list[SessionMessage]) -> None:
-        """A history was read: the cursor moves to its last message, unless one before is
-        still being written (its final form will be stored later). Only with paging."""
+        """A history was read: the cursor moves to its last message. Only with paging (an
+        engine that pages stores each message once, as it first stores it: what follows is
+        told live, never stored again)."""
         if not self._paged and self._cursor is None:
             return
-        for message in history:
-            if message.status == SessionMessageStatus.STREAMING:
-                break
+        for message in reversed(history):
             if message.id:
                 self._cursor = message.id
+                return
 
     def _unread(self, history: list[SessionMessage]) -> list[SessionMessage]:
         """What of ``history`` was stored after the cursor: all of it when the cursor is not
@@ -562,6 +562,13 @@ class SessionCore:
         """``get_messages(after=...)``: ask for the part only when the engine pages."""
         return codec.GetMessages(self.session_id or "", after if self._paged else None)
 
+    def history_reask(self, asked: codec.GetMessages) -> codec.GetMessages:
+        """A history request again, after a recovery: without ``after`` if the engine it
+        reached no longer offers paging (``history_answer`` then cuts the whole history)."""
+        if asked.after is None or self._paged:
+            return asked
+        return codec.GetMessages(asked.session_id)
+
     def history_answer(
         self, answer: codec.Answer, asked: codec.GetMessages, after: str | None
     ) -> list[SessionMessage]:
@@ -570,13 +577,11 @@ class SessionCore:
         if answer.error is not None:
             raise SessionError(f"the engine refused the history: {answer.error}")
         messages = list(answer.messages or ())
-        if after is None:
-            return messages
+        if after is None or (asked.after is not None and answer.after == after):
+            return messages  # all of it, or the part the engine paged
         for index in range(len(messages) - 1, -1, -1):
-            if messages[index].id == after:  # the whole history (the engine does not page)
+            if messages[index].id == after:  # the whole history: cut it here
                 return messages[index + 1 :]
-        if asked.after is not None:
-            return messages  # the part that follows it
         raise SessionError(
             f"message {after!r} is not in session {self.session_id!r}'s history; pass the "
             "id of a message of this session (a SessionMessage's id or an event's "

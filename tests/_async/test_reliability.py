@@ -5,6 +5,7 @@ Written once; tests/_sync/ is generated from it, so both flavours face the same 
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,6 +262,55 @@ async def test_without_reconnect_a_drop_ends_listeners_with_an_error(proxy: Faul
             pass
     assert not isinstance(info.value, ReconnectFailedError)
     await session.disconnect()
+
+
+class PartAskedTap(io.StringIO):
+    """A recording in memory that says when a paged history request has been sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = backend.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if '"sent"' in text and '"get_messages"' in text and '"after"' in text:
+            self.asked.set()
+        return written
+
+
+async def test_a_history_asked_again_of_an_engine_that_stopped_paging_has_no_after(
+    tmp_path: Path,
+) -> None:
+    """``get_messages(after=...)`` cut off by a drop is asked again after the recovery; the
+    engine now reached does not page, so it is asked without ``after`` (never sent to an
+    engine that did not offer it) and the whole history is cut in the client."""
+    db, tap, results = tmp_path / "engine.sqlite3", PartAskedTap(), []
+    with LocalEngine(db=str(db)) as first, FaultyProxy(first.port) as proxy:
+        async with session_via(proxy, record_to=tap) as session:
+            one = await session.ask("one")
+            await session.ask("two")
+            answer_id = next(e.message_id for e in one.events if e.is_complete)
+            assert answer_id is not None
+
+            async def read() -> None:
+                results.append(await session.get_messages(after=answer_id))
+
+            with LocalEngine(db=str(db), extensions=False) as second:
+                proxy.stall()  # the request goes out, and no further than the proxy
+                worker = backend.spawn(read, name="read")
+                assert await tap.asked.wait(30)
+                proxy.retarget(second.port)
+                proxy.cut()
+                proxy.resume()
+                await worker.join()
+    (rest,) = results
+    assert [(m.is_user, m.text) for m in rest] == [(True, "two"), (False, "two")]
+    path = tmp_path / "read.jsonl"
+    path.write_text(tap.getvalue(), encoding="utf-8")
+    frames = [f.frame for f in Cassette.load(path).recordings[0].frames if f.frame]
+    asked = [f for f in frames if f["type"] == "get_messages" and "messages" not in f]
+    # The part, cut off; the recovery's own (the whole history: none was read before); again.
+    assert [f.get("after") for f in asked] == [answer_id, None, None]
 
 
 async def test_an_engine_restart_mid_turn(tmp_path: Path) -> None:

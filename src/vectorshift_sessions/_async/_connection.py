@@ -497,6 +497,7 @@ class Connection:
                 if not isinstance(frame, codec.GetMessages):
                     raise
                 await self.ready(frame.TYPE)
+                frame = self.core.history_reask(frame)
             except SessionTimeoutError:
                 # Answers are matched in order, so a lost one would shift every later answer
                 # to the wrong caller: start afresh on a new connection (a recovery).
