@@ -218,10 +218,22 @@ class Recorder:
     (``vectorshift_sessions.cassette``, at ERROR) and the first one is kept as
     :attr:`error`.
 
-    Raises ``TypeError`` for a target of another type (or a binary file) and for a ``redact``
-    that is not callable, ``FileNotFoundError`` when the path's directory does not exist,
-    ``IsADirectoryError`` when the path is a directory, and ``ValueError`` for a file object
-    that is closed or not writable: all before any session sends anything.
+    Args:
+        target: The cassette: a path, or a text file object opened for writing.
+        redact: ``redact(frame, direction) -> frame``, applied to every frame before it is
+            written.
+
+    Attributes:
+        redact: The redaction hook, or ``None``.
+
+    Raises:
+        TypeError: The target is of another type (or a binary file), or ``redact`` is not
+            callable.
+        FileNotFoundError: The path's directory does not exist.
+        IsADirectoryError: The path is a directory.
+        ValueError: The file object is closed or not writable.
+
+    All of these are raised here, before any session sends anything.
     """
 
     __slots__ = ("_error", "_key", "_lock", "_path", "_stream", "redact")
@@ -308,8 +320,21 @@ class Recorder:
         ``owner_type`` / ``owner_id`` name the agent or chatbot (both, or the owner is
         written as ``null``), ``owner_name`` its name when known (left out otherwise),
         ``session_id`` the session when it is known (resuming), and ``secret`` (the API key)
-        is never written. Sessions call this when they connect. Raises ``OSError`` when the
-        file cannot be opened or written.
+        is never written. Sessions call this when they connect.
+
+        Args:
+            owner_type: ``"agent"`` or ``"chatbot"``.
+            owner_id: The agent's or chatbot's id.
+            owner_name: Its name, when known.
+            session_id: The session's id, when known (resuming).
+            secret: The API key, which is kept out of everything written.
+
+        Returns:
+            The recording, which the session writes its frames to and closes when it
+            disconnects.
+
+        Raises:
+            OSError: The file cannot be opened or written.
         """
         owner: dict[str, str] | None = None
         if owner_type and owner_id:

@@ -95,6 +95,15 @@ class CodecError(VectorShiftError):
     """A frame or stored message could not be decoded or encoded.
 
     ``frame_type`` is the frame's ``type`` when it was readable, ``field`` the offending field.
+
+    Args:
+        message: What is wrong; the frame type and field are appended to it.
+        frame_type: The frame's ``type``, when it was readable.
+        field: The offending field, when one is to blame.
+
+    Attributes:
+        frame_type: The frame's ``type``, or ``None``.
+        field: The offending field, or ``None``.
     """
 
     def __init__(self, message: str, *, frame_type: str | None = None, field: str | None = None):
@@ -109,7 +118,17 @@ class CodecError(VectorShiftError):
 
 
 class ContentTooLargeError(VectorShiftError, ValueError):
-    """Content is larger than the configured ``max_content_bytes``."""
+    """Content is larger than the configured ``max_content_bytes``.
+
+    Args:
+        what: What was too large, as the message names it (such as ``"file 'a.pdf'"``).
+        size: Its size in bytes.
+        limit: The limit in bytes.
+
+    Attributes:
+        size: The content's size in bytes.
+        limit: The limit it went over, in bytes.
+    """
 
     def __init__(self, what: str, size: int, limit: int):
         super().__init__(
@@ -125,6 +144,13 @@ class InsecureTransportError(VectorShiftError, ValueError):
 
     Raised when a client or session is made, before any traffic; ``host`` is that machine.
     Use ``https://`` / ``wss://``, or pass ``allow_insecure_key=True`` on a trusted network.
+
+    Args:
+        message: What would have been sent where.
+        host: The other machine, when known.
+
+    Attributes:
+        host: The other machine, or ``None``.
     """
 
     def __init__(self, message: str, *, host: str | None = None):
@@ -136,6 +162,12 @@ class MissingAPIKeyError(VectorShiftError, ValueError):
     """No API key, for an engine on another machine (the local engine on this one needs none).
 
     Raised when a client or session is made, before any traffic; ``url`` is the engine's.
+
+    Args:
+        url: The engine's URL; the message says how to give a key or use the local engine.
+
+    Attributes:
+        url: The engine's URL.
     """
 
     def __init__(self, url: str):
@@ -157,6 +189,10 @@ class ProxyError(VectorShiftError):
     status it answered with (407: credentials needed or wrong, 403: not allowed), when it
     answered with one.
     Raised as ``SessionProxyError`` by sessions and ``APIProxyError`` by REST calls.
+
+    Attributes:
+        proxy: The proxy's URL without its password, or where it came from.
+        status_code: The HTTP status the proxy answered with, or ``None``.
     """
 
     proxy: str
@@ -168,7 +204,15 @@ class SessionError(VectorShiftError):
 
 
 class HandshakeError(SessionError):
-    """The engine refused the WebSocket handshake (``status_code`` when it answered HTTP)."""
+    """The engine refused the WebSocket handshake (``status_code`` when it answered HTTP).
+
+    Args:
+        message: Why the handshake failed.
+        status_code: The HTTP status the engine answered with, if it answered one.
+
+    Attributes:
+        status_code: The HTTP status, or ``None``.
+    """
 
     def __init__(self, message: str, *, status_code: int | None = None):
         super().__init__(message)
@@ -180,7 +224,13 @@ class SessionAuthenticationError(HandshakeError):
 
 
 class SessionProxyError(HandshakeError, ProxyError):
-    """The session's WebSocket could not get through the proxy (see ``ProxyError``)."""
+    """The session's WebSocket could not get through the proxy (see ``ProxyError``).
+
+    Args:
+        message: Why the proxy did not let the connection through.
+        proxy: The proxy's URL without its password.
+        status_code: The HTTP status the proxy answered with, if it answered one.
+    """
 
     def __init__(self, message: str, *, proxy: str, status_code: int | None = None):
         super().__init__(message, status_code=status_code)
@@ -188,7 +238,15 @@ class SessionProxyError(HandshakeError, ProxyError):
 
 
 class SessionNotFoundError(SessionError):
-    """The engine does not know the session id (unknown, another key's, or terminated)."""
+    """The engine does not know the session id (unknown, another key's, or terminated).
+
+    Args:
+        message: What the engine said.
+        session_id: The id it does not know.
+
+    Attributes:
+        session_id: The id, or ``None`` when not known.
+    """
 
     def __init__(self, message: str, *, session_id: str | None = None):
         super().__init__(message)
@@ -224,6 +282,14 @@ class ActionRequiredError(SessionError):
 
     ``event`` is the request and ``session_id`` the session that holds the paused turn:
     resume it (``resume_session(session_id)``) and answer with ``respond(event, ...)``.
+
+    Args:
+        event: The approval or re-authorization request.
+        session_id: The session that holds the paused turn.
+
+    Attributes:
+        event: The request to answer.
+        session_id: The session that holds the paused turn.
     """
 
     def __init__(self, event: SessionEvent, session_id: str):
@@ -236,7 +302,17 @@ class ActionRequiredError(SessionError):
 
 
 class APIError(VectorShiftError):
-    """A REST call failed."""
+    """A REST call failed.
+
+    Args:
+        message: What went wrong.
+        method: The request's HTTP method, when there was a request.
+        url: The request's URL (without secrets), when there was a request.
+
+    Attributes:
+        method: The HTTP method, or ``None``.
+        url: The URL, or ``None``.
+    """
 
     def __init__(self, message: str, *, method: str | None = None, url: str | None = None):
         super().__init__(message)
@@ -253,7 +329,15 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIProxyError(APIConnectionError, ProxyError):
-    """The REST call could not get through the proxy (see ``ProxyError``)."""
+    """The REST call could not get through the proxy (see ``ProxyError``).
+
+    Args:
+        message: Why the proxy did not let the request through.
+        proxy: The proxy's URL without its password.
+        method: The request's HTTP method.
+        url: The request's URL.
+        status_code: The HTTP status the proxy answered with, if it answered one.
+    """
 
     def __init__(
         self, message: str, *, proxy: str, method: str, url: str, status_code: int | None = None
@@ -265,7 +349,17 @@ class APIProxyError(APIConnectionError, ProxyError):
 
 class MalformedResponseError(APIError):
     """The server answered with a success status, but the body is not what the API documents
-    (not JSON, or JSON without the expected fields). ``status_code`` is the answer's status."""
+    (not JSON, or JSON without the expected fields). ``status_code`` is the answer's status.
+
+    Args:
+        message: What is wrong with the body.
+        method: The request's HTTP method.
+        url: The request's URL.
+        status_code: The answer's (success) status.
+
+    Attributes:
+        status_code: The answer's status.
+    """
 
     def __init__(self, message: str, *, method: str, url: str, status_code: int):
         super().__init__(message, method=method, url=url)
@@ -283,7 +377,23 @@ _STATUS_HINTS = {
 
 
 class APIStatusError(APIError):
-    """The server answered with an error status."""
+    """The server answered with an error status.
+
+    The subclasses below name the common statuses; ``except APIStatusError`` catches them all.
+
+    Args:
+        server_message: What the server said (the message adds the call and a hint).
+        status_code: The HTTP status.
+        method: The request's HTTP method.
+        url: The request's URL.
+        body: The decoded answer body, if any.
+
+    Attributes:
+        status_code: The HTTP status.
+        server_message: What the server said.
+        hint: What to check, in a few words.
+        body: The decoded answer body, or ``None``.
+    """
 
     status_code: int = 0
 
@@ -311,30 +421,44 @@ class APIStatusError(APIError):
 
 
 class BadRequestError(APIStatusError):
+    """400 Bad Request: the call's arguments were not accepted."""
+
     status_code = 400
 
 
 class AuthenticationError(APIStatusError):
+    """401 Unauthorized: the API key is missing or wrong."""
+
     status_code = 401
 
 
 class PermissionDeniedError(APIStatusError):
+    """403 Forbidden: the key is valid but may not use this resource."""
+
     status_code = 403
 
 
 class NotFoundError(APIStatusError):
+    """404 Not Found: no such agent or chatbot (check the id or name, and the base URL)."""
+
     status_code = 404
 
 
 class UnprocessableEntityError(APIStatusError):
+    """422 Unprocessable Entity: the request was understood, its values cannot be processed."""
+
     status_code = 422
 
 
 class RateLimitError(APIStatusError):
+    """429 Too Many Requests: slow down (it is retried, up to the client's ``max_retries``)."""
+
     status_code = 429
 
 
 class InternalServerError(APIStatusError):
+    """A 5xx status: the server failed (it is retried, up to the client's ``max_retries``)."""
+
     status_code = 500
 
 

@@ -38,6 +38,17 @@ class ReconnectPolicy:
     It reconnects to the same session id after ``backoff_delay`` waits (from ``initial_delay``
     up to ``max_delay``), and gives up ``deadline`` seconds after the drop. Pass
     ``reconnect=False`` to a session to turn recovery off.
+
+    Attributes:
+        deadline: Seconds after the drop at which recovery gives up
+            (``ReconnectFailedError``).
+        initial_delay: The first wait, in seconds.
+        max_delay: The longest wait, in seconds.
+        multiplier: How much each wait grows over the one before.
+        jitter: How much each wait is spread, as a fraction (0 to 1).
+
+    Raises:
+        ValueError: A time or the multiplier is not positive, or ``jitter`` is not in 0..1.
     """
 
     deadline: float = attrs.field(default=60.0, validator=_positive)
@@ -49,6 +60,14 @@ class ReconnectPolicy:
     )
 
     def delay(self, attempt: int) -> float:
+        """The wait before reconnection attempt ``attempt``.
+
+        Args:
+            attempt: How many attempts were made before this one (0 for the first).
+
+        Returns:
+            Seconds to wait: exponential, capped at ``max_delay``, spread by ``jitter``.
+        """
         return backoff_delay(
             attempt,
             initial=self.initial_delay,

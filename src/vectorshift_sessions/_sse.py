@@ -36,8 +36,16 @@ def to_sse(event: SessionEvent | None) -> str:
 
     The JSON is one line (line breaks in strings are escaped), so the browser parses exactly
     the event back. ``None`` (what ``stream(..., heartbeat=...)`` yields while a turn is
-    quiet) gives ``SSE_HEARTBEAT``. Raises ``TypeError`` if the event's data holds something
-    JSON cannot carry.
+    quiet) gives ``SSE_HEARTBEAT``.
+
+    Args:
+        event: The event to send, or ``None`` for a heartbeat.
+
+    Returns:
+        The SSE message, ending in a blank line, to write to the response as it is.
+
+    Raises:
+        TypeError: The event's data holds something JSON cannot carry.
     """
     if event is None:
         return SSE_HEARTBEAT
@@ -65,9 +73,18 @@ def event_from_json(value: object) -> SessionEvent:
     """The ``SessionEvent`` that :func:`to_sse` sent, from its ``data:`` JSON (the text, or
     the object a browser parsed and posted back).
 
-    Raises ``ValueError`` naming the field that is missing or wrong. Check what a browser
-    posts against what the server knows (``respond()`` refuses a request that belongs to
-    another session).
+    Check what a browser posts against what the server knows (``respond()`` refuses a
+    request that belongs to another session).
+
+    Args:
+        value: The ``data:`` JSON as text or bytes, or the object it parses to.
+
+    Returns:
+        The event, equal to the one ``to_sse()`` was given.
+
+    Raises:
+        ValueError: The JSON does not parse, or a field is missing or wrong (the message
+            names it).
     """
     if isinstance(value, (str, bytes)):
         try:

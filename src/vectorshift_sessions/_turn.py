@@ -11,7 +11,14 @@ __all__ = ["TurnResult", "TurnStatus", "TurnWatcher"]
 
 
 class TurnStatus:
-    """How a turn ended (plain strings, so they print and compare simply)."""
+    """How a turn ended (plain strings, so they print and compare simply).
+
+    Attributes:
+        COMPLETE: The turn ended normally (``"complete"``).
+        AWAITING_APPROVAL: The turn waits for the user's answer to an approval request.
+        REAUTH_REQUIRED: The turn waits for the user to re-authorize a provider.
+        ERROR: The turn ended in an error (``TurnResult.error`` says which).
+    """
 
     COMPLETE = "complete"
     AWAITING_APPROVAL = "awaiting_approval"
@@ -21,7 +28,14 @@ class TurnStatus:
 
 @attrs.frozen(repr=False)
 class TurnResult:
-    """One turn: its final ``text``, how it ended (``status``), and every event it produced."""
+    """One turn: its final ``text``, how it ended (``status``), and every event it produced.
+
+    Attributes:
+        session_id: The session the turn ran in.
+        status: How it ended: one of the ``TurnStatus`` strings.
+        text: The last complete message's text, or ``None`` when there was none.
+        events: Every event of the turn, in order.
+    """
 
     session_id: str
     status: str
@@ -64,6 +78,14 @@ class TurnWatcher:
     does not end it). With ``stop_for_action=True`` (what ``ask()`` does) it also stops at an
     approval or re-authorization request, which the user must answer first; ``status`` then
     says which. ``events`` and ``text`` (the last complete message) collect the turn.
+
+    Args:
+        stop_for_action: Also stop at an approval or re-authorization request.
+
+    Attributes:
+        events: The events fed so far.
+        text: The last complete message's text so far, or ``None``.
+        status: How the turn stands: one of the ``TurnStatus`` strings.
     """
 
     __slots__ = ("_processing", "_stop_for_action", "events", "status", "text")
@@ -78,7 +100,14 @@ class TurnWatcher:
     def earlier(self, event: SessionEvent) -> bool:
         """Whether ``event``, read after ``send()``, belongs to an earlier turn still running
         (turns run one after another): this turn starts at its ``Processing`` status, and
-        before it only the post's own acknowledgement is this turn's."""
+        before it only the post's own acknowledgement is this turn's.
+
+        Args:
+            event: An event read after ``send()``.
+
+        Returns:
+            ``True`` when the event is an earlier turn's, to pass over.
+        """
         return not (
             self._processing
             or event.participant_status is ParticipantStatus.PROCESSING
@@ -86,7 +115,14 @@ class TurnWatcher:
         )
 
     def feed(self, event: SessionEvent) -> bool:
-        """Take the next event; ``True`` when the turn is over (or waits for the user)."""
+        """Take the next event.
+
+        Args:
+            event: The turn's next event.
+
+        Returns:
+            ``True`` when the turn is over (or waits for the user, with ``stop_for_action``).
+        """
         self.events.append(event)
         kind = event.type
         if kind is SessionEventType.MESSAGE_COMPLETE:
@@ -110,4 +146,12 @@ class TurnWatcher:
         return False
 
     def result(self, session_id: str) -> TurnResult:
+        """What the watcher collected, as a result.
+
+        Args:
+            session_id: The session the turn ran in.
+
+        Returns:
+            The turn's result, with the events fed so far.
+        """
         return TurnResult(session_id, self.status, self.text, tuple(self.events))

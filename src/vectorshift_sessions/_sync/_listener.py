@@ -18,9 +18,23 @@ __all__ = ["SessionListener"]
 class SessionListener:
     """What ``listen()`` returns: an iterator of events, and a context manager.
 
-    Leaving the loop (``break``, then dropping the listener), closing it or leaving the block
-    it opened as a context manager ends the subscription; the events it did not hand out wait
-    for the next listener.
+    Leaving the loop (``break``, then dropping the listener), closing it (``close()``) or
+    leaving the block it opened as a context manager ends the subscription; the events it did
+    not hand out wait for the next listener. Iteration ends when the session disconnects.
+
+    Made by the session (``listen()``), not directly.
+
+    Args:
+        log: The session's event log.
+        maxsize: How many events it may fall behind before it loses the oldest (0 = no
+            limit).
+        types: Only events of these types (``None``: every type).
+        from_now: Start at the next event published, instead of the first one no listener
+            has read.
+
+    Raises:
+        ReconnectFailedError: While iterating: the connection dropped and recovery gave up
+            (the events that came before it are handed out first).
     """
 
     __slots__ = ("__weakref__", "_closed", "_cursor", "_log", "_wakeup")
@@ -85,7 +99,10 @@ class SessionListener:
         raise StopIteration
 
     def close(self) -> None:
-        """End the subscription now (a reader waiting on this listener stops too)."""
+        """End the subscription now (a reader waiting on this listener stops too).
+
+        Safe to call twice; the events it did not hand out wait for the next listener.
+        """
         if not self._closed:
             self._closed = True
             self._log.unsubscribe(self._cursor)

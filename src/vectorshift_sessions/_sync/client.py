@@ -92,6 +92,34 @@ class Client:
 
     ``tracer_provider`` / ``meter_provider`` (OpenTelemetry) go to every session opened
     through the client (see ``Session``); without them, the global providers.
+
+    Args:
+        api_key: The API key; else ``VECTORSHIFT_API_KEY``.
+        base_url: The REST base URL; else ``VECTORSHIFT_BASE_URL``, else
+            ``https://api.vectorshift.ai/v1``.
+        ws_url: The WebSocket base URL; else ``VECTORSHIFT_WS_URL``, else derived from the
+            base URL.
+        timeout: Each REST request's time limit: seconds, or an ``httpx.Timeout``.
+        connect_timeout: Seconds to open a session, and for each of its handshake answers.
+        max_retries: How many times an idempotent request is retried (0 = never).
+        retry_base_delay: The first wait before a retry, in seconds.
+        retry_max_delay: The longest wait before a retry, in seconds.
+        max_retry_after: The longest server ``Retry-After`` obeyed, in seconds.
+        allow_insecure_key: Send the key unencrypted to another machine anyway.
+        http_client: Your own ``httpx`` client, which you then close yourself.
+        proxy: The proxy to go through (see above).
+        tracer_provider: The OpenTelemetry tracer provider for the sessions opened here.
+        meter_provider: The OpenTelemetry meter provider for the sessions opened here.
+
+    Attributes:
+        agents: Fetch and list agents with this client.
+        chatbots: Fetch and list chatbots with this client.
+
+    Raises:
+        TypeError: ``timeout`` is neither a number nor an ``httpx.Timeout``.
+        ValueError: A timeout is not positive, or a URL or proxy is not valid.
+        InsecureTransportError: The key would travel unencrypted to another machine.
+        MissingAPIKeyError: No key, for an engine on another machine.
     """
 
     def __init__(
@@ -183,14 +211,17 @@ class Client:
 
     @property
     def connect_timeout(self) -> float:
+        """Seconds to open a session, and for each of its handshake answers."""
         return self._connect_timeout
 
     @property
     def retry_policy(self) -> _http.RetryPolicy:
+        """How REST requests are retried (``max_retries`` and the backoff's delays)."""
         return self._retry
 
     @property
     def is_closed(self) -> bool:
+        """Whether ``close()`` was called: the client makes no more requests."""
         return self._closed
 
     def __repr__(self) -> str:
@@ -398,8 +429,20 @@ class _Handle:
         owner's ``username`` or ``org_name``. Without ``client``, a default client from the
         environment is used for this call only.
 
-        Raises ``ValueError`` before any request for a wrong combination of arguments,
-        ``NotFoundError`` when there is no such object, and the other ``APIError`` subclasses.
+        Args:
+            id: The object's id.
+            name: The object's name.
+            username: The owner's user name, to tell objects of the same name apart.
+            org_name: The owner's organization, to tell objects of the same name apart.
+            client: The client to fetch with.
+
+        Returns:
+            A handle for the object, holding ``client``.
+
+        Raises:
+            ValueError: A wrong combination of arguments (before any request).
+            NotFoundError: There is no such object.
+            APIError: The request failed otherwise (one of its subclasses).
         """
         params = _http.fetch_params(cls._OWNER_TYPE, id, name, username, org_name)
         if client is not None:
@@ -418,7 +461,22 @@ class _Handle:
         client: Client | None = None,
     ) -> builtins.list[_Handle_T]:
         """One page of the objects the key can see: ``limit`` of them from ``offset``,
-        including those shared with the user when ``include_shared``."""
+        including those shared with the user when ``include_shared``.
+
+        Args:
+            limit: How many at most.
+            offset: How many to skip.
+            include_shared: Include the objects shared with the user.
+            client: The client to list with; without one, a default client from the
+                environment is used for this call only.
+
+        Returns:
+            Handles for the objects, holding ``client``.
+
+        Raises:
+            ValueError: ``limit`` or ``offset`` is out of range (before any request).
+            APIError: The request failed (one of its subclasses).
+        """
         params = _http.list_params(limit, offset, include_shared)
         if client is not None:
             objects = client._list_objects(cls._LIST_PATH, params)
@@ -436,6 +494,16 @@ class _Handle:
         """A new session with this object, not yet connected: use it as a context manager.
 
         ``session_id`` resumes that session instead (same as ``resume_session``).
+
+        Args:
+            session_id: An existing session to resume instead of creating one.
+
+        Returns:
+            The session, not connected, with the handle's client's settings.
+
+        Raises:
+            ValueError: This object cannot hold sessions (a functional agent), or the
+                session id is not valid.
         """
         self._check_sessions_supported("create_session()")
         if session_id is not None:
@@ -447,6 +515,16 @@ class _Handle:
         """The existing session ``session_id``, not yet connected: use it as a context manager.
 
         Connecting fails with ``SessionNotFoundError`` when the engine does not know the id.
+
+        Args:
+            session_id: The id of an existing session.
+
+        Returns:
+            The session, not connected, with the handle's client's settings.
+
+        Raises:
+            ValueError: This object cannot hold sessions (a functional agent), or the
+                session id is empty.
         """
         self._check_sessions_supported("resume_session()")
         if not isinstance(session_id, str) or not session_id.strip():
@@ -477,9 +555,25 @@ class _Handle:
         ``resume_session``). ``session_id`` runs the turn in that existing session, which is
         left alive. ``timeout`` bounds the turn once sent (``SessionTimeoutError``).
 
-        Raises ``ActionRequiredError`` when the turn stops for an approval or
-        re-authorization: the session is then kept alive, and ``exc.session_id`` and
-        ``exc.event`` say where and what to answer (``resume_session``, then ``respond``).
+        Args:
+            content: Text, or a file (see ``Session.send()``).
+            files: Attachments (see ``Session.send()``).
+            session_id: Run the turn in this existing session, which is left alive.
+            keep_alive: Only disconnect the hidden session afterwards, instead of terminating
+                it.
+            include_deltas: Keep the ``MESSAGE_DELTA`` events in the result.
+            timeout: Seconds for the turn once sent (``None``: no limit).
+
+        Returns:
+            The turn's result.
+
+        Raises:
+            ActionRequiredError: The turn stopped for an approval or re-authorization: the
+                session is then kept alive, and ``exc.session_id`` and ``exc.event`` say
+                where and what to answer (``resume_session``, then ``respond``).
+            ValueError: This object cannot hold sessions, or ``timeout`` is not positive.
+            SessionTimeoutError: The turn did not end in ``timeout``.
+            SessionError: Connecting or sending failed (one of its subclasses).
         """
         self._check_sessions_supported("run()")
         if timeout is not None and not timeout > 0:
@@ -548,6 +642,23 @@ class Agent(_Handle):
     ``agent_type`` is ``"conversational"`` or ``"functional"`` (``None`` when the API did not
     say). Only conversational agents hold sessions; a functional agent refuses with
     ``ValueError`` (run it through the VectorShift pipeline API instead).
+
+    Args:
+        id: The agent's id.
+        name: Its name, when known.
+        agent_type: ``"conversational"``, ``"functional"``, or ``None`` when not known.
+        client: The client its calls use; ``None`` for a default one from the environment.
+        raw: The agent as the API described it.
+
+    Attributes:
+        id: The agent's id (``_id`` in the API's answers).
+        name: Its name, or ``None``.
+        agent_type: ``"conversational"``, ``"functional"``, or ``None``.
+        raw: The agent exactly as the API described it (every field, including unknown
+            ones).
+
+    Raises:
+        ValueError: ``id`` is empty.
     """
 
     _OWNER_TYPE = OWNER_AGENT
@@ -601,7 +712,23 @@ class Agent(_Handle):
 
 class Chatbot(_Handle):
     """A VectorShift chatbot: ``fetch`` it, then open sessions with it or ``run`` one turn,
-    exactly as with a conversational agent."""
+    exactly as with a conversational agent.
+
+    Args:
+        id: The chatbot's id.
+        name: Its name, when known.
+        client: The client its calls use; ``None`` for a default one from the environment.
+        raw: The chatbot as the API described it.
+
+    Attributes:
+        id: The chatbot's id (``_id`` in the API's answers).
+        name: Its name, or ``None``.
+        raw: The chatbot exactly as the API described it (every field, including unknown
+            ones).
+
+    Raises:
+        ValueError: ``id`` is empty.
+    """
 
     _OWNER_TYPE = OWNER_CHATBOT
     _FETCH_PATH = "/chatbot"
@@ -625,7 +752,12 @@ class Chatbot(_Handle):
 
 class Handles(Generic[_Handle_T]):
     """``client.agents`` / ``client.chatbots``: a handle class's ``fetch`` and ``list``, bound
-    to one client."""
+    to one client.
+
+    Args:
+        handle: The handle class (agents or chatbots).
+        client: The client its calls use.
+    """
 
     __slots__ = ("_client", "_handle")
 
@@ -640,13 +772,41 @@ class Handles(Generic[_Handle_T]):
         username: str | None = None,
         org_name: str | None = None,
     ) -> _Handle_T:
-        """Fetch one by ``id`` or ``name`` (see the handle class's ``fetch``)."""
+        """Fetch one by ``id`` or ``name`` (see the handle class's ``fetch``).
+
+        Args:
+            id: The object's id.
+            name: The object's name.
+            username: The owner's user name, to tell objects of the same name apart.
+            org_name: The owner's organization, to tell objects of the same name apart.
+
+        Returns:
+            A handle for the object, holding this client.
+
+        Raises:
+            ValueError: A wrong combination of arguments (before any request).
+            NotFoundError: There is no such object.
+            APIError: The request failed otherwise (one of its subclasses).
+        """
         return self._handle.fetch(id, name, username, org_name, client=self._client)
 
     def list(
         self, *, limit: int = 50, offset: int = 0, include_shared: bool = False
     ) -> builtins.list[_Handle_T]:
-        """One page of them (see the handle class's ``list``)."""
+        """One page of them (see the handle class's ``list``).
+
+        Args:
+            limit: How many at most.
+            offset: How many to skip.
+            include_shared: Include the objects shared with the user.
+
+        Returns:
+            Handles for the objects, holding this client.
+
+        Raises:
+            ValueError: ``limit`` or ``offset`` is out of range (before any request).
+            APIError: The request failed (one of its subclasses).
+        """
         return self._handle.list(
             limit=limit, offset=offset, include_shared=include_shared, client=self._client
         )

@@ -105,6 +105,43 @@ class Session(backend.ConnectOnAwait):
     recorded, through ``tracer_provider`` / ``meter_provider`` when given, else the global
     providers; nothing is recorded when none is configured, and message content only with
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` (see ``docs/telemetry.md``).
+
+    Args:
+        owner_type: ``"agent"`` or ``"chatbot"``: what a new session is created with.
+        owner_id: The agent's or chatbot's id, for a new session.
+        session_id: An existing session to resume instead of creating one.
+        api_key: The API key; else ``VECTORSHIFT_API_KEY``.
+        ws_url: The WebSocket base URL; else ``VECTORSHIFT_WS_URL``, else derived from the
+            base URL.
+        base_url: The REST base URL to derive the WebSocket URL from; else
+            ``VECTORSHIFT_BASE_URL``.
+        connect_timeout: Seconds to open the connection, and for each handshake answer.
+        ack_timeout: Seconds for the engine to acknowledge a posted message.
+        history_timeout: Seconds for the engine to send the history (``get_messages()``).
+        ping_interval: Seconds between pings that check the connection (``None``: no pings).
+        heartbeat_timeout: Seconds without an answer to the pings after which the connection
+            counts as dropped (``None``: never).
+        reconnect: How to recover from a dropped connection: ``True`` for the default
+            ``ReconnectPolicy``, a policy of your own, or ``False`` for no recovery.
+        backlog_size: How many unread events the session keeps while no listener reads.
+        max_content_bytes: The largest content ``send()`` accepts (``None``: no limit).
+        max_frame_bytes: The largest frame accepted from the engine (``None``: no limit).
+        ssl_context: The TLS settings for ``wss://`` (certificates); else the defaults.
+        allow_insecure_key: Send the key unencrypted to another machine anyway.
+        record_to: Where to record the session's frames (see above).
+        proxy: The proxy the WebSocket goes through (see above).
+        tracer_provider: The OpenTelemetry tracer provider; else the global one.
+        meter_provider: The OpenTelemetry meter provider; else the global one.
+
+    Raises:
+        ValueError: An option is out of range (such as a timeout that is not positive, or an
+            ``owner_type`` other than ``"agent"`` or ``"chatbot"``).
+        TypeError: ``reconnect`` or ``record_to`` is of the wrong type.
+        InsecureTransportError: The key would travel unencrypted to another machine.
+        MissingAPIKeyError: No key, for an engine on another machine.
+        FileNotFoundError: ``record_to`` is a path whose directory does not exist.
+
+    All of these are raised here, before anything is sent.
     """
 
     def __init__(
@@ -181,6 +218,7 @@ class Session(backend.ConnectOnAwait):
 
     @property
     def session_id(self) -> str | None:
+        """The session's id: the one given to resume, else the engine's once created."""
         return self._core.session_id
 
     @property
@@ -205,9 +243,20 @@ class Session(backend.ConnectOnAwait):
     def connect(self) -> Session:
         """Open the connection, create the session (or resume ``session_id``), start reading.
 
-        Raises ``SessionAuthenticationError`` for a missing or wrong key, ``HandshakeError``
-        when the WebSocket cannot be opened, ``SessionNotFoundError`` for an unknown session
-        id, ``SessionTimeoutError`` when the engine does not answer in ``connect_timeout``.
+        Connecting a connected session does nothing.
+
+        Returns:
+            The session itself, connected.
+
+        Raises:
+            SessionAuthenticationError: The key is missing or wrong.
+            SessionProxyError: The proxy cannot be reached or refuses.
+            HandshakeError: The WebSocket cannot be opened.
+            SessionNotFoundError: The engine does not know the session id.
+            SessionTimeoutError: The engine did not answer in ``connect_timeout``.
+            SessionDisconnectedError: The session was terminated.
+            SessionError: It is connecting or closing already, or it has neither a
+                ``session_id`` nor an owner.
         """
         core = self._core
         if core.state is State.CONNECTED:
@@ -270,7 +319,14 @@ class Session(backend.ConnectOnAwait):
             _logs.log(_logs.SESSION, logging.DEBUG, self.session_id, "disconnected")
 
     def terminate(self) -> None:
-        """Ask the engine to destroy the session, then disconnect. It cannot be resumed."""
+        """Ask the engine to destroy the session, then disconnect. It cannot be resumed.
+
+        Terminating a terminated session does nothing. While the session recovers from a
+        dropped connection, this waits for the recovery first.
+
+        Raises:
+            SessionDisconnectedError: The session is not connected.
+        """
         if self._core.state is State.TERMINATED:
             return
         self._conn.wait_recovered()
@@ -322,6 +378,22 @@ class Session(backend.ConnectOnAwait):
         """Post one user turn: text, or a file (path, bytes, file object), plus attachments.
 
         Returns once the engine acknowledged it; the turn's events arrive on ``listen()``.
+
+        Args:
+            content: Text, or a file: a path, bytes or an open file object.
+            files: Attachments: paths, bytes or open file objects.
+            mime_type: The content's MIME type, when it is a file (guessed when not given).
+            filename: The content's file name, when it is a file.
+
+        Raises:
+            TypeError: The content or an attachment is of a type that cannot be sent.
+            FileNotFoundError: A path does not exist.
+            ContentTooLargeError: The content is over ``max_content_bytes``.
+            SessionDisconnectedError: The session is not connected.
+            SessionTimeoutError: The engine did not acknowledge it in ``ack_timeout``; the
+                turn may have started.
+            DeliveryUnknownError: The connection dropped before the acknowledgement.
+            PostError: The engine refused the message.
         """
         session_id = self._conn.ready("send")
         self._post(self._post_for(content, files, mime_type, filename)(session_id))
@@ -343,7 +415,20 @@ class Session(backend.ConnectOnAwait):
         return lambda session_id: codec.PostMessage(session_id, encoded)
 
     def send_many(self, items: Sequence[SendManyItem]) -> None:
-        """Post several pieces of content as one turn (see ``UserSessionMessage``)."""
+        """Post several pieces of content as one turn (see ``UserSessionMessage``).
+
+        Args:
+            items: The pieces, in order: text, files, ``UserSessionMessage`` objects (content
+                with attachments) or ``SessionMessage`` objects (posted again).
+
+        Raises:
+            TypeError: An item is of a type that cannot be sent.
+            ContentTooLargeError: An item is over ``max_content_bytes``.
+            SessionDisconnectedError: The session is not connected.
+            SessionTimeoutError: The engine did not acknowledge them in ``ack_timeout``.
+            DeliveryUnknownError: The connection dropped before the acknowledgement.
+            PostError: The engine refused them.
+        """
         session_id = self._conn.ready("send_many")
         self._post(
             codec.PostMessages(session_id, encode_batch(items, self._max_content_bytes))
@@ -360,7 +445,23 @@ class Session(backend.ConnectOnAwait):
     ) -> None:
         """Answer an ``APPROVAL_REQUEST``: ``approved=True`` (with ``confirm`` field values) or
         ``approved=False`` (with a ``deny_reason``), or an ``ApprovalResponse``. The paused
-        turn resumes on ``listen()``."""
+        turn resumes on ``listen()``.
+
+        Args:
+            event: The ``APPROVAL_REQUEST`` event to answer.
+            response: The whole answer, instead of ``approved`` and the rest.
+            approved: Whether the tool call may go ahead.
+            confirm: Values for the request's fields, when approving.
+            deny_reason: Why not, when denying.
+
+        Raises:
+            TypeError: The event is not an approval request, or the answer is incomplete or
+                contradicts itself.
+            ValueError: The event belongs to another session.
+            SessionDisconnectedError: The session is not connected.
+            SessionTimeoutError: The engine did not acknowledge the answer in time.
+            PostError: The engine refused the answer.
+        """
         answer = inputs.check_approval(
             event, response, approved=approved, confirm=confirm, deny_reason=deny_reason
         )
@@ -375,7 +476,20 @@ class Session(backend.ConnectOnAwait):
         confirm: Mapping[str, Any] | None = None,
         deny_reason: str | None = None,
     ) -> None:
-        """The official client's name for ``respond(event, approved=...)``."""
+        """The official client's name for ``respond(event, approved=...)``.
+
+        Args:
+            event: The ``APPROVAL_REQUEST`` event to answer.
+            approved: Whether the tool call may go ahead.
+            confirm: Values for the request's fields, when approving.
+            deny_reason: Why not, when denying.
+
+        Raises:
+            TypeError: The event is not an approval request, or the answer is incomplete.
+            ValueError: The event belongs to another session.
+            SessionDisconnectedError: The session is not connected.
+            PostError: The engine refused the answer.
+        """
         self.respond(event, approved=approved, confirm=confirm, deny_reason=deny_reason)
 
     # --- reading ----------------------------------------------------------------------------
@@ -392,6 +506,18 @@ class Session(backend.ConnectOnAwait):
         the last listener left is missed). ``event_types`` keeps only those types; a listener
         more than ``maxsize`` events behind (0 = no limit) loses the oldest, and an ``ERROR``
         event ``"subscriber queue overflow"`` takes their place.
+
+        Args:
+            event_types: Only events of these types (members or their string values).
+            maxsize: How many events the listener may fall behind (0 = no limit).
+
+        Returns:
+            A listener: iterate over it, and close it (or use it as a context manager) when
+            done.
+
+        Raises:
+            ValueError: An event type is unknown, or ``maxsize`` is negative.
+            SessionDisconnectedError: The session is not connected (nor recovering).
         """
         self._conn.require_connected("listen", recovering_ok=True)
         types = inputs.event_type_filter(event_types)
@@ -405,8 +531,19 @@ class Session(backend.ConnectOnAwait):
         returns only the messages stored after that one, such as what followed the last
         answer you read: with an engine that pages its history (the local engine) only those
         are sent, so its cost does not grow with the session; with another, the whole history
-        is read and cut here. Raises ``SessionError`` if that message is not in the history,
-        or the engine refused to send it.
+        is read and cut here.
+
+        Args:
+            after: A message id: only the messages stored after that one.
+
+        Returns:
+            The stored messages, oldest first.
+
+        Raises:
+            SessionError: The ``after`` message is not in the history, or the engine refused
+                to send it.
+            SessionDisconnectedError: The session is not connected.
+            SessionTimeoutError: The engine did not answer in ``history_timeout``.
         """
         after = inputs.check_after(after)
         self._conn.ready("get_messages")
@@ -428,6 +565,22 @@ class Session(backend.ConnectOnAwait):
         Stops early, with ``status`` ``awaiting_approval`` or ``reauth_required``, when the turn
         waits for the user; answer with ``respond()`` and ``ask``/``listen`` again. The turn is
         read: a later ``listen()`` starts after it. ``stream()`` is its streaming form.
+
+        Args:
+            content: Text, or a file (see ``send()``).
+            files: Attachments (see ``send()``).
+            mime_type: The content's MIME type, when it is a file.
+            filename: The content's file name, when it is a file.
+            timeout: Seconds for the whole turn (``None``: no limit).
+
+        Returns:
+            The turn's result: its final text, its status and its events.
+
+        Raises:
+            SessionTimeoutError: The turn did not end in ``timeout``.
+            SessionDisconnectedError: The session is not connected, or disconnected during
+                the turn.
+            PostError: The engine refused the message.
         """
         watcher = TurnWatcher(stop_for_action=True)
         post = self._post_for(content, files, mime_type, filename)
@@ -482,6 +635,23 @@ class Session(backend.ConnectOnAwait):
         ``heartbeat`` (seconds) yields ``None`` each time the turn has been quiet that long:
         the moment for a web response to send ``SSE_HEARTBEAT`` (``to_sse(None)``), which
         keeps proxies from closing it and finds out early that the browser went away.
+
+        Args:
+            content: Text, or a file (see ``send()``).
+            files: Attachments (see ``send()``).
+            mime_type: The content's MIME type, when it is a file.
+            filename: The content's file name, when it is a file.
+            timeout: Seconds for the whole turn (``None``: no limit).
+            heartbeat: Seconds of quiet after which ``None`` is yielded (``None``: never).
+
+        Yields:
+            The turn's events, in order; ``None`` after each ``heartbeat`` of quiet.
+
+        Raises:
+            SessionTimeoutError: The turn did not end in ``timeout``.
+            SessionDisconnectedError: The session is not connected, or disconnected during
+                the turn.
+            PostError: The engine refused the message.
         """
         post = self._post_for(content, files, mime_type, filename)
         return self._turn("stream", TurnWatcher(stop_for_action=True), post, timeout, heartbeat)
@@ -530,6 +700,27 @@ class Session(backend.ConnectOnAwait):
         next: the events that follow the answer reach this iteration, whichever connection
         read the request. Bad input raises here, at once; nothing is sent before the
         iteration starts.
+
+        Args:
+            event: The ``APPROVAL_REQUEST`` event to answer.
+            response: The whole answer, instead of ``approved`` and the rest.
+            approved: Whether the tool call may go ahead.
+            confirm: Values for the request's fields, when approving.
+            deny_reason: Why not, when denying.
+            timeout: Seconds for the rest of the turn (``None``: no limit).
+            heartbeat: Seconds of quiet after which ``None`` is yielded (``None``: never).
+
+        Yields:
+            The rest of the turn's events, in order; ``None`` after each ``heartbeat`` of
+            quiet.
+
+        Raises:
+            TypeError: The event is not an approval request, or the answer is incomplete.
+            ValueError: The event belongs to another session.
+            SessionTimeoutError: The turn did not end in ``timeout``.
+            SessionDisconnectedError: The session is not connected, or disconnected during
+                the turn.
+            PostError: The engine refused the answer.
         """
         answer = inputs.check_approval(
             event, response, approved=approved, confirm=confirm, deny_reason=deny_reason
