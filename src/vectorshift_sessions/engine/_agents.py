@@ -40,6 +40,17 @@ class AgentSpec:
 
     ``handler`` runs its turns (``None`` only for functional agents, which cannot hold
     sessions). ``id`` defaults to ``agent-<name>``.
+
+    Attributes:
+        name: The agent's name.
+        handler: The agent function that runs its turns.
+        id: Its id; ``agent-<name>`` by default.
+        agent_type: ``"conversational"`` (the default) or ``"functional"``.
+        description: What it does, shown as its instructions over REST.
+
+    Raises:
+        ValueError: A conversational agent has no handler, or ``agent_type`` is another
+            value.
     """
 
     name: str
@@ -55,7 +66,11 @@ class AgentSpec:
             raise ValueError(f"conversational agent {self.name!r} needs a handler")
 
     def as_json(self) -> dict[str, Any]:
-        """As the hosted API shows an agent (enough for the official client's ``Agent.fetch``)."""
+        """As the hosted API shows an agent (enough for the official client's ``Agent.fetch``).
+
+        Returns:
+            The agent as a JSON object.
+        """
         return {
             "_id": self.id,
             "name": self.name,
@@ -70,7 +85,14 @@ class AgentSpec:
 
 @attrs.frozen
 class ChatbotSpec:
-    """A chatbot in the catalogue, backed by a conversational agent (its name or id)."""
+    """A chatbot in the catalogue, backed by a conversational agent (its name or id).
+
+    Attributes:
+        name: The chatbot's name.
+        agent: The name or id of the conversational agent that answers for it.
+        id: Its id; ``chatbot-<name>`` by default.
+        description: What it does.
+    """
 
     name: str
     agent: str
@@ -105,7 +127,11 @@ def describe_inputs(turn: Turn) -> str:
 
 
 async def echo_agent(turn: Turn) -> None:
-    """Streams the user's text back word by word, then the complete message."""
+    """Streams the user's text back word by word, then the complete message.
+
+    Args:
+        turn: The turn to answer.
+    """
     text = turn.text
     if turn.files:
         text = f"{text}\n{describe_inputs(turn)}" if text else describe_inputs(turn)
@@ -113,7 +139,11 @@ async def echo_agent(turn: Turn) -> None:
 
 
 async def demo_agent(turn: Turn) -> None:
-    """A scripted turn that shows every kind of event (see the engine's docstring)."""
+    """A scripted turn that shows every kind of event (see the engine's docstring).
+
+    Args:
+        turn: The turn to answer.
+    """
     text = turn.text.strip()
     lowered = text.lower()
     if "fail" in lowered:
@@ -179,7 +209,13 @@ async def demo_agent(turn: Turn) -> None:
 
 
 async def bench_agent(turn: Turn) -> None:
-    """For text ``"N"`` (or ``"N SIZE"``), streams N deltas of SIZE characters (default 1) fast."""
+    """For text ``"N"`` (or ``"N SIZE"``), streams N deltas of SIZE characters (default 1) fast.
+
+    Other text ends the turn in an error.
+
+    Args:
+        turn: The turn to answer.
+    """
     words = turn.text.split()
     try:
         count = int(words[0])

@@ -48,7 +48,11 @@ AGENT_KINDS = ("echo", "demo", "openai", "bench")
 
 def default_db_path() -> Path:
     """``$VECTORSHIFT_SESSIONS_HOME/engine.sqlite3``, else ``$XDG_DATA_HOME/vectorshift-sessions/
-    engine.sqlite3``, else ``~/.local/share/vectorshift-sessions/engine.sqlite3``."""
+    engine.sqlite3``, else ``~/.local/share/vectorshift-sessions/engine.sqlite3``.
+
+    Returns:
+        The path of the engine's default database (its directory may not exist yet).
+    """
     home = os.environ.get(ENV_HOME)
     if home:
         return Path(home).expanduser() / "engine.sqlite3"
@@ -61,6 +65,13 @@ class OpenAISettings:
     """How to reach an OpenAI-compatible ``/chat/completions`` endpoint.
 
     ``base_url`` ends before ``/chat/completions`` (e.g. ``http://127.0.0.1:8000/v1``).
+
+    Attributes:
+        base_url: The endpoint's base URL.
+        model: The model to ask.
+        api_key: The endpoint's key, if it needs one (never shown in a repr).
+        timeout: Seconds for each request.
+        system_prompt: A system message put before the conversation, if any.
     """
 
     base_url: str
@@ -72,6 +83,17 @@ class OpenAISettings:
 
 @attrs.frozen
 class AgentConfig:
+    """An agent of the configuration file.
+
+    Attributes:
+        name: The agent's name.
+        kind: Its implementation: one of ``AGENT_KINDS``.
+        id: Its id; ``agent-<name>`` when ``None``.
+        description: What it does.
+        openai: The endpoint of an ``openai`` agent (the file's ``openai`` table with this
+            agent's overrides).
+    """
+
     name: str
     kind: str
     id: str | None = None
@@ -81,6 +103,15 @@ class AgentConfig:
 
 @attrs.frozen
 class ChatbotConfig:
+    """A chatbot of the configuration file.
+
+    Attributes:
+        name: The chatbot's name.
+        agent: The name or id of the agent that answers for it.
+        id: Its id; ``chatbot-<name>`` when ``None``.
+        description: What it does.
+    """
+
     name: str
     agent: str
     id: str | None = None
@@ -89,7 +120,13 @@ class ChatbotConfig:
 
 @attrs.frozen
 class EngineConfig:
-    """What a configuration file holds (see the module docstring)."""
+    """What a configuration file holds (see the module docstring).
+
+    Attributes:
+        openai: The endpoint of the built-in ``openai`` agent, if configured.
+        agents: The agents it defines.
+        chatbots: The chatbots it defines.
+    """
 
     openai: OpenAISettings | None = None
     agents: tuple[AgentConfig, ...] = ()
@@ -99,7 +136,15 @@ class EngineConfig:
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> EngineConfig:
     """Read a configuration file (``.json``, or ``.toml`` on Python 3.11+) or an equivalent dict.
 
-    Raises ``ValueError`` naming the file and the offending key when something is wrong.
+    Args:
+        source: The file's path, or the dict it would hold.
+
+    Returns:
+        The configuration.
+
+    Raises:
+        ValueError: The file cannot be read or parsed, or a key is wrong (the message names
+            the file and the key).
     """
     if isinstance(source, Mapping):
         return _parse(source, "config")

@@ -29,6 +29,18 @@ class OpenAIAgent:
     ``base_url`` is the part before ``/chat/completions`` (e.g. ``http://127.0.0.1:8000/v1``).
     The session's text history is sent as context. A timeout, an HTTP error or a malformed
     stream becomes an ``error_message`` notification in the session.
+
+    Call it with a turn, as the engine does (it is an agent function).
+
+    Args:
+        base_url: The endpoint's base URL.
+        model: The model to ask.
+        api_key: The endpoint's key, if it needs one (never shown in a repr).
+        timeout: Seconds for each request.
+        system_prompt: A system message put before the conversation, if any.
+
+    Attributes:
+        settings: The endpoint's settings.
     """
 
     def __init__(
@@ -50,6 +62,14 @@ class OpenAIAgent:
 
     @classmethod
     def from_settings(cls, settings: OpenAISettings) -> OpenAIAgent:
+        """An agent for configured settings (the engine configuration's ``openai`` table).
+
+        Args:
+            settings: The endpoint's settings.
+
+        Returns:
+            The agent.
+        """
         return cls(
             settings.base_url,
             settings.model,
@@ -62,7 +82,15 @@ class OpenAIAgent:
         return f"OpenAIAgent(base_url={self.settings.base_url!r}, model={self.settings.model!r})"
 
     def chat_messages(self, turn: Turn) -> list[dict[str, str]]:
-        """The request's ``messages``: system prompt, text history, then this turn."""
+        """The request's ``messages``: system prompt, text history, then this turn.
+
+        Args:
+            turn: The turn to answer.
+
+        Returns:
+            The chat messages, oldest first, each a ``role`` and a ``content``; attached files
+            are named in the last one's text.
+        """
         messages = []
         if self.settings.system_prompt:
             messages.append({"role": "system", "content": self.settings.system_prompt})

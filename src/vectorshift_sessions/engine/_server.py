@@ -615,11 +615,37 @@ class LocalEngine:
     (optional) are the accepted ``Authorization: Bearer`` keys; each key reaches only the
     sessions it created. ``config`` is a file path or a dict (see :func:`load_config`);
     ``agents`` adds agents (``{name: agent}`` or :class:`AgentSpec` items) and ``chatbots``
-    adds chatbots (``{name: agent name}`` or :class:`ChatbotSpec` items). ``turn_delay`` pauses that many seconds before
-    each delta and event, to watch a turn unfold. ``extensions=False`` leaves out this engine's
-    protocol extensions (the ``connect_session`` ack's ``participant_status`` and
-    ``history_after``, and
-    ``get_messages``' ``after``), to behave as an engine without them.
+    adds chatbots (``{name: agent name}`` or :class:`ChatbotSpec` items). ``turn_delay``
+    pauses that many seconds before each delta and event, to watch a turn unfold.
+    ``extensions=False`` leaves out this engine's protocol extensions (the ``connect_session``
+    ack's ``participant_status`` and ``history_after``, and ``get_messages``' ``after``), to
+    behave as an engine without them.
+
+    Args:
+        host: The address to listen on.
+        port: The port to listen on; 0 picks a free one (read it from ``port``).
+        db: The SQLite database: a path, ``":memory:"``, or ``None`` for the default path.
+        api_keys: The accepted keys; none means any request is accepted, with or without a
+            key.
+        config: A configuration file's path, its dict, or a loaded ``EngineConfig``.
+        agents: Agents to serve besides the built-in and configured ones.
+        chatbots: Chatbots to serve besides the built-in and configured ones.
+        max_frame_bytes: The largest frame accepted from a client.
+        max_sessions: How many sessions the engine holds at most.
+        max_history: How many messages a session keeps at most.
+        turn_delay: Seconds to pause before each delta and event.
+        extensions: Offer this engine's protocol extensions.
+
+    Attributes:
+        host: The address it listens on.
+        api_keys: The accepted keys.
+        db_path: The database's path, or ``":memory:"``.
+        catalog: The agents and chatbots it serves.
+
+    Raises:
+        ValueError: A limit is below 1, ``turn_delay`` is negative, a key is empty, or the
+            configuration is wrong.
+        TypeError: ``turn_delay`` is not a number.
     """
 
     def __init__(
@@ -680,6 +706,11 @@ class LocalEngine:
 
     @property
     def port(self) -> int:
+        """The port it listens on (the one picked, when asked for port 0).
+
+        Raises:
+            RuntimeError: The engine is not running.
+        """
         if self._port is None:
             raise RuntimeError("the engine is not running; start it first")
         return self._port
@@ -701,10 +732,19 @@ class LocalEngine:
 
     @property
     def is_running(self) -> bool:
+        """Whether it is serving now."""
         return self._server is not None
 
     def env(self) -> dict[str, str]:
-        """The environment variables a client needs to use this engine."""
+        """The environment variables a client needs to use this engine.
+
+        Returns:
+            ``VECTORSHIFT_BASE_URL`` and ``VECTORSHIFT_WS_URL``, and ``VECTORSHIFT_API_KEY``
+            (the first accepted key) when it takes keys: for ``os.environ.update()``.
+
+        Raises:
+            RuntimeError: The engine is not running.
+        """
         env = {"VECTORSHIFT_BASE_URL": self.base_url, "VECTORSHIFT_WS_URL": self.ws_url}
         if self.api_keys:
             env["VECTORSHIFT_API_KEY"] = self.api_keys[0]
@@ -717,7 +757,15 @@ class LocalEngine:
     # --- in the current event loop ---
 
     async def start(self) -> LocalEngine:
-        """Open the database and start serving. Returns ``self``."""
+        """Open the database and start serving.
+
+        Returns:
+            The engine itself, running.
+
+        Raises:
+            RuntimeError: It is running already.
+            OSError: The port is taken, or the database cannot be opened.
+        """
         if self._server is not None:
             raise RuntimeError("the engine is already running")
         store = Store(self.db_path)
@@ -776,6 +824,9 @@ class LocalEngine:
         and no ``Idle`` is sent), and sessions can be resumed by id as soon as this returns.
         Await it in the engine's own event loop; in thread mode use
         :meth:`EngineFixture.restart() <vectorshift_sessions.testing.EngineFixture.restart>`.
+
+        Raises:
+            RuntimeError: The engine is not running, or this is not its event loop.
         """
         if self._server is None or self._store is None or self._port is None:
             raise RuntimeError("the engine is not running; start it first")
@@ -817,7 +868,17 @@ class LocalEngine:
 
         ``agent`` is an agent function (see :class:`Turn`); ``id`` defaults to
         ``agent-<name>``. Works before :meth:`start` and while running, from any thread.
-        Returns the agent's id, for ``AsyncSession(owner_id=...)`` or ``agents.fetch(id=...)``.
+        Args:
+            name: The agent's name.
+            agent: The agent function that runs its turns.
+            id: Its id; ``agent-<name>`` by default.
+            description: What it does.
+
+        Returns:
+            The agent's id, for ``AsyncSession(owner_id=...)`` or ``agents.fetch(id=...)``.
+
+        Raises:
+            TypeError: ``agent`` is not callable.
         """
         if not callable(agent):
             raise TypeError(
@@ -834,8 +895,20 @@ class LocalEngine:
 
         ``agent`` is the name or id of an agent this engine serves, or an agent function,
         which is then added as the agent ``chatbot-<name>`` (id ``agent-chatbot-<name>``) to
-        back it. ``id`` defaults to ``chatbot-<name>``. Raises ``ValueError`` for an unknown or
-        functional agent.
+        back it. ``id`` defaults to ``chatbot-<name>``.
+
+        Args:
+            name: The chatbot's name.
+            agent: The agent that answers for it: a name or id, or an agent function.
+            id: Its id; ``chatbot-<name>`` by default.
+            description: What it does.
+
+        Returns:
+            The chatbot's id.
+
+        Raises:
+            ValueError: The agent is unknown or functional.
+            TypeError: ``agent`` is neither a string nor callable.
         """
         if not isinstance(agent, str):
             agent = self.add_agent(f"chatbot-{name}", agent, description=description)
@@ -844,7 +917,14 @@ class LocalEngine:
         return bot.id
 
     def sessions(self) -> list[str]:
-        """The ids of the sessions this engine holds, oldest first. Works from any thread."""
+        """The ids of the sessions this engine holds, oldest first. Works from any thread.
+
+        Returns:
+            The session ids.
+
+        Raises:
+            RuntimeError: The engine is not running.
+        """
 
         def read() -> list[str]:
             if self._store is None:
@@ -858,6 +938,15 @@ class LocalEngine:
 
         For asserting what the code under test sent. Works from any thread; an unknown
         session has none.
+
+        Args:
+            session_id: The session's id.
+
+        Returns:
+            Its stored messages, decoded.
+
+        Raises:
+            RuntimeError: The engine is not running.
         """
 
         def read() -> list[SessionMessage]:
@@ -870,8 +959,11 @@ class LocalEngine:
 
     def cut_connections(self) -> int:
         """Drop every open WebSocket at once, as a network failure would (no closing
-        handshake); the sessions and their running turns live on. Returns how many were cut.
-        Works from any thread."""
+        handshake); the sessions and their running turns live on. Works from any thread.
+
+        Returns:
+            How many connections were cut (0 when the engine is not running).
+        """
 
         def cut() -> int:
             if self._server is None:

@@ -49,7 +49,13 @@ def new_id() -> str:
 
 @attrs.frozen
 class ReceivedFile:
-    """A file the user posted in this turn."""
+    """A file the user posted in this turn.
+
+    Attributes:
+        name: Its file name.
+        mime_type: Its MIME type.
+        data: Its bytes.
+    """
 
     name: str
     mime_type: str
@@ -57,12 +63,19 @@ class ReceivedFile:
 
     @property
     def size(self) -> int:
+        """Its size in bytes."""
         return len(self.data)
 
 
 @attrs.frozen
 class ApprovalAnswer:
-    """The user's answer to :meth:`Turn.ask_approval`."""
+    """The user's answer to :meth:`Turn.ask_approval`.
+
+    Attributes:
+        approved: Whether the tool call may go ahead.
+        confirm: The values the user gave for the request's fields.
+        deny_reason: Why not, when denied.
+    """
 
     approved: bool
     confirm: Mapping[str, Any] = attrs.field(factory=dict)
@@ -160,6 +173,23 @@ class Turn:
     recorded session, a proxy for another engine): ``emit`` (a complete message with any
     content, sender and fields), ``delta`` (one streamed chunk), ``request_approval`` (any
     approval request, then the user's answer) and ``send_frame`` (any frame, not stored).
+
+    The engine makes the turn and hands it to the agent.
+
+    Args:
+        host: The engine's side of the session.
+        agent_name: The name of the agent that runs the turn.
+        inputs: The posted content values, as they came.
+        parsed: The posted content, decoded into texts and files.
+        history: The session's stored messages before this turn.
+
+    Attributes:
+        session_id: The session's id.
+        agent_name: The name of the agent that runs the turn.
+        text: The posted text, joined by newlines.
+        files: The posted files.
+        inputs: The raw posted content values.
+        history: The session's stored messages before this turn, oldest first.
     """
 
     def __init__(
@@ -218,8 +248,17 @@ class Turn:
         of that message (a status update, such as a streaming message now complete); the
         history keeps the version stored first.
 
-        Returns the message id. Raises ``TypeError`` when ``content`` is not such a mapping,
-        or for a wrong type of argument.
+        Args:
+            content: The message's content: a mapping with a string ``"type"``.
+            message_id: The message's id; a fresh one by default.
+            sender: Who sent it; this agent by default.
+            fields: Other fields of the stored message.
+
+        Returns:
+            The message id.
+
+        Raises:
+            TypeError: ``content`` is not such a mapping, or an argument is of a wrong type.
         """
         if not isinstance(content, Mapping) or not isinstance(content.get("type"), str):
             raise TypeError(
@@ -249,8 +288,13 @@ class Turn:
         """Send one frame, as it is, to every connection attached to the session (not stored).
 
         For frames no other method sends (an engine's ``error`` frame, a frame type of your
-        own), as replays and proxies need. Raises ``TypeError`` when ``frame`` is not a
-        mapping with a string ``"type"``.
+        own), as replays and proxies need.
+
+        Args:
+            frame: The frame: a mapping with a string ``"type"``.
+
+        Raises:
+            TypeError: ``frame`` is not such a mapping.
         """
         if not isinstance(frame, Mapping) or not isinstance(frame.get("type"), str):
             raise TypeError(
@@ -260,12 +304,23 @@ class Turn:
         await self._host.broadcast(dict(frame))
 
     async def status(self, status: ParticipantStatus | str) -> None:
-        """Show a participant status (``Processing``, ``Typing``, ...)."""
+        """Show a participant status (``Processing``, ``Typing``, ...).
+
+        Args:
+            status: The status, a member or its string value.
+        """
         self._host.last_status = str(status)
         await self._host.broadcast(_frames.participant_status(self.session_id, status))
 
     async def say(self, text: str) -> str:
-        """Answer with a whole text at once (one delta, then the complete message)."""
+        """Answer with a whole text at once (one delta, then the complete message).
+
+        Args:
+            text: The answer.
+
+        Returns:
+            The message id.
+        """
         return await self.say_stream([text])
 
     async def say_stream(self, chunks: Iterable[str] | AsyncIterable[str]) -> str:
@@ -274,6 +329,13 @@ class Turn:
         A list or tuple is sent in large pre-encoded batches (the fast path); an iterator or
         async iterator is sent chunk by chunk as it produces. If the source raises, the
         partial answer is dropped and the exception propagates.
+
+        Args:
+            chunks: The answer's chunks: a list or tuple, an iterator, or an async iterator
+                (such as a model's stream).
+
+        Returns:
+            The message id.
         """
         message_id = new_id()
         parts: list[str] = []
@@ -301,7 +363,15 @@ class Turn:
 
         ``index`` is the chunk's position in the message, from 0. End the stream with
         ``emit(content, message_id=message_id)`` (the complete message, which is stored), as
-        ``say_stream`` does. Raises ``TypeError`` for a wrong type of argument.
+        ``say_stream`` does.
+
+        Args:
+            message_id: The id of the message being streamed.
+            text: The chunk.
+            index: The chunk's position in the message, from 0.
+
+        Raises:
+            TypeError: An argument is of a wrong type (or ``index`` is negative).
         """
         if not isinstance(message_id, str) or not message_id:
             raise TypeError(f"message_id must be a non-empty string, got {message_id!r}")
@@ -313,16 +383,42 @@ class Turn:
         await self._host.broadcast(_frames.message_delta(self.session_id, message_id, text, index))
 
     async def thinking(self, content: str, summary: str | None = None) -> str:
+        """Show the agent's reasoning (a ``thinking`` message).
+
+        Args:
+            content: The reasoning.
+            summary: A short title for it.
+
+        Returns:
+            The message id.
+        """
         return await self.emit(_frames.thinking_content(content, summary))
 
     async def task(self, content: str) -> str:
-        """Announce a step of the agent's plan (an ``agent_task`` message)."""
+        """Announce a step of the agent's plan (an ``agent_task`` message).
+
+        Args:
+            content: The step.
+
+        Returns:
+            The message id.
+        """
         return await self.emit(_frames.agent_task_content(content))
 
     async def tool_call(
         self, tool_name: str, *, tool_id: str | None = None, status: str = "running", **extra: Any
     ) -> str:
-        """Announce a tool call; returns its ``tool_id`` (generated when not given)."""
+        """Announce a tool call (a ``tool_call`` message).
+
+        Args:
+            tool_name: The tool's name.
+            tool_id: The call's id; generated when not given.
+            status: The call's status, such as ``"running"``.
+            **extra: Other fields of the message's content (such as the tool's arguments).
+
+        Returns:
+            The call's ``tool_id``, for :meth:`tool_result`.
+        """
         tool_id = tool_id or f"call_{new_id()[:12]}"
         await self.emit(_frames.tool_call_content(tool_name, tool_id, status, **extra))
         return tool_id
@@ -330,15 +426,54 @@ class Turn:
     async def tool_result(
         self, tool_name: str, tool_id: str, output: Any, *, status: str = "completed"
     ) -> str:
+        """Show a tool call's result (a ``tool_result`` message).
+
+        Args:
+            tool_name: The tool's name.
+            tool_id: The call's id, as :meth:`tool_call` returned it.
+            output: What the tool returned (anything JSON can carry).
+            status: The call's status, such as ``"completed"``.
+
+        Returns:
+            The message id.
+        """
         return await self.emit(_frames.tool_result_content(tool_name, tool_id, status, output))
 
     async def search(self, query: str, results: list[Any], **extra: Any) -> str:
+        """Show a search and its results (a ``search_result`` message).
+
+        Args:
+            query: What was searched for.
+            results: What was found (anything JSON can carry).
+            **extra: Other fields of the message's content.
+
+        Returns:
+            The message id.
+        """
         return await self.emit(_frames.search_content(query, results, **extra))
 
     async def reauth(self, provider: str, **extra: Any) -> str:
+        """Ask the user to re-authorize a provider (a ``REAUTH_REQUEST`` for clients).
+
+        Args:
+            provider: The provider, such as ``"google_drive"``.
+            **extra: Other fields of the message's content (such as ``integration_name`` and
+                ``message``).
+
+        Returns:
+            The message id.
+        """
         return await self.emit(_frames.reauth_content(provider, **extra))
 
     async def error(self, message: str) -> str:
+        """Report an error in the session (an ``error_message``; clients see an ``ERROR``).
+
+        Args:
+            message: What went wrong.
+
+        Returns:
+            The message id.
+        """
         return await self.emit(_frames.error_content(message))
 
     async def ask_approval(
@@ -350,6 +485,15 @@ class Turn:
         answers with ``respond(event, approved=...)`` (a ``post_message`` whose
         ``parent_message_id`` is this request's id), possibly from another connection or
         after reconnecting. Then ``Processing`` is shown again and the answer returned.
+
+        Args:
+            tool_name: The tool that waits for the approval.
+            tool_id: The call's id; generated when not given.
+            **extra: Other fields of the request's content (such as the tool's arguments and
+                the fields to confirm).
+
+        Returns:
+            The user's answer.
         """
         content = _frames.approval_request_content(
             tool_name, tool_id or f"call_{new_id()[:12]}", **extra
@@ -366,7 +510,16 @@ class Turn:
         clients show as an ``APPROVAL_REQUEST``): shows ``AwaitingApproval``, emits the request
         as message ``message_id`` (default a fresh id), waits for the answer (a post whose
         ``parent_message_id`` is that id), shows ``Processing`` again and returns the answer.
-        Raises ``TypeError`` as :meth:`emit` does.
+
+        Args:
+            content: The request's content: a mapping with a string ``"type"``.
+            message_id: The request's message id; a fresh one by default.
+
+        Returns:
+            The user's answer.
+
+        Raises:
+            TypeError: ``content`` is not such a mapping.
         """
         if not isinstance(content, Mapping) or not isinstance(content.get("type"), str):
             raise TypeError(
