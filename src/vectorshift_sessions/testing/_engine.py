@@ -33,6 +33,17 @@ class EngineFixture:
     pauses that many seconds before each delta and event of every turn (``0``: instant);
     ``extensions=False`` leaves out the engine's protocol extensions, to behave as an engine
     without them; ``agents`` / ``chatbots`` as :class:`LocalEngine` takes them.
+
+    Args:
+        api_key: The one key the engine accepts; ``None``: no key needed.
+        turn_delay: Seconds to pause before each delta and event.
+        extensions: Offer the engine's protocol extensions.
+        agents: Agents to serve, ``{name: agent function}``.
+        chatbots: Chatbots to serve, ``{name: agent name}``.
+
+    Attributes:
+        api_key: The key the engine accepts, or ``None``.
+        engine: The engine itself (``LocalEngine``), for what this class does not wrap.
     """
 
     def __init__(
@@ -63,7 +74,15 @@ class EngineFixture:
     # --- lifetime ---
 
     def start(self) -> EngineFixture:
-        """Start the engine in its thread; returns ``self``."""
+        """Start the engine in its thread.
+
+        Returns:
+            The fixture itself, running.
+
+        Raises:
+            RuntimeError: It is running already.
+            OSError: The engine cannot listen.
+        """
         self.engine.__enter__()
         return self
 
@@ -95,7 +114,12 @@ class EngineFixture:
         return self.engine.ws_url
 
     def env(self) -> dict[str, str]:
-        """``VECTORSHIFT_BASE_URL``, ``VECTORSHIFT_WS_URL`` and ``VECTORSHIFT_API_KEY``."""
+        """``VECTORSHIFT_BASE_URL``, ``VECTORSHIFT_WS_URL`` and ``VECTORSHIFT_API_KEY``.
+
+        Returns:
+            The environment variables a client needs, for ``os.environ.update()`` or
+            ``monkeypatch.setenv``.
+        """
         return self.engine.env()
 
     # --- agents ---
@@ -106,7 +130,20 @@ class EngineFixture:
         """Serve a conversational agent (see :class:`~vectorshift_sessions.engine.Turn`), also
         while sessions run; returns its id (``agent-<name>`` unless ``id`` is given), which
         ``agents.fetch(name=name)`` finds too. A scripted agent's or a cassette's mismatches
-        fail the test when it ends (see :attr:`mismatches`)."""
+        fail the test when it ends (see :attr:`mismatches`).
+
+        Args:
+            name: The agent's name.
+            agent: The agent function (a :class:`Conversation`, a cassette's replay...).
+            id: Its id; ``agent-<name>`` by default.
+            description: What it does.
+
+        Returns:
+            The agent's id.
+
+        Raises:
+            TypeError: ``agent`` is not callable.
+        """
         agent_id = id or f"agent-{name}"
         if agent_id in self._replayed or name in self._replayed:
             return agent_id  # a cassette replays this agent: the replay stays
@@ -118,7 +155,20 @@ class EngineFixture:
         self, name: str, agent: AgentFunction | str, *, id: str | None = None, description: str = ""
     ) -> str:
         """Serve a chatbot backed by ``agent`` (an agent function, or the name or id of an
-        agent already served); returns its id (``chatbot-<name>`` unless ``id`` is given)."""
+        agent already served); returns its id (``chatbot-<name>`` unless ``id`` is given).
+
+        Args:
+            name: The chatbot's name.
+            agent: The agent that answers for it: an agent function, or a name or id.
+            id: Its id; ``chatbot-<name>`` by default.
+            description: What it does.
+
+        Returns:
+            The chatbot's id.
+
+        Raises:
+            ValueError: The agent is unknown or functional.
+        """
         bot_id = id or f"chatbot-{name}"
         if bot_id in self._replayed or name in self._replayed:
             return bot_id  # a cassette replays this chatbot: the replay stays
@@ -158,7 +208,14 @@ class EngineFixture:
         """Everything the test doubles added here did not expect, as one :class:`Mismatch`
         (``None`` when all went as expected): each one's :attr:`mismatches`, and when the test
         ``finished`` (passed), what it never got to (a :class:`Conversation`'s unreached
-        exchanges, a cassette's unplayed turns: their ``assert_done()``)."""
+        exchanges, a cassette's unplayed turns: their ``assert_done()``).
+
+        Args:
+            finished: The test ran to its end, so what was never reached counts too.
+
+        Returns:
+            The problem, or ``None`` when all went as expected.
+        """
         problems = self.mismatches
         # After a mismatch, what was never reached is its consequence: not reported.
         unfinished_too = finished and not problems
@@ -175,7 +232,14 @@ class EngineFixture:
         return Mismatch(f"{len(problems)} problems:\n{listed}")
 
     def check(self, *, finished: bool = True) -> None:
-        """Raise :meth:`problem`, if there is one (the fixture fails the test with it)."""
+        """Raise :meth:`problem`, if there is one (the fixture fails the test with it).
+
+        Args:
+            finished: The test ran to its end, so what was never reached counts too.
+
+        Raises:
+            Mismatch: What the test doubles did not expect (or never got to).
+        """
         problem = self.problem(finished=finished)
         if problem is not None:
             raise problem
@@ -184,17 +248,32 @@ class EngineFixture:
 
     def sessions(self) -> list[str]:
         """The ids of the sessions the engine holds, oldest first: for code under test that
-        opens its own sessions."""
+        opens its own sessions.
+
+        Returns:
+            The session ids.
+        """
         return self.engine.sessions()
 
     def messages(self, session_id: str) -> list[SessionMessage]:
         """The session's stored messages, oldest first: what the code under test sent, and
-        what the agent answered."""
+        what the agent answered.
+
+        Args:
+            session_id: The session's id.
+
+        Returns:
+            Its stored messages, decoded (none for an unknown session).
+        """
         return self.engine.messages(session_id)
 
     def cut_connections(self) -> int:
         """Drop every open WebSocket now, with no closing handshake (sessions and their turns
-        live on); returns how many. Clients that recover come back on their own."""
+        live on). Clients that recover come back on their own.
+
+        Returns:
+            How many connections were cut.
+        """
         return self.engine.cut_connections()
 
     def restart(self) -> None:

@@ -35,7 +35,11 @@ class _OnLoopback:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def env(self) -> dict[str, str]:
-        """``VECTORSHIFT_BASE_URL`` and ``VECTORSHIFT_WS_URL`` pointing here."""
+        """``VECTORSHIFT_BASE_URL`` and ``VECTORSHIFT_WS_URL`` pointing here.
+
+        Returns:
+            The environment variables, for ``os.environ.update()`` or ``monkeypatch.setenv``.
+        """
         return {"VECTORSHIFT_BASE_URL": self.base_url, "VECTORSHIFT_WS_URL": self.ws_url}
 
 
@@ -48,10 +52,17 @@ class FaultyProxy(_OnLoopback):
         with LocalEngine(db=":memory:") as engine, FaultyProxy(engine.port) as proxy:
             session = Session(owner_id="agent-echo", owner_type="agent", ws_url=proxy.ws_url)
             proxy.cut()          # every connection reset, as a network failure would
+
+    Args:
+        target_port: The port to forward to (the engine's).
+        target_host: The host to forward to.
+
+    Attributes:
+        port: The port the proxy listens on.
+        target: Where it forwards new connections, as ``(host, port)``.
     """
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
-        """``target_port`` / ``target_host``: where to forward (the engine)."""
         self.target = (target_host, target_port)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -70,7 +81,11 @@ class FaultyProxy(_OnLoopback):
     # --- faults -------------------------------------------------------------------------------
 
     def cut(self) -> int:
-        """Reset every open connection at once (as a network failure would); returns how many."""
+        """Reset every open connection at once (as a network failure would).
+
+        Returns:
+            How many connections were reset.
+        """
         with self._lock:
             pairs, self._pairs = self._pairs, []
         for pair in pairs:
@@ -87,17 +102,29 @@ class FaultyProxy(_OnLoopback):
         self._flowing.set()
 
     def slow(self, delay: float) -> None:
-        """Hold every chunk for ``delay`` seconds before forwarding it (``0`` for full speed)."""
+        """Hold every chunk for ``delay`` seconds before forwarding it (``0`` for full speed).
+
+        Args:
+            delay: Seconds to hold each chunk.
+        """
         if delay < 0:
             raise ValueError(f"delay must be >= 0 seconds, got {delay}")
         self._delay = delay
 
     def refuse(self, refusing: bool = True) -> None:
-        """Reset new connections at once (the engine is gone); ``refuse(False)`` to stop."""
+        """Reset new connections at once (the engine is gone); ``refuse(False)`` to stop.
+
+        Args:
+            refusing: Whether to refuse new connections.
+        """
         self._refusing = refusing
 
     def retarget(self, target_port: int) -> None:
-        """Send new connections to another port (an engine that came back elsewhere)."""
+        """Send new connections to another port (an engine that came back elsewhere).
+
+        Args:
+            target_port: The port to forward new connections to.
+        """
         self.target = (self.target[0], target_port)
 
     def close(self) -> None:
@@ -209,6 +236,13 @@ class RogueEngine(_OnLoopback):
     ``garbage`` (raw texts), then a good one-delta answer ``"fine"`` and ``Idle``. For testing
     that code survives a misbehaving peer. It serves no REST: :attr:`base_url` answers every
     request with an error, so nothing reaches the hosted API by mistake.
+
+    Args:
+        garbage: The raw texts to send after each acknowledgement; ``GARBAGE`` by default.
+
+    Attributes:
+        port: The port it listens on.
+        garbage: The raw texts it sends.
     """
 
     def __init__(self, garbage: Sequence[str] = GARBAGE):

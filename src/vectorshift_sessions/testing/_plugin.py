@@ -162,6 +162,16 @@ class CassetteFixture:
 
     ``path``: the cassette file. ``recording``: whether this test records it (else it is
     replayed). ``cassette``: the loaded :class:`Cassette` when replaying, else ``None``.
+
+    Args:
+        path: The cassette file.
+        recording: Whether this test records it.
+        cassette: The loaded cassette when replaying, else ``None``.
+
+    Attributes:
+        path: The cassette file.
+        recording: Whether this test records it (else it is replayed).
+        cassette: The loaded cassette when replaying, else ``None``.
     """
 
     def __init__(self, path: Path, recording: bool, cassette: Cassette | None):

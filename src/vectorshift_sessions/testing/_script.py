@@ -101,6 +101,13 @@ class Exchange:
     ``user(match).replies(*steps)``.
 
     ``match`` is what :func:`user` was given; ``steps`` run in order when a post matches.
+
+    Attributes:
+        match: What the user must post: a text, a pattern, a predicate, or ``None`` for any.
+        steps: What the agent does then, in order.
+
+    Raises:
+        TypeError: ``match`` is not one of those, or a step is not a step.
     """
 
     match: Match
@@ -116,7 +123,14 @@ class Exchange:
         return _describe(self.match)
 
     def matches(self, text: str) -> bool:
-        """Whether a post of ``text`` is the one this exchange expects."""
+        """Whether a post of ``text`` is the one this exchange expects.
+
+        Args:
+            text: The posted text.
+
+        Returns:
+            ``True`` when it matches.
+        """
         match = self.match
         if match is None:
             return True
@@ -139,7 +153,14 @@ class _User:
     def replies(self, *steps: Step) -> Exchange:
         """The exchange: when the user posts a matching text, the agent runs ``steps`` in order.
 
-        Raises ``TypeError`` if a step is not one (``say(...)``, ``tool(...)``...).
+        Args:
+            *steps: What the agent does (``say(...)``, ``tool(...)``...).
+
+        Returns:
+            The exchange, for :class:`Conversation`.
+
+        Raises:
+            TypeError: A step is not one.
         """
         return Exchange(self.match, _check_steps(f"{self!r}.replies()", steps))
 
@@ -154,7 +175,14 @@ def user(match: Match = None) -> _User:
     compiled ``re.Pattern`` (found anywhere in the text with ``search``), a callable
     ``(text) -> bool``, or ``None`` (the default) for any text.
 
-    Raises ``TypeError`` for anything else (and for a bytes pattern).
+    Args:
+        match: What the user must post.
+
+    Returns:
+        What the user posts: call ``.replies(*steps)`` on it.
+
+    Raises:
+        TypeError: ``match`` is anything else (or a bytes pattern).
     """
     _check_match(match)
     return _User(match)
@@ -183,8 +211,18 @@ class Conversation:
     that talks to it: build one ``Conversation`` per test (in the test, or in a fixture run
     for each test), or :meth:`reset` it between tests.
 
-    Raises ``TypeError`` if an exchange is not one (a ``user(...)`` without ``.replies(...)``)
-    or ``ordered`` is not a bool.
+    Args:
+        *exchanges: The exchanges, made with ``user(...).replies(...)``.
+        ordered: Play the exchanges in order (else as rules, any number of times).
+
+    Attributes:
+        exchanges: The exchanges.
+        ordered: Whether they are played in order.
+        mismatches: Every :class:`ScriptMismatch` raised so far, oldest first.
+
+    Raises:
+        TypeError: An exchange is not one (a ``user(...)`` without ``.replies(...)``), or
+            ``ordered`` is not a bool.
     """
 
     def __init__(self, *exchanges: Exchange, ordered: bool = True):
@@ -264,8 +302,11 @@ class Conversation:
         """Check that the conversation went as scripted; cheap, and changes nothing (call it
         as often as you like).
 
-        Raises :class:`ScriptMismatch` listing every mismatch so far and (in order) every
-        exchange never reached; unordered rules never used are not an error.
+        Unordered rules never used are not an error.
+
+        Raises:
+            ScriptMismatch: There were mismatches, or (in order) exchanges were never
+                reached; it lists them all.
         """
         with self._lock:
             problems = [str(mismatch) for mismatch in self.mismatches]

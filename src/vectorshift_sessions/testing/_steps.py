@@ -102,7 +102,11 @@ class Step(abc.ABC):
 
     @abc.abstractmethod
     async def run(self, turn: Turn) -> None:
-        """Do it in ``turn``."""
+        """Do it in ``turn``.
+
+        Args:
+            turn: The turn the scripted agent is answering.
+        """
 
 
 def _check_steps(where: str, steps: Iterable[object]) -> tuple[Step, ...]:
@@ -147,8 +151,17 @@ def say(text: str | Callable[[str], str], *, chunks: Sequence[str] | None = None
     ``say(str.upper)``). ``chunks`` streams exactly those deltas instead; they must join to
     ``text``.
 
-    Raises ``TypeError`` for a ``text`` that is neither a str nor a callable, or ``chunks``
-    that are not a list of str; ``ValueError`` when ``chunks`` do not join to ``text``.
+    Args:
+        text: The answer, or a callable that makes it from the user's text.
+        chunks: The exact deltas to stream; they must join to ``text``.
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``text`` is neither a str nor a callable, or ``chunks`` are not a list of
+            str (or come with a callable ``text``).
+        ValueError: ``chunks`` do not join to ``text``.
     """
     if not isinstance(text, str) and not callable(text):
         raise TypeError(
@@ -188,7 +201,15 @@ class _Emit(Step):
 def thinking(content: str, summary: str | None = None) -> Step:
     """The agent shows its reasoning (a ``THINKING`` event with ``content`` and ``summary``).
 
-    Raises ``TypeError`` if ``content`` is not a str or ``summary`` neither a str nor None.
+    Args:
+        content: The reasoning.
+        summary: A short title for it.
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``content`` is not a str, or ``summary`` neither a str nor None.
     """
     _check_str("thinking", "content", content)
     _check_str("thinking", "summary", summary, optional=True)
@@ -196,8 +217,17 @@ def thinking(content: str, summary: str | None = None) -> Step:
 
 
 def task(content: str) -> Step:
-    """The agent announces a step of its plan (an ``agent_task`` message). Raises
-    ``TypeError`` if ``content`` is not a str."""
+    """The agent announces a step of its plan (an ``agent_task`` message).
+
+    Args:
+        content: The step of the plan.
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``content`` is not a str.
+    """
     _check_str("task", "content", content)
     return _Emit("task", (content,))
 
@@ -206,7 +236,15 @@ def search(query: str, results: Sequence[Any]) -> Step:
     """The agent shows search results (a ``SEARCH_RESULT`` event with ``query`` and
     ``results``, a list of anything JSON can hold).
 
-    Raises ``TypeError`` if ``query`` is not a str or ``results`` not a list.
+    Args:
+        query: What was searched for.
+        results: What was found.
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``query`` is not a str, or ``results`` not a list.
     """
     _check_str("search", "query", query)
     if isinstance(results, str) or not isinstance(results, Sequence):
@@ -216,14 +254,34 @@ def search(query: str, results: Sequence[Any]) -> Step:
 
 def reauth(provider: str) -> Step:
     """The agent asks the user to re-authorize ``provider`` (a ``REAUTH_REQUEST`` event); the
-    turn goes on. Raises ``TypeError`` if ``provider`` is not a str."""
+    turn goes on.
+
+    Args:
+        provider: The provider, such as ``"google_drive"``.
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``provider`` is not a str.
+    """
     _check_str("reauth", "provider", provider)
     return _Emit("reauth", (provider,))
 
 
 def error(message: str) -> Step:
     """The agent reports an error (an ``ERROR`` event with ``message``); the turn goes on with
-    the next step. Raises ``TypeError`` if ``message`` is not a str."""
+    the next step.
+
+    Args:
+        message: What went wrong.
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``message`` is not a str.
+    """
     _check_str("error", "message", message)
     return _Emit("error", (message,))
 
@@ -232,7 +290,15 @@ def status(value: ParticipantStatus | str) -> Step:
     """The agent shows a participant status (``"Typing"``...). ``"Idle"`` ends the turn for
     clients that watch for it, though the script goes on.
 
-    Raises ``TypeError`` if ``value`` is not a str, ``ValueError`` if it is empty.
+    Args:
+        value: The status, a member or its string value.
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``value`` is not a str.
+        ValueError: ``value`` is empty.
     """
     _check_str("status", "value", value)
     if not value:
@@ -254,8 +320,15 @@ class _Pause(Step):
 def pause(seconds: float) -> Step:
     """The agent waits ``seconds`` before its next step (to test code that races a stream).
 
-    Raises ``TypeError`` if ``seconds`` is not a number, ``ValueError`` if it is negative or
-    not finite.
+    Args:
+        seconds: How long to wait.
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``seconds`` is not a number.
+        ValueError: ``seconds`` is negative or not finite.
     """
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"pause(): seconds must be a number, got {type(seconds).__name__}")
@@ -300,7 +373,17 @@ def tool(
     ``status`` is the result's status; with no ``result``, the tool call's own (the call is
     ``"running"`` when a result follows).
 
-    Raises ``TypeError`` if ``name`` or ``status`` is not a str or ``args`` not a mapping.
+    Args:
+        name: The tool's name.
+        args: The tool's arguments.
+        result: What the tool returned; when left out, no result is shown.
+        status: The result's status (or the call's, without a result).
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``name`` or ``status`` is not a str, or ``args`` not a mapping.
     """
     _check_str("tool", "name", name)
     _check_str("tool", "status", status)
@@ -364,9 +447,20 @@ def approval(
     ``expect=True`` (or ``False``): the user must approve (or deny); the other answer is a
     :class:`ScriptMismatch` (with the deny reason, if any) instead of the other branch.
 
-    Raises ``TypeError`` if ``tool_name`` is not a str, ``args`` not a mapping, a branch
-    holds something that is not a step, or ``expect`` is not a bool or None; ``ValueError``
-    for steps in the branch ``expect`` rules out.
+    Args:
+        tool_name: The tool that waits for the approval.
+        args: The tool's arguments.
+        approved: The steps when the user approves (a step or a list of them).
+        denied: The steps when the user denies (a step or a list of them).
+        expect: The answer the user must give, if one.
+
+    Returns:
+        The step.
+
+    Raises:
+        TypeError: ``tool_name`` is not a str, ``args`` not a mapping, a branch holds
+            something that is not a step, or ``expect`` is not a bool or None.
+        ValueError: There are steps in the branch ``expect`` rules out.
     """
     _check_str("approval", "tool_name", tool_name)
     if expect is not None and not isinstance(expect, bool):

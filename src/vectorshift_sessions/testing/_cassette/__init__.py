@@ -68,7 +68,13 @@ __all__ = [
 
 class Cassette:
     """A loaded cassette: its recordings, their owners and their turns, and an agent that
-    replays them (:meth:`agent`). Load one with :meth:`load` (or :meth:`loads`)."""
+    replays them (:meth:`agent`). Load one with :meth:`load` (or :meth:`loads`).
+
+    Args:
+        name: The file it was loaded from, or the name errors call it.
+        recordings: Every recording, in the order of their headers.
+        turns: Every recorded turn, in the order they were posted.
+    """
 
     def __init__(
         self, name: str, recordings: Sequence[RecordedSession], turns: Sequence[RecordedTurn]
@@ -84,15 +90,33 @@ class Cassette:
     def load(cls, path: str | os.PathLike[str]) -> Cassette:
         """Read the cassette at ``path``.
 
-        Raises :class:`CassetteError` (naming the file and the line) when it is corrupt or
-        written by a newer version, and ``OSError`` when it cannot be read.
+        Args:
+            path: The cassette's path.
+
+        Returns:
+            The cassette.
+
+        Raises:
+            CassetteError: It is corrupt or written by a newer version (the error names the
+                file and the line).
+            OSError: It cannot be read.
         """
         return cls.loads(Path(path).read_bytes(), name=os.fspath(path))
 
     @classmethod
     def loads(cls, data: str | bytes, *, name: str = "<cassette>") -> Cassette:
-        """Read a cassette's text; ``name`` is what errors call it. Raises
-        :class:`CassetteError` as :meth:`load` does."""
+        """Read a cassette's text.
+
+        Args:
+            data: The cassette's text (JSON Lines), as str or bytes.
+            name: What errors call it.
+
+        Returns:
+            The cassette.
+
+        Raises:
+            CassetteError: It is corrupt or written by a newer version.
+        """
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         recordings, turns = split(name, read(name, raw))
         return cls(name, recordings, turns)
@@ -132,7 +156,21 @@ class Cassette:
         answered when recorded (default 10, shorter than the client's own 30 s timeouts;
         ``None``: no limit); then the turn ends with a :class:`CassetteMismatch` naming the
         recorded answer. An approval never answered when recorded waits without a limit.
-        Raises ``TypeError`` / ``ValueError`` for a bad argument.
+
+        Args:
+            owner: Only this agent's or chatbot's turns (an id, or an :class:`Owner`).
+            speed: How fast to replay: ``None`` or ``0`` at once, ``1.0`` at the recorded pace.
+            redact: The hook the cassette was recorded with, applied to live posts and
+                approval answers before they are compared.
+            approval_timeout: Seconds to wait for the answer to a recorded approval
+                (``None``: no limit).
+
+        Returns:
+            The agent: give it to the engine as any agent function.
+
+        Raises:
+            TypeError: An argument is of a wrong type.
+            ValueError: An argument is out of range.
         """
         if isinstance(owner, Owner):
             owner = owner.object_id

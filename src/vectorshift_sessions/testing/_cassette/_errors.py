@@ -19,6 +19,16 @@ class CassetteError(ValueError):
 
     ``path`` names the file (or the name given to :meth:`Cassette.loads`), ``line`` the line
     (from 1; ``None`` for the file as a whole); the message names both, and says what to do.
+
+    Args:
+        path: The file, or the name given to :meth:`Cassette.loads`.
+        line: The line, from 1; ``None`` for the file as a whole.
+        reason: What is wrong, and what to do.
+
+    Attributes:
+        path: The file, or the name given to :meth:`Cassette.loads`.
+        line: The line, from 1, or ``None``.
+        reason: What is wrong.
     """
 
     def __init__(self, path: str, line: int | None, reason: str):

@@ -27,7 +27,13 @@ _QUOTE_LIMIT = 200
 @attrs.frozen
 class Owner:
     """The agent or chatbot a recorded session belonged to. ``name`` (when the recording
-    says) is its name in the catalogue; owners are the same when type and id are."""
+    says) is its name in the catalogue; owners are the same when type and id are.
+
+    Attributes:
+        object_type: ``"agent"`` or ``"chatbot"``.
+        object_id: Its id.
+        name: Its name, when the recording says.
+    """
 
     object_type: str
     object_id: str
@@ -38,7 +44,15 @@ class Owner:
 class RecordedFrame:
     """One recorded frame: ``t`` seconds after its recording began, ``direction`` ``"sent"``
     or ``"received"``, the ``frame`` (a dict; ``None`` for a received text that was not a
-    JSON object, then kept in ``text``), and the cassette ``line`` it is on."""
+    JSON object, then kept in ``text``), and the cassette ``line`` it is on.
+
+    Attributes:
+        t: Seconds after its recording began.
+        direction: ``"sent"`` or ``"received"``.
+        frame: The frame, or ``None`` for a received text that was not a JSON object.
+        text: That text, when ``frame`` is ``None``.
+        line: The cassette line it is on (from 1).
+    """
 
     t: float
     direction: str
@@ -59,6 +73,16 @@ class RecordedSession:
     frame in order (of ``t``: a sent frame is written once sent, maybe after its answer), and
     ``joined`` whether the engine created or connected its session (a refused one defines no
     owner).
+
+    Attributes:
+        rec: Its id in the cassette.
+        owner: The agent or chatbot, or ``None`` when nothing says.
+        session_id: The session, when known.
+        version: The package version that wrote it.
+        started: When it began (ISO 8601 UTC).
+        line: Its header's line.
+        frames: Every frame, in order of ``t``.
+        joined: Whether the engine created or connected its session.
     """
 
     rec: str
@@ -83,6 +107,17 @@ class RecordedTurn:
     ``approvals`` the recorded answers to its approval requests, in order (``None``: never
     answered). ``session_id`` is its session, ``rec`` and ``owner`` name the recording of its
     post, ``t`` and ``line`` its post.
+
+    Attributes:
+        rec: The recording of its post.
+        owner: The agent or chatbot, or ``None`` when nothing says.
+        t: When it was posted, in seconds after its recording began.
+        line: The cassette line of its post.
+        post: The posted content values, as sent.
+        frames: The engine frames of the turn.
+        approvals: The recorded answers to its approval requests, in order (``None``: never
+            answered).
+        session_id: Its session, when known.
     """
 
     rec: str
@@ -104,7 +139,11 @@ class RecordedTurn:
         return "\n".join(d.text for d in self._decoded if d.text is not None)
 
     def describe(self) -> str:
-        """The post, in words (for messages): its texts quoted, its files named."""
+        """The post, in words (for messages): its texts quoted, its files named.
+
+        Returns:
+            Such as ``"hi" + file 'a.pdf' (application/pdf, 1,024 bytes)``.
+        """
         return describe_post(self._decoded)
 
 

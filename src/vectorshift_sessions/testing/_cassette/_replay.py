@@ -64,6 +64,26 @@ class ReplayAgent:
     Its state (the turns replayed, which live session replays which recorded one, the
     mismatches) is this object's, shared by every session that talks to it.
     :attr:`mismatches` lists every :class:`CassetteMismatch` raised so far.
+
+    Args:
+        cassette: The cassette to replay.
+        owner: Only this agent's or chatbot's turns (its id).
+        speed: How fast to replay (see :meth:`Cassette.agent`).
+        redact: The hook the cassette was recorded with.
+        approval_timeout: Seconds to wait for the answer to a recorded approval.
+
+    Attributes:
+        cassette: The cassette it replays.
+        owner: The id whose turns it replays, or ``None`` for all.
+        speed: How fast it replays (``None`` at once).
+        redact: The redaction hook, or ``None``.
+        approval_timeout: Seconds it waits for an approval's answer, or ``None``.
+        turns: The turns this agent replays (all of the cassette's, or its owner's).
+        mismatches: Every :class:`CassetteMismatch` raised so far, oldest first.
+
+    Raises:
+        TypeError: ``redact`` is not callable, or an argument is of a wrong type.
+        ValueError: ``speed`` or ``approval_timeout`` is out of range.
     """
 
     def __init__(
