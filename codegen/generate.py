@@ -53,15 +53,25 @@ REPLACEMENTS = {
 # docstrings are written for asyncio only (`async with AsyncClient() as client:`, "an async
 # iterator"), and never contrast the two flavours: the blocking twin then reads right.
 PROSE = [
+    ("an async generator", "a generator"),
     ("an async iterator", "an iterator"),
     ("an async iterable", "an iterable"),
     ("an async context manager", "a context manager"),
+    ("async generator", "generator"),
     ("async iterator", "iterator"),
     ("async iterable", "iterable"),
     ("async context manager", "context manager"),
+    ("``async with``", "``with``"),  # in backticks: no space follows
+    ("``async for``", "``for``"),
     ("async with ", "with "),
     ("async for ", "for "),
     ("async def ", "def "),
+    # the asyncio backend runs the session's reader and heartbeat in tasks, the thread one in
+    # threads (see REPLACEMENTS' "_asyncio_backend")
+    ("an asyncio task", "a thread"),
+    ("asyncio tasks", "threads"),
+    ("asyncio task", "thread"),
+    ("awaits ", "waits for "),  # before "await ": "awaits the answer" -> "waits for the answer"
     ("await ", ""),
 ]
 #: What must never survive anywhere in the package's generated files (code, strings, prose).

@@ -297,8 +297,14 @@ def test_the_checker_finds_what_is_missing() -> None:
     assert problems("bare", bare, None) == ["bare: no docstring"]
 
 
+#: What a rewrite leaves when the async phrase it rewrote was wrapped over two lines
+#: ("an\n async context manager" -> "an context manager").
+BAD_ARTICLE = re.compile(r"\ban (?:context manager|generator)s?\b|\ba (?:iterator|iterable)s?\b")
+
+
 def _prose(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line, text)`` of every comment and string statement (docstrings) in a file."""
+    """``(line, text)`` of every comment and string statement (docstrings) in a file, each
+    with its whitespace (line breaks too) collapsed, so that wrapped phrases are found."""
     source = path.read_text(encoding="utf-8")
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.COMMENT:
@@ -309,18 +315,18 @@ def _prose(path: Path) -> Iterator[tuple[int, str]]:
             and isinstance(node.value, ast.Constant)
             and isinstance(node.value.value, str)
         ):
-            for offset, line in enumerate(node.value.value.splitlines()):
-                yield node.lineno + offset, line
+            yield node.lineno, " ".join(node.value.value.split())
 
 
 def test_blocking_docstrings_and_comments_speak_no_async() -> None:
     files = sorted(SYNC_DIR.rglob("*.py"))
     assert files
     found = [
-        f"{path.relative_to(SYNC_DIR.parent.parent.parent)}:{line}: {match.group(0)!r} in {text!r}"
+        f"{path.relative_to(SYNC_DIR.parent.parent.parent)}:{line}: {match.group(0)!r}"
         for path in files
         for line, text in _prose(path)
-        for match in ASYNC_ONLY.finditer(text)
+        for pattern in (ASYNC_ONLY, BAD_ARTICLE)
+        for match in pattern.finditer(text)
     ]
     assert not found, (
         "async-only words in the blocking flavour's docstrings or comments (reword the async "
@@ -333,3 +339,5 @@ def test_the_async_word_check_can_fail() -> None:
     assert ASYNC_ONLY.search("returns an awaitable")
     assert ASYNC_ONLY.search("the asyncio task ends")
     assert not ASYNC_ONLY.search("status awaiting_approval; ConnectOnAwait")
+    assert BAD_ARTICLE.search("use it as an context manager")
+    assert not BAD_ARTICLE.search("an iterator, and a context manager")

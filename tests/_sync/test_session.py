@@ -2,7 +2,7 @@
 # Change the async original instead, then run: python codegen/generate.py
 """Session against the real local engine. Written once: tests/_sync/ is generated from it.
 
-Concurrency goes through the backend twin's ``spawn`` (an asyncio task here, a thread in the
+Concurrency goes through the backend twin's ``spawn`` (a task on asyncio, a thread in the
 generated twin), so every scenario runs in both flavours.
 """
 

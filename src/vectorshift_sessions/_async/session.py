@@ -510,8 +510,8 @@ class AsyncSession(backend.ConnectOnAwait):
             maxsize: How many events the listener may fall behind (0 = no limit).
 
         Returns:
-            A listener: iterate over it, and close it (or use it as a context manager) when
-            done.
+            A listener: iterate over it with ``async for``, and ``aclose()`` it when done
+            (or use it as an async context manager).
 
         Raises:
             ValueError: An event type is unknown, or ``maxsize`` is negative.

@@ -512,8 +512,8 @@ class Session(backend.ConnectOnAwait):
             maxsize: How many events the listener may fall behind (0 = no limit).
 
         Returns:
-            A listener: iterate over it, and close it (or use it as a context manager) when
-            done.
+            A listener: iterate over it with ``for``, and ``close()`` it when done
+            (or use it as a context manager).
 
         Raises:
             ValueError: An event type is unknown, or ``maxsize`` is negative.
