@@ -72,11 +72,14 @@ ASYNC_ONLY = re.compile(
 
 
 def sections(doc: str) -> dict[str, list[str]]:
-    """A Google-style docstring's sections, each as its indented lines."""
+    """A Google-style docstring's sections, each as its indented lines. As for mkdocstrings,
+    a section starts after a blank line (or at the top)."""
     out: dict[str, list[str]] = {}
     current: list[str] | None = None
+    previous = ""
     for line in inspect.cleandoc(doc).splitlines():
-        header = _HEADER.match(line)
+        header = _HEADER.match(line) if not previous.strip() else None
+        previous = line
         if header:
             current = out.setdefault(header.group(1), [])
         elif current is not None and (not line.strip() or line.startswith(" ")):

@@ -868,6 +868,7 @@ class LocalEngine:
 
         ``agent`` is an agent function (see :class:`Turn`); ``id`` defaults to
         ``agent-<name>``. Works before :meth:`start` and while running, from any thread.
+
         Args:
             name: The agent's name.
             agent: The agent function that runs its turns.
