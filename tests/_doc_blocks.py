@@ -71,7 +71,10 @@ def blocks_of(path: Path, root: Path = ROOT) -> list[Block]:
             end += 1
         if match["info"].lower() in ("python", "py"):
             indent = len(match["indent"])
-            body = [line[indent:] if line[:indent].isspace() else line for line in lines[start + 1 : end]]
+            body = [
+                line[indent:] if line[:indent].isspace() else line
+                for line in lines[start + 1 : end]
+            ]
             source = "\n".join(body) + "\n"
             before = lines[start - 1].strip() if start else ""
             test_file = _TEST_FILE.match(body[0]) if body else None

@@ -112,7 +112,9 @@ def _checkable(block: Block) -> str:
     code = compile(block.source, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     if not code.co_flags & inspect.CO_COROUTINE:
         return block.padded()
-    body = "".join(f"    {line}" if line.strip() else line for line in block.source.splitlines(True))
+    body = "".join(
+        f"    {line}" if line.strip() else line for line in block.source.splitlines(True)
+    )
     return "\n" * (block.line - 1) + "async def _block() -> None:\n" + body
 
 
