@@ -51,14 +51,17 @@ def codegen(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """The documentation site, built strictly: a broken link, a missing cross-reference or an
-    undocumented public name fails (docs/_hooks.py). ``nox -s docs -- serve`` serves it."""
-    session.install("-e", ".[docs]")
+    """The documentation: every Python block of README.md and docs/ (tests/test_doc_blocks.py,
+    the hosted-only blocks through mypy), then the site, built strictly: a broken link, a
+    missing cross-reference or an undocumented public name fails (docs/_hooks.py).
+    ``nox -s docs -- serve`` serves the site instead."""
+    session.install("-e", ".[docs,test]", "mypy>=1.11")
     session.env["NO_MKDOCS_2_WARNING"] = "1"
     if session.posargs[:1] == ["serve"]:
         session.run("mkdocs", "serve", *session.posargs[1:])
-    else:
-        session.run("mkdocs", "build", "--strict", *session.posargs)
+        return
+    session.run("pytest", "tests/test_doc_blocks.py", "-p", "no:cacheprovider")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session

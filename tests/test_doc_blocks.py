@@ -119,6 +119,8 @@ def _checkable(block: Block) -> str:
 
 
 def test_hosted_blocks_type_check(tmp_path: Path) -> None:
+    # mypy is in the dev extra, not the test one: nox -s docs installs it and runs this test.
+    pytest.importorskip("mypy", reason="mypy is not installed (nox -s docs runs this test)")
     names: dict[str, Block] = {}
     for block in (block for blocks in HOSTED.values() for block in blocks):
         name = re.sub(r"\W", "_", block.page) + f"_L{block.line}.py"
