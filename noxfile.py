@@ -1,11 +1,11 @@
-"""Sessions: tests (every Python 3.10-3.13 found), examples, lint, typecheck, codegen, bench."""
+"""Sessions: tests (every Python 3.10-3.13 found), examples, lint, typecheck, codegen, docs, bench."""
 
 from __future__ import annotations
 
 import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-nox.options.sessions = ["lint", "typecheck", "codegen", "tests", "examples"]
+nox.options.sessions = ["lint", "typecheck", "codegen", "docs", "tests", "examples"]
 nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
@@ -47,6 +47,21 @@ def codegen(session: nox.Session) -> None:
     """Fails when src/vectorshift_sessions/_sync/ is stale or was edited by hand."""
     session.install("unasync>=0.6,<0.7", "setuptools")
     session.run("python", "codegen/generate.py", "--check")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation: every Python block of README.md and docs/ (tests/test_doc_blocks.py,
+    the hosted-only blocks through mypy), then the site, built strictly: a broken link, a
+    missing cross-reference or an undocumented public name fails (docs/_hooks.py).
+    ``nox -s docs -- serve`` serves the site instead."""
+    session.install("-e", ".[docs,test]", "mypy>=1.11")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+        return
+    session.run("pytest", "tests/test_doc_blocks.py", "-p", "no:cacheprovider")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session

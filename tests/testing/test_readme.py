@@ -1,5 +1,5 @@
-"""The README's "Testing your code" section runs: its test files, in a real pytest run, record
-their cassette once and replay it after."""
+"""The "Testing your code" guide (docs/guides/testing.md, once the README's section) runs: its
+test files, in a real pytest run, record their cassette once and replay it after."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "guides" / "testing.md"
 
 
 def files_in_section(title: str) -> dict[str, str]:
     """The section's Python blocks that name a file on their first line (``# test_x.py``)."""
     text = README.read_text()
-    start = text.index(f"## {title}\n")
-    end = text.find("\n## ", start + 1)
-    section = text[start : end if end != -1 else None]
+    start = text.index(f"# {title}\n")
+    section = text[start:]  # the whole page
     files = {}
     for block in re.findall(r"```python\n(.*?)```", section, re.S):
         first, _, body = block.partition("\n")
