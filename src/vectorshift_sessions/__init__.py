@@ -99,6 +99,7 @@ __getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)
 
 
 __version__ = "0.1.0.dev0"
+"""This package's version."""
 
 __all__ = [
     "SSE_HEARTBEAT",

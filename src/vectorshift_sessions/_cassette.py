@@ -1,8 +1,8 @@
 """Recording sessions into cassettes: every frame, both ways, as JSON Lines.
 
-A session made with ``record_to=`` (a path, a writable text file, or a :class:`Recorder`)
+A session made with ``record_to=`` (a path, a writable text file, or a `Recorder`)
 appends its frames to a cassette, which ``vectorshift_sessions.testing.Cassette`` loads and
-replays offline; ``record_to=False`` never records (not even inside :func:`recording`). This
+replays offline; ``record_to=False`` never records (not even inside `recording`). This
 is the writing side only; the session imports it when it records (it uses the standard
 library alone, so recording costs nothing when it is off).
 
@@ -44,11 +44,11 @@ appear in one (a user pasting it into a message, an engine echoing it), it is re
 ``"[redacted]"`` in every string value of the frame (decoded, at any depth), whatever
 ``redact`` returned; object member names are left as they are (they are the protocol's), and
 in a text that is not JSON it is replaced wherever it is. Only a key of at least
-:data:`MIN_SECRET_LENGTH` characters is looked for: a shorter one (a test key such as
+`MIN_SECRET_LENGTH` characters is looked for: a shorter one (a test key such as
 ``"echo"``) would mangle ordinary words and the protocol's own (``"type"``), and a real key is
 far longer. What is not found: a key split across two frames (two deltas of a stream), or
 inside a file's base64 (``raw_bytes``). The key is also replaced in what a recording that
-stops on an error logs and keeps (:attr:`Recorder.error`).
+stops on an error logs and keeps (`Recorder.error`).
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ class Recorder:
     written. If it raises or returns something else than a dict (or the file cannot be
     written), that session's recording stops, the session itself goes on: the error is logged
     (``vectorshift_sessions.cassette``, at ERROR) and the first one is kept as
-    :attr:`error`.
+    `error`.
 
     Args:
         target: The cassette: a path, or a text file object opened for writing.
@@ -415,7 +415,7 @@ class _Sink:
 class Recording:
     """One session connection's recording: its header is written; ``sent`` / ``received``
     write frames; ``close`` ends it (closing the file of a path target), and frames recorded
-    after that are dropped silently. Thread-safe. Made by :meth:`Recorder.start`."""
+    after that are dropped silently. Thread-safe. Made by `Recorder.start`."""
 
     __slots__ = (
         "__weakref__",
@@ -526,7 +526,7 @@ class Recording:
 
     def sent(self, text: str, t: float | None = None) -> None:
         """Record one frame the session sent (its JSON text); ``t`` is when its sending
-        began (:meth:`clock`; default now), so that it comes before its answer once the
+        began (`clock`; default now), so that it comes before its answer once the
         lines are ordered by time. Never raises."""
         if self._sink.closed:
             return
@@ -558,8 +558,8 @@ class Recording:
 
 
 def as_recorder(target: RecordTarget) -> Recorder:
-    """``record_to``'s value as a :class:`Recorder` (a recorder is returned as is). Raises
-    what :class:`Recorder` raises for a bad target."""
+    """``record_to``'s value as a `Recorder` (a recorder is returned as is). Raises
+    what `Recorder` raises for a bad target."""
     if isinstance(target, Recorder):
         return target
     if isinstance(target, bool):  # record_to=True is not a file descriptor
@@ -577,7 +577,7 @@ _defaults: list[Recorder] = []
 
 
 def default_recorder() -> Recorder | None:
-    """The recorder of the innermost active :func:`recording`, if any (any thread)."""
+    """The recorder of the innermost active `recording`, if any (any thread)."""
     with _DEFAULTS_GUARD:
         return _defaults[-1] if _defaults else None
 
@@ -585,7 +585,7 @@ def default_recorder() -> Recorder | None:
 @contextlib.contextmanager
 def recording(target: RecordTarget, *, redact: Redactor | None = None) -> Iterator[Recorder]:
     """While active, every session created without ``record_to``, in any thread, records
-    into ``target`` (a path, a text file or a :class:`Recorder`; ``redact`` as there). A
+    into ``target`` (a path, a text file or a `Recorder`; ``redact`` as there). A
     session created with ``record_to=False`` does not record.
 
     Sessions created inside keep recording after the block ends, until they disconnect.

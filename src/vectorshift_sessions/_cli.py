@@ -1,7 +1,7 @@
 """The ``vectorshift-sessions`` command line.
 
 One function per command: ``add_<command>_parser(subparsers)`` declares it and
-``run_<command>(args) -> int`` runs it (the exit code). :func:`build_parser` wires them up.
+``run_<command>(args) -> int`` runs it (the exit code). `build_parser` wires them up.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Content: the approval answer (``approval_content`` builds it, ``parse_approval_c
 it) and stored messages (``decode_stored_message``); the content a user posts (text, text with
 a MIME type, files) is built and read back in ``_content.py``.
 
-Malformed input raises :class:`CodecError` naming the frame type and the field, never a bare
+Malformed input raises `CodecError` naming the frame type and the field, never a bare
 ``KeyError`` / ``TypeError`` / ``AttributeError``. Unknown frame types are dropped with a debug log
 and unknown content types fall back to ``MESSAGE_STREAMING``, as the protocol asks.
 """
@@ -243,7 +243,7 @@ def approval_content(
 def parse_approval_content(
     content: WireContent, frame_type: str = "post_message", path: str = "content."
 ) -> ApprovalResponse | None:
-    """The answer in :func:`approval_content`'s content; ``None`` when ``content`` is not an
+    """The answer in `approval_content`'s content; ``None`` when ``content`` is not an
     approval answer (not a ``response_message``), ``CodecError`` when it is a malformed one."""
     if type(content) is not dict or content.get("type_string") != "response_message":
         return None

@@ -87,7 +87,7 @@ def cleartext_host(url: str) -> str | None:
 def check_key_transport(url: str, api_key: str | None, allow_insecure_key: bool = False) -> None:
     """Refuse, before any traffic, to send ``api_key`` to ``url`` in clear text.
 
-    Raises :class:`InsecureTransportError` when ``url`` is ``http://`` or ``ws://`` to another
+    Raises `InsecureTransportError` when ``url`` is ``http://`` or ``ws://`` to another
     machine and there is a key to protect, unless ``allow_insecure_key``. TLS and loopback are
     always fine.
     """
@@ -107,7 +107,7 @@ def check_key_transport(url: str, api_key: str | None, allow_insecure_key: bool 
 def check_key_present(url: str, api_key: str | None) -> None:
     """Refuse, before any traffic, to go without a key to an engine on another machine (the
     hosted engine needs one; the local engine on this machine does not). Raises
-    :class:`MissingAPIKeyError`, which says where keys come from and how to work locally."""
+    `MissingAPIKeyError`, which says where keys come from and how to work locally."""
     if not api_key and not is_loopback(urlsplit(url).hostname or ""):
         raise MissingAPIKeyError(url)
 

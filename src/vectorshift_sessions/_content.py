@@ -1,5 +1,5 @@
 """Content encoding: what users pass to ``send()`` / ``send_many()`` -> the wire's content values,
-and back (:func:`decode_content`, what the engine reads of a post).
+and back (`decode_content`, what the engine reads of a post).
 
 This module is the one owner of the posted content shapes: a bare string, text with a MIME
 type ``{"type_string": mime, "value": text}``, and a file ``{"type_string": "file", "value":
@@ -187,7 +187,7 @@ def encode_content(
 
 @attrs.frozen
 class DecodedContent:
-    """One posted content value, read back: what :func:`encode_content` was given.
+    """One posted content value, read back: what `encode_content` was given.
 
     Text: ``text``, with its ``mime_type`` when it was sent with one. A file: ``filename``,
     ``mime_type`` and ``data`` (the bytes; ``text`` is ``None``).

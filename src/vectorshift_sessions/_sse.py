@@ -9,7 +9,7 @@ Pure functions, for any web framework's streaming response (Flask ``Response``, 
                 yield to_sse(event)  # None, after 15 quiet seconds: the heartbeat
 
 In the browser, ``JSON.parse(message.data)`` gives back the event: ``type``, ``session_id``,
-``message_id`` and ``data``; :func:`event_from_json` turns that object, posted back (say, to
+``message_id`` and ``data``; `event_from_json` turns that object, posted back (say, to
 answer an approval request), into the ``SessionEvent`` again.
 """
 
@@ -22,9 +22,10 @@ from ._types import EVENT_TYPE_NAMES, SessionEvent, SessionEventType
 
 __all__ = ["SSE_HEARTBEAT", "event_from_json", "to_sse"]
 
-#: A comment line, which browsers ignore: send it every few seconds while a turn is quiet, so
-#: that proxies and load balancers do not close the idle response.
 SSE_HEARTBEAT = ": keep-alive\n\n"
+"""A comment line, which browsers ignore: send it every few seconds while a turn is quiet, so
+that proxies and load balancers do not close the idle response.
+"""
 
 _UNSAFE_IN_A_FIELD = ("\n", "\r", "\0")
 
@@ -70,7 +71,7 @@ def to_sse(event: SessionEvent | None) -> str:
 
 
 def event_from_json(value: object) -> SessionEvent:
-    """The ``SessionEvent`` that :func:`to_sse` sent, from its ``data:`` JSON (the text, or
+    """The ``SessionEvent`` that `to_sse` sent, from its ``data:`` JSON (the text, or
     the object a browser parsed and posted back).
 
     Check what a browser posts against what the server knows (``respond()`` refuses a

@@ -330,8 +330,8 @@ class UserSessionMessage:
         return f"UserSessionMessage(content={shown}, files={n_files}, mime_type={self.mime_type!r})"
 
 
-#: What ``send_many()`` accepts as one item.
 SendManyItem = Union[str, Path, bytes, bytearray, io.IOBase, UserSessionMessage, SessionMessage]
+"""What ``send_many()`` accepts as one item."""
 
 
 @attrs.frozen

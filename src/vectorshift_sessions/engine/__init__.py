@@ -14,7 +14,7 @@ Run it from the command line (``vectorshift-sessions engine``) or embed it::
 One port serves the WebSocket at ``/ws/session`` and ``/v1/ws/session`` and REST under ``/``
 and ``/v1`` (``/health``, ``/agent``, ``/agents``, ``/chatbot``, ``/chatbots``). Sessions and
 their complete messages live in SQLite (``db=`` a path, ``":memory:"``, or by default
-:func:`default_db_path`), so a session can be resumed by id after a restart.
+`default_db_path`), so a session can be resumed by id after a restart.
 
 Built-in agents (ids ``agent-<name>``): ``echo`` streams your text back; ``demo`` plays a
 scripted turn with every kind of event (thinking, a search tool call and its result, a search
@@ -27,7 +27,7 @@ from any OpenAI-compatible ``/chat/completions`` endpoint. Chatbots ``chatbot-ec
 
 Writing an agent
 ----------------
-An agent is an async callable that receives a :class:`Turn` (an :data:`AgentFunction`)::
+An agent is an async callable that receives a `Turn` (an `AgentFunction`)::
 
     async def shout(turn: Turn) -> None:
         await turn.thinking("The user wants it loud.")
@@ -38,7 +38,7 @@ An agent is an async callable that receives a :class:`Turn` (an :data:`AgentFunc
 Before the agent runs, the engine has stored the user's message, acknowledged it and shown
 ``Processing``; after it returns the engine shows ``Idle``. An exception becomes an
 ``error_message`` in the session. What the agent reads: ``turn.text``, ``turn.files``
-(:class:`ReceivedFile`: ``name``, ``mime_type``, ``data``, ``size``), ``turn.inputs`` (raw
+(`ReceivedFile`: ``name``, ``mime_type``, ``data``, ``size``), ``turn.inputs`` (raw
 posted content), ``turn.history`` (stored messages before this turn) and ``turn.session_id``.
 What it emits (each stored before it is sent):
 
@@ -49,7 +49,7 @@ What it emits (each stored before it is sent):
   tool id), ``await turn.tool_result(name, tool_id, output)``, ``await turn.search(query,
   results)``, ``await turn.reauth(provider)``, ``await turn.error(message)``;
 - ``answer = await turn.ask_approval(tool_name, ...)``: shows ``AwaitingApproval``, waits for
-  the user's ``respond(...)`` and returns an :class:`ApprovalAnswer` (``approved``,
+  the user's ``respond(...)`` and returns an `ApprovalAnswer` (``approved``,
   ``confirm``, ``deny_reason``);
 - ``await turn.status(status)``: any participant status;
 - ``await turn.emit(content, sender=None, fields=None)``, ``await turn.delta(message_id,
@@ -62,11 +62,11 @@ A turn belongs to its session: it finishes (and is stored) even if the connectio
 it drops, and every connection attached to the session sees it. Turns of one session run one
 after another.
 
-For tests, an engine also adds agents while it runs (:meth:`LocalEngine.add_agent`,
-:meth:`~LocalEngine.add_chatbot`), lists its sessions and reads their stored history
-(:meth:`~LocalEngine.sessions`, :meth:`~LocalEngine.messages`), drops every connection
-(:meth:`~LocalEngine.cut_connections`) and restarts on its port and store
-(:meth:`~LocalEngine.restart`); the pytest plugin's ``vectorshift_engine`` fixture
+For tests, an engine also adds agents while it runs (`LocalEngine.add_agent`,
+`LocalEngine.add_chatbot`), lists its sessions and reads their stored history
+(`LocalEngine.sessions`, `LocalEngine.messages`), drops every connection
+(`LocalEngine.cut_connections`) and restarts on its port and store
+(`LocalEngine.restart`); the pytest plugin's ``vectorshift_engine`` fixture
 (``vectorshift_sessions.testing``) wraps them.
 """
 

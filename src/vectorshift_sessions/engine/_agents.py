@@ -1,7 +1,7 @@
 """The built-in agents (``echo``, ``demo``, ``bench``, ``summarize``) and the catalogue.
 
 The catalogue is what REST lists and what ``create_session`` resolves: built-ins first, then
-the configuration file, then the agents passed to :class:`LocalEngine`; a later definition
+the configuration file, then the agents passed to `LocalEngine`; a later definition
 with the same name replaces an earlier one.
 """
 

@@ -13,7 +13,7 @@ The file is JSON (any Python) or TOML (Python 3.11+, by its ``.toml`` suffix)::
     }
 
 ``openai`` (optional) enables the built-in ``openai`` agent; an agent of kind ``openai`` may
-override any of its fields. Agent ``kind`` is one of :data:`AGENT_KINDS`. Ids default to
+override any of its fields. Agent ``kind`` is one of `AGENT_KINDS`. Ids default to
 ``agent-<name>`` and ``chatbot-<name>``.
 """
 

@@ -3,7 +3,7 @@ notifications carry (with their content). Only the engine builds these; clients 
 the codec (``_codec.decode_engine_frame``, ``_codec.decode_stored_message``), and tests that
 play an engine build them here too.
 
-Frames are plain dicts, sent with ``_codec.dumps``; :func:`encoded_message_deltas` builds many
+Frames are plain dicts, sent with ``_codec.dumps``; `encoded_message_deltas` builds many
 ``message_delta`` frames as ready-to-send JSON text, for streaming.
 """
 
@@ -62,7 +62,7 @@ def connect_ack(
     """The ack of ``connect_session``. **Extensions**: ``participant_status`` tells a client
     that comes back (after a dropped connection) whether the session is still in a turn;
     ``history_after`` says this engine answers ``get_messages`` with ``after`` (see
-    :func:`history`)."""
+    `history`)."""
     frame = {
         "type": "connect_session",
         "session_id": session_id,
@@ -94,7 +94,7 @@ def message_delta(session_id: str, message_id: str, value: str, index: int) -> d
 
 
 def message_notification(message: Mapping[str, Any]) -> dict[str, Any]:
-    """Notify a stored message (built with :func:`stored_message`)."""
+    """Notify a stored message (built with `stored_message`)."""
     return {
         "type": "message_notification",
         "session_id": message["session_id"],
@@ -148,7 +148,7 @@ def encoded_message_deltas(
 ) -> list[str]:
     """Many ``message_delta`` frames as JSON text, for bulk streaming.
 
-    The same frames as :func:`message_delta` + ``dumps``, but built from one template, so
+    The same frames as `message_delta` + ``dumps``, but built from one template, so
     an engine can stream a long answer without paying for a full ``json.dumps`` per delta.
     """
     head = dumps({"type": "message_delta", "session_id": session_id, "message_id": message_id})

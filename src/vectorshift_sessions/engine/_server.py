@@ -54,8 +54,8 @@ __all__ = ["DEFAULT_MAX_FRAME_BYTES", "LocalEngine"]
 logger = logging.getLogger("vectorshift_sessions.engine")
 _T = TypeVar("_T")
 
-#: Largest frame a client may send (a 16 MiB file is ~22 MiB once base64-encoded).
 DEFAULT_MAX_FRAME_BYTES = 32 * 1024 * 1024
+"""Largest frame a client may send (a 16 MiB file is ~22 MiB once base64-encoded)."""
 #: The user id of every client when the engine has no API keys.
 ANONYMOUS = "local-user"
 
@@ -78,7 +78,7 @@ class _HeldWrites(asyncio.Transport):
     """A connection's transport that can hold writes, then make them as one.
 
     websockets writes every frame it sends to its transport at once: one system call per
-    frame. While :meth:`hold` is on, writes are collected instead; :meth:`release` writes them
+    frame. While `hold` is on, writes are collected instead; `release` writes them
     all with one call. Everything else goes straight to the real transport (the public
     ``asyncio.Transport`` interface, which is all websockets uses).
     """
@@ -611,11 +611,11 @@ class LocalEngine:
     ``with LocalEngine() as engine:`` runs it in a thread with its own loop (blocking code,
     notebooks, even a thread whose loop is running). Or ``await start()`` / ``await stop()``.
 
-    ``db`` is a path, ``":memory:"``, or ``None`` for :func:`default_db_path`. ``api_keys``
+    ``db`` is a path, ``":memory:"``, or ``None`` for `default_db_path`. ``api_keys``
     (optional) are the accepted ``Authorization: Bearer`` keys; each key reaches only the
-    sessions it created. ``config`` is a file path or a dict (see :func:`load_config`);
-    ``agents`` adds agents (``{name: agent}`` or :class:`AgentSpec` items) and ``chatbots``
-    adds chatbots (``{name: agent name}`` or :class:`ChatbotSpec` items). ``turn_delay``
+    sessions it created. ``config`` is a file path or a dict (see `load_config`);
+    ``agents`` adds agents (``{name: agent}`` or `AgentSpec` items) and ``chatbots``
+    adds chatbots (``{name: agent name}`` or `ChatbotSpec` items). ``turn_delay``
     pauses that many seconds before each delta and event, to watch a turn unfold.
     ``extensions=False`` leaves out this engine's protocol extensions (the ``connect_session``
     ack's ``participant_status`` and ``history_after``, and ``get_messages``' ``after``), to
@@ -823,7 +823,7 @@ class LocalEngine:
         handshake), turns running now stop where they are (what they stored stays; no error
         and no ``Idle`` is sent), and sessions can be resumed by id as soon as this returns.
         Await it in the engine's own event loop; in thread mode use
-        :meth:`EngineFixture.restart() <vectorshift_sessions.testing.EngineFixture.restart>`.
+        `EngineFixture.restart() <vectorshift_sessions.testing.EngineFixture.restart>`.
 
         Raises:
             RuntimeError: The engine is not running, or this is not its event loop.
@@ -866,8 +866,8 @@ class LocalEngine:
     ) -> str:
         """Serve one more conversational agent (or replace the one named ``name``).
 
-        ``agent`` is an agent function (see :class:`Turn`); ``id`` defaults to
-        ``agent-<name>``. Works before :meth:`start` and while running, from any thread.
+        ``agent`` is an agent function (see `Turn`); ``id`` defaults to
+        ``agent-<name>``. Works before `start` and while running, from any thread.
 
         Args:
             name: The agent's name.

@@ -1,4 +1,4 @@
-"""The agent plug-in interface: a :class:`Turn` handed to an async callable.
+"""The agent plug-in interface: a `Turn` handed to an async callable.
 
 An agent is any ``async def agent(turn: Turn) -> None`` (or an object with such a
 ``__call__``). The engine has already stored the user's message, acknowledged it and shown
@@ -35,8 +35,8 @@ __all__ = [
     "parse_input",
 ]
 
-#: An agent function: an async callable that runs one turn.
 AgentFunction = Callable[["Turn"], Awaitable[None]]
+"""An agent function: an async callable that runs one turn."""
 
 # Streams given as a list are sent in batches of this many pre-encoded frames.
 _BATCH = 4096
@@ -69,7 +69,7 @@ class ReceivedFile:
 
 @attrs.frozen
 class ApprovalAnswer:
-    """The user's answer to :meth:`Turn.ask_approval`.
+    """The user's answer to `Turn.ask_approval`.
 
     Attributes:
         approved: Whether the tool call may go ahead.
@@ -160,7 +160,7 @@ class Turn:
 
     Read: ``session_id``, ``agent_name``, ``owner_type`` / ``owner_id`` (the agent or chatbot
     the session belongs to), ``text`` (the posted text, joined by newlines),
-    ``files`` (:class:`ReceivedFile` list), ``inputs`` (the raw posted content values),
+    ``files`` (`ReceivedFile` list), ``inputs`` (the raw posted content values),
     ``history`` (the session's stored messages before this turn, oldest first, as
     ``get_messages`` returns them).
 
@@ -417,7 +417,7 @@ class Turn:
             **extra: Other fields of the message's content (such as the tool's arguments).
 
         Returns:
-            The call's ``tool_id``, for :meth:`tool_result`.
+            The call's ``tool_id``, for `tool_result`.
         """
         tool_id = tool_id or f"call_{new_id()[:12]}"
         await self.emit(_frames.tool_call_content(tool_name, tool_id, status, **extra))
@@ -430,7 +430,7 @@ class Turn:
 
         Args:
             tool_name: The tool's name.
-            tool_id: The call's id, as :meth:`tool_call` returned it.
+            tool_id: The call's id, as `tool_call` returned it.
             output: What the tool returned (anything JSON can carry).
             status: The call's status, such as ``"completed"``.
 
@@ -505,7 +505,7 @@ class Turn:
     ) -> ApprovalAnswer:
         """Send an approval request with any ``content`` and wait for the user's answer.
 
-        What :meth:`ask_approval` does, with the request's content given whole (normally a
+        What `ask_approval` does, with the request's content given whole (normally a
         ``tool_call_approval`` content: ``tool_name``, ``tool_id`` and any other fields, which
         clients show as an ``APPROVAL_REQUEST``): shows ``AwaitingApproval``, emits the request
         as message ``message_id`` (default a fresh id), waits for the answer (a post whose

@@ -15,12 +15,14 @@ if TYPE_CHECKING:
 
 __all__ = ["TEST_API_KEY", "EngineFixture"]
 
-#: The key the ``vectorshift_engine`` fixture's engine accepts (and sets as ``VECTORSHIFT_API_KEY``).
 TEST_API_KEY = "vs-test-key"
+"""The key the ``vectorshift_engine`` fixture's engine accepts (and sets as
+``VECTORSHIFT_API_KEY``).
+"""
 
 
 class EngineFixture:
-    """What the ``vectorshift_engine`` fixture hands out: a running :class:`LocalEngine` (in-memory
+    """What the ``vectorshift_engine`` fixture hands out: a running `LocalEngine` (in-memory
     store, its own thread) with plain methods that work from sync and async tests alike.
 
     Usable without pytest too::
@@ -32,7 +34,7 @@ class EngineFixture:
     ``api_key`` is the one key the engine accepts (``None``: no key needed); ``turn_delay``
     pauses that many seconds before each delta and event of every turn (``0``: instant);
     ``extensions=False`` leaves out the engine's protocol extensions, to behave as an engine
-    without them; ``agents`` / ``chatbots`` as :class:`LocalEngine` takes them.
+    without them; ``agents`` / ``chatbots`` as `LocalEngine` takes them.
 
     Args:
         api_key: The one key the engine accepts; ``None``: no key needed.
@@ -100,7 +102,7 @@ class EngineFixture:
 
     @property
     def port(self) -> int:
-        """The port the engine listens on (the same after :meth:`restart`)."""
+        """The port the engine listens on (the same after `restart`)."""
         return self.engine.port
 
     @property
@@ -127,14 +129,14 @@ class EngineFixture:
     def add_agent(
         self, name: str, agent: AgentFunction, *, id: str | None = None, description: str = ""
     ) -> str:
-        """Serve a conversational agent (see :class:`~vectorshift_sessions.engine.Turn`), also
+        """Serve a conversational agent (see `vectorshift_sessions.engine.Turn`), also
         while sessions run; returns its id (``agent-<name>`` unless ``id`` is given), which
         ``agents.fetch(name=name)`` finds too. A scripted agent's or a cassette's mismatches
-        fail the test when it ends (see :attr:`mismatches`).
+        fail the test when it ends (see `mismatches`).
 
         Args:
             name: The agent's name.
-            agent: The agent function (a :class:`Conversation`, a cassette's replay...).
+            agent: The agent function (a `Conversation`, a cassette's replay...).
             id: Its id; ``agent-<name>`` by default.
             description: What it does.
 
@@ -205,9 +207,9 @@ class EngineFixture:
         return [m for agent, before in self._doubles.values() for m in agent.mismatches[before:]]
 
     def problem(self, *, finished: bool = True) -> Mismatch | None:
-        """Everything the test doubles added here did not expect, as one :class:`Mismatch`
-        (``None`` when all went as expected): each one's :attr:`mismatches`, and when the test
-        ``finished`` (passed), what it never got to (a :class:`Conversation`'s unreached
+        """Everything the test doubles added here did not expect, as one `Mismatch`
+        (``None`` when all went as expected): each one's `mismatches`, and when the test
+        ``finished`` (passed), what it never got to (a `Conversation`'s unreached
         exchanges, a cassette's unplayed turns: their ``assert_done()``).
 
         Args:
@@ -232,7 +234,7 @@ class EngineFixture:
         return Mismatch(f"{len(problems)} problems:\n{listed}")
 
     def check(self, *, finished: bool = True) -> None:
-        """Raise :meth:`problem`, if there is one (the fixture fails the test with it).
+        """Raise `problem`, if there is one (the fixture fails the test with it).
 
         Args:
             finished: The test ran to its end, so what was never reached counts too.

@@ -46,7 +46,7 @@ class _OnLoopback:
 class FaultyProxy(_OnLoopback):
     """Forwards connections to ``127.0.0.1:port`` on to the engine, with faults on demand.
 
-    Point a client at :attr:`ws_url` / :attr:`base_url` (or set :meth:`env`): the WebSocket and
+    Point a client at `ws_url` / `base_url` (or set `env`): the WebSocket and
     the REST calls go through the proxy, which is a plain TCP relay until told otherwise::
 
         with LocalEngine(db=":memory:") as engine, FaultyProxy(engine.port) as proxy:
@@ -94,11 +94,11 @@ class FaultyProxy(_OnLoopback):
         return len(pairs)
 
     def stall(self) -> None:
-        """Keep connections open but forward nothing (a silent, dead peer) until :meth:`resume`."""
+        """Keep connections open but forward nothing (a silent, dead peer) until `resume`."""
         self._flowing.clear()
 
     def resume(self) -> None:
-        """Forward again after :meth:`stall`; what was held back goes through."""
+        """Forward again after `stall`; what was held back goes through."""
         self._flowing.set()
 
     def slow(self, delay: float) -> None:
@@ -215,8 +215,6 @@ def _reset(sock: socket.socket) -> None:
         pass
 
 
-#: What :class:`RogueEngine` sends by default after acknowledging a post, in this order: none
-#: of it is a frame a client can use (the last, a frame type from the future, is well formed).
 GARBAGE = (
     "not json at all",
     "[1, 2, 3]",
@@ -226,6 +224,9 @@ GARBAGE = (
     '{"type": "message_notification", "message": "not an object"}',
     '{"type": "a_frame_from_the_future", "session_id": "s"}',
 )
+"""What `RogueEngine` sends by default after acknowledging a post, in this order: none
+of it is a frame a client can use (the last, a frame type from the future, is well formed).
+"""
 
 
 class RogueEngine(_OnLoopback):
@@ -234,7 +235,7 @@ class RogueEngine(_OnLoopback):
     Creating, connecting, pings, history (always empty), disconnecting and terminating work;
     every post (``post_message`` or ``post_messages``) is acknowledged, then the engine sends
     ``garbage`` (raw texts), then a good one-delta answer ``"fine"`` and ``Idle``. For testing
-    that code survives a misbehaving peer. It serves no REST: :attr:`base_url` answers every
+    that code survives a misbehaving peer. It serves no REST: `base_url` answers every
     request with an error, so nothing reaches the hosted API by mistake.
 
     Args:

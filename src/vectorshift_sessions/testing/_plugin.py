@@ -161,7 +161,7 @@ class CassetteFixture:
     """What the ``vectorshift_cassette`` fixture hands out.
 
     ``path``: the cassette file. ``recording``: whether this test records it (else it is
-    replayed). ``cassette``: the loaded :class:`Cassette` when replaying, else ``None``.
+    replayed). ``cassette``: the loaded `Cassette` when replaying, else ``None``.
 
     Args:
         path: The cassette file.

@@ -1,6 +1,6 @@
 """Scripted agents: a conversation written as data, to test your code against the local engine.
 
-A :class:`Conversation` is an agent: give it to :class:`~vectorshift_sessions.engine.LocalEngine`
+A `Conversation` is an agent: give it to `vectorshift_sessions.engine.LocalEngine`
 like any agent function. Each exchange says what the user posts (``user(...)``) and what the
 agent replies (the steps: ``say``, ``thinking``, ``task``, ``tool``, ``search``, ``approval``,
 ``reauth``, ``error``, ``status``, ``pause``)::
@@ -26,7 +26,7 @@ agent replies (the steps: ``say``, ``thinking``, ``task``, ``tool``, ``search``,
     weather.assert_done()
 
 When a post is not what the script expects (or a step fails), the agent raises
-:class:`ScriptMismatch`: the engine turns it into an ``error_message``, so the code under test
+`ScriptMismatch`: the engine turns it into an ``error_message``, so the code under test
 sees an ``ERROR`` event and never hangs, and the mismatch is kept on
 ``conversation.mismatches`` for the test to fail with.
 
@@ -100,7 +100,7 @@ class Exchange:
     """One post of the user and the agent's reply to it; build it with
     ``user(match).replies(*steps)``.
 
-    ``match`` is what :func:`user` was given; ``steps`` run in order when a post matches.
+    ``match`` is what `user` was given; ``steps`` run in order when a post matches.
 
     Attributes:
         match: What the user must post: a text, a pattern, a predicate, or ``None`` for any.
@@ -146,7 +146,7 @@ class Exchange:
 
 @attrs.frozen(repr=False)
 class _User:
-    """What :func:`user` returns: call :meth:`replies` to make the :class:`Exchange`."""
+    """What `user` returns: call `replies` to make the `Exchange`."""
 
     match: Match
 
@@ -157,7 +157,7 @@ class _User:
             *steps: What the agent does (``say(...)``, ``tool(...)``...).
 
         Returns:
-            The exchange, for :class:`Conversation`.
+            The exchange, for `Conversation`.
 
         Raises:
             TypeError: A step is not one.
@@ -200,16 +200,16 @@ class Conversation:
     matches it (exchanges are rules, played any number of times).
 
     A post that does not match (or comes after the last exchange), a matcher or a step that
-    raises, an approval answered against its ``expect``: each raises :class:`ScriptMismatch`
+    raises, an approval answered against its ``expect``: each raises `ScriptMismatch`
     in the agent. The session sees an ``ERROR`` event naming the exchange and what went wrong,
     and stays usable (in order, an exchange that did not match is still next). Every mismatch
-    is appended to :attr:`mismatches`. In order, an exchange is played once a post matches
+    is appended to `mismatches`. In order, an exchange is played once a post matches
     it; if its turn is cancelled (the engine stops or restarts mid-turn) before another is
     played, it is un-played, so a client that posts the same text again meets it again.
 
     The state (the next exchange, the mismatches) is this object's, shared by every session
     that talks to it: build one ``Conversation`` per test (in the test, or in a fixture run
-    for each test), or :meth:`reset` it between tests.
+    for each test), or `reset` it between tests.
 
     Args:
         *exchanges: The exchanges, made with ``user(...).replies(...)``.
@@ -218,7 +218,7 @@ class Conversation:
     Attributes:
         exchanges: The exchanges.
         ordered: Whether they are played in order.
-        mismatches: Every :class:`ScriptMismatch` raised so far, oldest first.
+        mismatches: Every `ScriptMismatch` raised so far, oldest first.
 
     Raises:
         TypeError: An exchange is not one (a ``user(...)`` without ``.replies(...)``), or
@@ -241,7 +241,7 @@ class Conversation:
             raise TypeError(f"Conversation(): ordered must be a bool, got {ordered!r}")
         self.exchanges: tuple[Exchange, ...] = exchanges
         self.ordered = ordered
-        #: Every :class:`ScriptMismatch` raised so far, oldest first.
+        #: Every `ScriptMismatch` raised so far, oldest first.
         self.mismatches: list[ScriptMismatch] = []
         self._lock = threading.Lock()
         self._played = 0  # in order, also the index of the next exchange
@@ -252,7 +252,7 @@ class Conversation:
     async def __call__(self, turn: Turn) -> None:
         """Run one turn: the steps of the exchange the post matches.
 
-        Raises :class:`ScriptMismatch` (recorded on :attr:`mismatches`) when none does, or
+        Raises `ScriptMismatch` (recorded on `mismatches`) when none does, or
         when matching or a step raises (that exception is its ``__cause__``).
         """
         index, version = self._select(turn.text)
@@ -276,7 +276,7 @@ class Conversation:
     @property
     def played(self) -> int:
         """How many exchanges were played so far (unordered, one per post a rule answered).
-        ``0`` with no :attr:`mismatches`: nothing ever talked to this conversation."""
+        ``0`` with no `mismatches`: nothing ever talked to this conversation."""
         return self._played
 
     @property

@@ -1,8 +1,8 @@
 """The steps of a scripted agent's reply: ``say``, ``thinking``, ``task``, ``tool``, ``search``,
-``approval``, ``reauth``, ``error``, ``status`` and ``pause`` (see :mod:`._script`).
+``approval``, ``reauth``, ``error``, ``status`` and ``pause`` (see `._script`).
 
 Each builder checks its arguments at once (a ``TypeError`` or ``ValueError`` naming what to
-pass) and returns a frozen :class:`Step`; subclass ``Step`` with an ``async def run(self, turn)``
+pass) and returns a frozen `Step`; subclass ``Step`` with an ``async def run(self, turn)``
 for a step of your own.
 """
 
@@ -50,9 +50,9 @@ _ABSENT = _Absent.ABSENT
 
 
 class ScriptMismatch(Mismatch):
-    """The user posted or answered something the :class:`Conversation` did not expect, a
+    """The user posted or answered something the `Conversation` did not expect, a
     matcher or a step raised (the exception is the ``__cause__``), or (from
-    :meth:`Conversation.assert_done`) the conversation did not go as scripted.
+    `Conversation.assert_done`) the conversation did not go as scripted.
 
     The message names the exchange, what was expected and what happened instead.
     """
@@ -185,7 +185,7 @@ def say(text: str | Callable[[str], str], *, chunks: Sequence[str] | None = None
 
 @attrs.frozen(repr=False)
 class _Emit(Step):
-    """One call of the :class:`Turn` method of the same name as the step."""
+    """One call of the `Turn` method of the same name as the step."""
 
     method: str
     args: tuple[Any, ...]
@@ -445,7 +445,7 @@ def approval(
     or the ``denied`` steps. Branches may hold further approvals.
 
     ``expect=True`` (or ``False``): the user must approve (or deny); the other answer is a
-    :class:`ScriptMismatch` (with the deny reason, if any) instead of the other branch.
+    `ScriptMismatch` (with the deny reason, if any) instead of the other branch.
 
     Args:
         tool_name: The tool that waits for the approval.

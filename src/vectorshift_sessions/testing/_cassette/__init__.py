@@ -31,7 +31,7 @@ For each post the agent sends the frames the engine sent in that turn: deltas an
 with new ids (the deltas of a message share its new id; a message keeps its recorded sender
 and fields), participant statuses, the engine's ``error`` frames, and approval requests,
 whose answer it waits for (``approval_timeout``) and compares with the recorded one. A post
-or an answer that differs raises :class:`CassetteMismatch`, naming what was recorded and what
+or an answer that differs raises `CassetteMismatch`, naming what was recorded and what
 came: the engine turns it into an ``ERROR`` event in the session (which never hangs, and
 stays usable), and it is kept on the agent's ``mismatches``.
 
@@ -68,7 +68,7 @@ __all__ = [
 
 class Cassette:
     """A loaded cassette: its recordings, their owners and their turns, and an agent that
-    replays them (:meth:`agent`). Load one with :meth:`load` (or :meth:`loads`).
+    replays them (`agent`). Load one with `load` (or `loads`).
 
     Args:
         name: The file it was loaded from, or the name errors call it.
@@ -80,7 +80,7 @@ class Cassette:
         self, name: str, recordings: Sequence[RecordedSession], turns: Sequence[RecordedTurn]
     ):
         self.name = name
-        """The file it was loaded from (or the name given to :meth:`loads`)."""
+        """The file it was loaded from (or the name given to `loads`)."""
         self.recordings: tuple[RecordedSession, ...] = tuple(recordings)
         """Every recording (a session's connection), in the order of their headers."""
         self.turns: tuple[RecordedTurn, ...] = tuple(turns)
@@ -145,7 +145,7 @@ class Cassette:
     ) -> ReplayAgent:
         """An agent that replays this cassette's turns (see the module docstring).
 
-        ``owner`` (an id, or an :class:`Owner`) keeps only that agent's or chatbot's turns.
+        ``owner`` (an id, or an `Owner`) keeps only that agent's or chatbot's turns.
         Without it, a session gets the turns recorded for its own agent or chatbot (by id)
         when there are any, else any turn. ``speed``: ``None`` or ``0`` replays at once,
         ``1.0`` at the recorded pace, ``2.0`` twice as fast (the time the user took to answer
@@ -154,11 +154,11 @@ class Cassette:
         live post and approval answers (as ``"sent"`` frames) before they are compared.
         ``approval_timeout``: how many seconds to wait for the answer to an approval that was
         answered when recorded (default 10, shorter than the client's own 30 s timeouts;
-        ``None``: no limit); then the turn ends with a :class:`CassetteMismatch` naming the
+        ``None``: no limit); then the turn ends with a `CassetteMismatch` naming the
         recorded answer. An approval never answered when recorded waits without a limit.
 
         Args:
-            owner: Only this agent's or chatbot's turns (an id, or an :class:`Owner`).
+            owner: Only this agent's or chatbot's turns (an id, or an `Owner`).
             speed: How fast to replay: ``None`` or ``0`` at once, ``1.0`` at the recorded pace.
             redact: The hook the cassette was recorded with, applied to live posts and
                 approval answers before they are compared.

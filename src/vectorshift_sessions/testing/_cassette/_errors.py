@@ -17,16 +17,16 @@ class CassetteError(ValueError):
     """A cassette that cannot be loaded: not JSON Lines, a line without a required field, a
     frame before its recording's header, or a format newer than this package reads.
 
-    ``path`` names the file (or the name given to :meth:`Cassette.loads`), ``line`` the line
+    ``path`` names the file (or the name given to `Cassette.loads`), ``line`` the line
     (from 1; ``None`` for the file as a whole); the message names both, and says what to do.
 
     Args:
-        path: The file, or the name given to :meth:`Cassette.loads`.
+        path: The file, or the name given to `Cassette.loads`.
         line: The line, from 1; ``None`` for the file as a whole.
         reason: What is wrong, and what to do.
 
     Attributes:
-        path: The file, or the name given to :meth:`Cassette.loads`.
+        path: The file, or the name given to `Cassette.loads`.
         line: The line, from 1, or ``None``.
         reason: What is wrong.
     """

@@ -131,7 +131,7 @@ def missed(
 ) -> list[tuple[int, dict[str, Any]]]:
     """The messages of the open posts that the client never saw live (a complete text it saw
     only streaming counts as unseen), in history order, each with the index of the post it
-    follows (from ``starts``, see :func:`align`). Those before the first open post are
+    follows (from ``starts``, see `align`). Those before the first open post are
     earlier turns', and left out. Without ``starts`` (the posts were not found), those after
     the last message the client saw go with index ``-1``."""
     begins = sorted((start, n) for n, start in starts.items())

@@ -1,6 +1,6 @@
 """Reading a cassette's bytes into checked recordings (the format: ``vectorshift_sessions._cassette``).
 
-Every problem is a :class:`CassetteError` naming the file and the line.
+Every problem is a `CassetteError` naming the file and the line.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ _FIX = "the cassette is corrupt: record it again"
 
 
 def corrupt(name: str, line: int | None, reason: str) -> CassetteError:
-    """A :class:`CassetteError` for a damaged cassette, saying how to get a good one."""
+    """A `CassetteError` for a damaged cassette, saying how to get a good one."""
     return CassetteError(
         name,
         line,

@@ -58,17 +58,17 @@ def _check_timeout(timeout: object) -> float | None:
 
 
 class ReplayAgent:
-    """An agent (for :class:`~vectorshift_sessions.engine.LocalEngine` or ``add_agent``) that
-    replays a cassette's turns. Made by :meth:`Cassette.agent`.
+    """An agent (for `vectorshift_sessions.engine.LocalEngine` or ``add_agent``) that
+    replays a cassette's turns. Made by `Cassette.agent`.
 
     Its state (the turns replayed, which live session replays which recorded one, the
     mismatches) is this object's, shared by every session that talks to it.
-    :attr:`mismatches` lists every :class:`CassetteMismatch` raised so far.
+    `mismatches` lists every `CassetteMismatch` raised so far.
 
     Args:
         cassette: The cassette to replay.
         owner: Only this agent's or chatbot's turns (its id).
-        speed: How fast to replay (see :meth:`Cassette.agent`).
+        speed: How fast to replay (see `Cassette.agent`).
         redact: The hook the cassette was recorded with.
         approval_timeout: Seconds to wait for the answer to a recorded approval.
 
@@ -79,7 +79,7 @@ class ReplayAgent:
         redact: The redaction hook, or ``None``.
         approval_timeout: Seconds it waits for an approval's answer, or ``None``.
         turns: The turns this agent replays (all of the cassette's, or its owner's).
-        mismatches: Every :class:`CassetteMismatch` raised so far, oldest first.
+        mismatches: Every `CassetteMismatch` raised so far, oldest first.
 
     Raises:
         TypeError: ``redact`` is not callable, or an argument is of a wrong type.
@@ -110,7 +110,7 @@ class ReplayAgent:
         self.turns: tuple[RecordedTurn, ...] = turns
         """The turns this agent replays (all of the cassette's, or its owner's)."""
         self.mismatches: list[CassetteMismatch] = []
-        """Every :class:`CassetteMismatch` raised so far, oldest first."""
+        """Every `CassetteMismatch` raised so far, oldest first."""
         self._sessions: dict[str, list[RecordedTurn]] = {}  # recorded session -> its turns
         for turn in sorted(turns, key=lambda t: t._order):
             self._sessions.setdefault(turn._session, []).append(turn)
@@ -131,7 +131,7 @@ class ReplayAgent:
         return tuple(t for t in self.turns if id(t) not in self._played)
 
     def assert_done(self) -> None:
-        """Raise :class:`CassetteMismatch` listing every mismatch so far and every recorded
+        """Raise `CassetteMismatch` listing every mismatch so far and every recorded
         turn never replayed; return quietly when the replay went as recorded."""
         with self._lock:
             problems = [str(m) for m in self.mismatches]
@@ -151,7 +151,7 @@ class ReplayAgent:
     async def __call__(self, turn: Turn) -> None:
         """Replay the recorded turn this post stands for.
 
-        Raises :class:`CassetteMismatch` (kept on :attr:`mismatches`) when the post is not
+        Raises `CassetteMismatch` (kept on `mismatches`) when the post is not
         the one recorded next, or when an approval is answered otherwise than recorded (or
         not within ``approval_timeout``).
         """

@@ -1,5 +1,5 @@
 """From recordings to sessions: group a cassette's recordings by session, read each
-session's as one timeline, and build what :class:`Cassette` shows."""
+session's as one timeline, and build what `Cassette` shows."""
 
 from __future__ import annotations
 
