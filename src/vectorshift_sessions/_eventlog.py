@@ -1,6 +1,6 @@
 """One bounded log of a session's events, read by every listener at its own cursor. Sans-I/O.
 
-The rules (the README's "How ``listen()`` delivers" states them for users):
+The rules (the guide "How ``listen()`` delivers", docs/guides/listen.md, states them for users):
 
 - Every event gets a sequence number. A listener is a cursor into the log: it reads every
   event after its start that passes its filter, in order. Publishing appends once, whatever
