@@ -18,7 +18,8 @@ session (a signed cookie: no database), and every request resumes the session by
 sends (or answers an approval), streams the turn as Server-Sent Events and detaches.
 """
 
-# Django ships no type hints (django-stubs would add them): its names are Any to mypy here.
+# Django ships no type hints: django-stubs add them (nox -s typecheck checks this file with
+# them); without them, Django's names are Any to mypy here.
 # mypy: disable-error-code="import-untyped"
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from django.http import (
 )
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from vectorshift_sessions import (
     Agent,
@@ -285,7 +286,8 @@ def json_post(view: View) -> View:
 
 def get_only(view: View) -> View:
     """Django's ``require_GET`` (405 for other methods), typed."""
-    return cast("View", require_GET(view))
+    # require_GET is this; django-stubs type it with a type variable pyright cannot solve
+    return require_http_methods(["GET"])(view)
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
@@ -293,7 +295,7 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         body = json.loads(request.body)
     except ValueError:
         return {}
-    return body if isinstance(body, dict) else {}
+    return cast("dict[str, Any]", body) if isinstance(body, dict) else {}
 
 
 def message_of(request: HttpRequest) -> str | None:

@@ -21,6 +21,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import flask
 
@@ -47,7 +48,7 @@ def create_app(
     finds out that a browser went away); ``turn_timeout``: the longest a turn may stream."""
     app = flask.Flask(__name__)
     app.secret_key = os.environ.get("FLASK_SECRET_KEY") or secrets.token_hex(32)
-    app.config.update(
+    app.config.from_mapping(
         MAX_CONTENT_LENGTH=1024 * 1024,  # a request body larger than this is refused (413)
         SESSION_COOKIE_SAMESITE="Lax",  # no cookie on cross-site POSTs (see the README)
     )
@@ -83,7 +84,8 @@ def create_app(
 
     @app.post("/chat")
     def chat() -> flask.Response | tuple[dict[str, str], int]:
-        message = (flask.request.get_json(silent=True) or {}).get("message")
+        body: dict[str, Any] = flask.request.get_json(silent=True) or {}
+        message = body.get("message")
         if not isinstance(message, str) or not message.strip():
             return {"error": 'post JSON {"message": "your question"}'}, 400
         session = conversation()
@@ -96,7 +98,7 @@ def create_app(
 
     @app.post("/approve")
     def approve() -> flask.Response | tuple[dict[str, str], int]:
-        body = flask.request.get_json(silent=True) or {}
+        body: dict[str, Any] = flask.request.get_json(silent=True) or {}
         session_id = flask.session.get("session_id")
         if not session_id:
             return {"error": "no conversation yet: send a message first"}, 409

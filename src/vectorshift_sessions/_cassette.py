@@ -62,9 +62,9 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any, Union, cast
 
 __all__ = [
     "CASSETTE_VERSION",
@@ -179,9 +179,10 @@ def _scrub_value(value: Any, secret: str) -> Any:
     if isinstance(value, str):
         return value.replace(secret, REDACTED) if secret in value else value
     if isinstance(value, dict):
-        return {name: _scrub_value(item, secret) for name, item in value.items()}
+        items = cast("dict[str, Any]", value).items()
+        return {name: _scrub_value(item, secret) for name, item in items}
     if isinstance(value, (list, tuple)):
-        return [_scrub_value(item, secret) for item in value]
+        return [_scrub_value(item, secret) for item in cast("Sequence[Any]", value)]
     return value
 
 
@@ -482,6 +483,7 @@ class Recording:
             frame = None
         if type(frame) is not dict:
             return ',"dir":"' + direction + '","text":' + _encode(_scrub_text(text, secret)) + "}\n"
+        frame = cast("dict[str, Any]", frame)
         if redact is not None:
             frame = redact(frame, direction)
             if not isinstance(frame, dict):
@@ -583,7 +585,9 @@ def default_recorder() -> Recorder | None:
 
 
 @contextlib.contextmanager
-def recording(target: RecordTarget, *, redact: Redactor | None = None) -> Iterator[Recorder]:
+def recording(
+    target: RecordTarget, *, redact: Redactor | None = None
+) -> Generator[Recorder, None, None]:
     """While active, every session created without ``record_to``, in any thread, records
     into ``target`` (a path, a text file or a `Recorder`; ``redact`` as there). A
     session created with ``record_to=False`` does not record.

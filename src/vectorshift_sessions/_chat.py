@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ._config import OWNER_AGENT, OWNER_CHATBOT, resolve_api_key
 from ._console import EventPrinter
@@ -62,11 +62,10 @@ def _is_other_file(path: Path) -> bool:
         header = json.loads(first)
     except ValueError:  # not JSON, not UTF-8, or cut at _HEADER_MAX
         return True
-    return not (
-        type(header) is dict
-        and type(header.get("cassette")) is int
-        and isinstance(header.get("rec"), str)
-    )
+    if type(header) is not dict:
+        return True
+    fields = cast("dict[str, Any]", header)
+    return not (type(fields.get("cassette")) is int and isinstance(fields.get("rec"), str))
 
 
 @contextlib.contextmanager
@@ -79,7 +78,7 @@ def _open_session(
     ws_url: str | None,
     out: TextIO,
     recorder: Recorder | None = None,
-) -> Iterator[Session]:
+) -> Generator[Session, None, None]:
     from ._sync.client import Agent, Chatbot, Client
 
     key = resolve_api_key(api_key)
@@ -164,8 +163,8 @@ def run_chat(
     before anything starts: a path whose directory does not exist, and an existing file that
     is not a cassette (not empty, and its first line no cassette header).
     """
-    read = read or sys.stdin
-    out = out or sys.stdout
+    read = read or cast(TextIO, sys.stdin)
+    out = out or cast(TextIO, sys.stdout)
     recorder = None
     if record is not None:
         from ._cassette import Recorder

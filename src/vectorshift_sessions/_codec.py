@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Union, cast
 
 import attrs
 import cattrs
@@ -84,7 +84,7 @@ def _loads(text: str | bytes | bytearray, frame_kind: str) -> dict[str, Any]:
         raise CodecError(f"{frame_kind} is nested too deeply to decode") from None
     if type(frame) is not dict:
         raise CodecError(f"{frame_kind} must be a JSON object, got {_json_type(frame)}")
-    return frame
+    return cast("dict[str, Any]", frame)
 
 
 # --- field readers: each names the frame type and the field when the value is wrong ---------
@@ -112,7 +112,7 @@ def _opt_obj(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") 
     if value is None:
         return {}
     if type(value) is dict:
-        return value
+        return cast("dict[str, Any]", value)
     raise CodecError(
         f"expected an object, got {_json_type(value)}", frame_type=frame_type, field=path + key
     )
@@ -121,7 +121,7 @@ def _opt_obj(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") 
 def _obj(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") -> dict[str, Any]:
     value = obj.get(key)
     if type(value) is dict:
-        return value
+        return cast("dict[str, Any]", value)
     what = "missing" if value is None else f"expected an object, got {_json_type(value)}"
     raise CodecError(what, frame_type=frame_type, field=path + key)
 
@@ -251,7 +251,7 @@ def parse_approval_content(
     answer = _obj(value, "tool_call_approval", frame_type, path + "value.")
     confirm = answer.get("confirm")
     if type(confirm) is dict:
-        return ApprovalResponse(True, confirm=confirm)
+        return ApprovalResponse(True, confirm=cast("dict[str, Any]", confirm))
     deny = answer.get("deny")
     if type(deny) is str:
         return ApprovalResponse(False, deny_reason=deny)
@@ -275,14 +275,14 @@ def _strict_str(value: Any, _: type) -> str:
 
 def _wire_content(value: Any, _: Any) -> WireContent:
     if type(value) is str or type(value) is dict:
-        return value
+        return cast("WireContent", value)
     raise TypeError(f"expected a string or an object, got {_json_type(value)}")
 
 
 def _wire_content_list(value: Any, _: Any) -> list[WireContent]:
     if type(value) is not list:
         raise TypeError(f"expected an array, got {_json_type(value)}")
-    return [_wire_content(item, None) for item in value]
+    return [_wire_content(item, None) for item in cast("Sequence[Any]", value)]
 
 
 converter.register_structure_hook(str, _strict_str)
@@ -290,7 +290,7 @@ converter.register_structure_hook_func(lambda t: t == WireContent, _wire_content
 converter.register_structure_hook_func(lambda t: t == list[WireContent], _wire_content_list)
 
 
-def _unstructure_client_frame(frame: Any) -> dict[str, Any]:
+def _unstructure_client_frame(frame: ClientFrame) -> dict[str, Any]:
     out: dict[str, Any] = {"type": frame.TYPE}
     for field in attrs.fields(type(frame)):
         value = getattr(frame, field.name)
@@ -326,10 +326,15 @@ def encode_client_frame(frame: ClientFrame) -> str:
     return dumps(converter.unstructure(frame))
 
 
+def _sub_errors(exc: cattrs.BaseValidationError) -> Sequence[BaseException]:
+    # ExceptionGroup's, which cattrs takes from the exceptiongroup backport before 3.11
+    return cast("Sequence[BaseException]", exc.exceptions)
+
+
 def _field_of(exc: BaseException) -> tuple[str | None, str]:
     """The failing attribute and the reason, out of cattrs' detailed validation error."""
     if isinstance(exc, cattrs.ClassValidationError):
-        for sub in exc.exceptions:
+        for sub in _sub_errors(exc):
             notes = getattr(sub, "__notes__", [])
             for note in notes:
                 if note.startswith("Structuring class") and "@ attribute" in note:
@@ -338,9 +343,9 @@ def _field_of(exc: BaseException) -> tuple[str | None, str]:
                         return name, "missing"
                     inner_field, reason = _field_of(sub)
                     return name if inner_field is None else f"{name}.{inner_field}", reason
-        return None, str(exc.exceptions[0]) if exc.exceptions else str(exc)
+        return None, str(_sub_errors(exc)[0]) if _sub_errors(exc) else str(exc)
     if isinstance(exc, cattrs.IterableValidationError):
-        return None, str(exc.exceptions[0]) if exc.exceptions else str(exc)
+        return None, str(_sub_errors(exc)[0]) if _sub_errors(exc) else str(exc)
     return None, str(exc)
 
 
@@ -397,6 +402,7 @@ def decode_stored_message(
             frame_type=frame_type,
             field=path.rstrip(".") or None,
         )
+    message = cast("dict[str, Any]", message)
     content = _opt_obj(message, "content", frame_type, path)
     content_type = _opt_str(content, "type", frame_type, path + "content.") or ""
     text: str | None = None
@@ -560,7 +566,7 @@ def _history(frame: dict[str, Any], session_id: str) -> Answer:
     return Answer(
         "get_messages",
         None,
-        messages=[decode_stored_message(m) for m in messages],
+        messages=[decode_stored_message(m) for m in cast("Sequence[Any]", messages)],
         after=after if isinstance(after, str) else None,
     )
 
@@ -623,13 +629,14 @@ def decode_engine_frames(
             frame = loads(text)
         except Exception:  # said properly by the general path
             frame = None
-        if type(frame) is dict and frame.get("type") == "message_delta":
+        delta = cast("dict[str, Any]", frame) if type(frame) is dict else None
+        if delta is not None and delta.get("type") == "message_delta":
             # A well-formed delta, inline. Anything unusual in it takes the general path
             # (``_message_delta``), which decodes it the same way or names the bad field.
-            sid = frame.get("session_id", session_id)
-            value = frame.get("value")
-            index = frame.get("index")
-            message_id = frame.get("message_id")
+            sid = delta.get("session_id", session_id)
+            value = delta.get("value")
+            index = delta.get("index")
+            message_id = delta.get("message_id")
             if (
                 type(sid) is str
                 and type(value) is str
@@ -663,6 +670,7 @@ def _load_engine_frame(text: str | bytes | bytearray) -> Any:
 def _decode_engine_object(frame: Any, session_id: str) -> Decoded:
     if type(frame) is not dict:
         raise CodecError(f"engine frame must be a JSON object, got {_json_type(frame)}")
+    frame = cast("dict[str, Any]", frame)
     frame_type = frame.get("type")
     decoder = _ENGINE_DECODERS.get(frame_type) if type(frame_type) is str else None
     if decoder is None:

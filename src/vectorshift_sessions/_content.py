@@ -15,7 +15,7 @@ import binascii
 import mimetypes
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import attrs
 
@@ -168,7 +168,7 @@ def encode_content(
         data = _read_path(content, max_bytes)
         name = filename or content.name or "file"
     elif isinstance(content, (bytes, bytearray, memoryview)):
-        data = bytes(content)
+        data = bytes(cast("bytes | bytearray | memoryview[int]", content))
         _check_size("bytes content", len(data), max_bytes)
         name = filename or "file"
     elif _is_file_object(content):
@@ -208,17 +208,20 @@ def json_type(value: object) -> str:
     (here and in the codec)."""
     if value is None:
         return "null"
-    return {
+    names: dict[type[object], str] = {
         bool: "a boolean",
         int: "a number",
         float: "a number",
         str: "a string",
         list: "an array",
         dict: "an object",
-    }.get(type(value), type(value).__name__)
+    }
+    return names.get(type(value), type(value).__name__)
 
 
-def _field(obj: Mapping[str, Any], key: str, kind: type, where: str, frame_type: str | None) -> Any:
+def _field(
+    obj: Mapping[str, Any], key: str, kind: type[object], where: str, frame_type: str | None
+) -> Any:
     """``obj[key]`` when absent (``None``) or of type ``kind``; else a ``CodecError``."""
     value = obj.get(key)
     if value is None or type(value) is kind:
@@ -246,6 +249,7 @@ def decode_content(
             frame_type=frame_type,
             field=path,
         )
+    content = cast("dict[str, Any]", content)
     type_string = _field(content, "type_string", str, path + ".", frame_type)
     value = content.get("value")
     if type_string == _FILE:
@@ -256,10 +260,11 @@ def decode_content(
                 frame_type=frame_type,
                 field=path + ".value",
             )
+        value = cast("dict[str, Any]", value)
         raw = _field(value, "raw_bytes", str, where, frame_type)
         if raw is None:
             raise CodecError("missing", frame_type=frame_type, field=where + "raw_bytes")
-        metadata = _field(value, "metadata", dict, where, frame_type) or {}
+        metadata: dict[str, Any] = _field(value, "metadata", dict, where, frame_type) or {}
         name = _field(metadata, "name", str, where + "metadata.", frame_type)
         mime = _field(metadata, "mime_type", str, where + "metadata.", frame_type)
         try:
@@ -292,7 +297,7 @@ def encode_attachments(
             f"files must be a list of attachments, got {_describe(files)}; "
             f"wrap it in a list: files=[...]"
         )
-    encoded = []
+    encoded: list[WireContent] = []
     for item in files:
         if isinstance(item, str):
             raise TypeError(

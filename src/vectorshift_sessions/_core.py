@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from . import _codec as codec
 from . import _logs
@@ -276,11 +276,12 @@ class SessionCore:
             for item in decoded:
                 self._rejoining(item)
         elif only_deltas:
-            if decoded:
-                ids = {event.message_id for event in decoded}  # type: ignore[union-attr]
+            events = cast("list[SessionEvent]", decoded)  # the hot path: all events
+            if events:
+                ids = {event.message_id for event in events}
                 self._seen.update([i for i in ids if i is not None])
                 self._end_due = 0
-            self._extend(decoded)  # type: ignore[arg-type]  # the hot path: all events
+            self._extend(events)
         else:
             for item in decoded:
                 self._route(item)

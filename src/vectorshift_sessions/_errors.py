@@ -107,7 +107,7 @@ class CodecError(VectorShiftError):
     """
 
     def __init__(self, message: str, *, frame_type: str | None = None, field: str | None = None):
-        where = []
+        where: list[str] = []
         if frame_type is not None:
             where.append(f"frame {frame_type!r}")
         if field is not None:

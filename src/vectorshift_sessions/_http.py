@@ -15,9 +15,9 @@ import math
 import random
 import re
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode, urlsplit
 
 import attrs
@@ -146,10 +146,11 @@ def _message_from_json(body: Any) -> str | None:
     if isinstance(body, str):
         return body or None
     if isinstance(body, list):
-        parts = [_message_from_json(item) for item in body]
+        parts = [_message_from_json(item) for item in cast("Sequence[Any]", body)]
         joined = "; ".join(part for part in parts if part)
         return joined or None
     if isinstance(body, dict):
+        body = cast("dict[str, Any]", body)
         for key in ("error", "detail", "message", "msg", "errors"):
             found = _message_from_json(body.get(key))
             if found:
@@ -213,7 +214,8 @@ def proxy_options(proxy: Proxy | None) -> dict[str, Any]:
                 "socks5h:// (or http://) proxy"
             )
         try:
-            import socksio  # noqa: F401  (httpx's SOCKS support needs it)
+            # imported only to see it is there (httpx's SOCKS support needs it)
+            import socksio  # noqa: F401  # pyright: ignore[reportUnusedImport]
         except ImportError:
             raise ValueError(
                 f"REST calls through the SOCKS proxy {proxy} need the socks extra: pip "
@@ -328,7 +330,7 @@ def object_id(obj: Mapping[str, Any]) -> str | None:
     for key in ("_id", "id"):
         value = obj.get(key)
         if isinstance(value, dict):
-            value = value.get("$oid")
+            value = cast("dict[str, Any]", value).get("$oid")
         if isinstance(value, str) and value:
             return value
     return None
@@ -338,9 +340,10 @@ def single_object(
     method: str, url: str, response: httpx.Response, body: Any, secret: str | None
 ) -> dict[str, Any]:
     """The ``object`` of a fetch answer ``{"object": {...}}``, which must carry an id."""
-    obj = body.get("object") if isinstance(body, dict) else None
+    obj = cast("dict[str, Any]", body).get("object") if isinstance(body, dict) else None
     if not isinstance(obj, dict):
         raise _malformed(method, url, response, 'the body has no "object"', secret)
+    obj = cast("dict[str, Any]", obj)
     if object_id(obj) is None:
         raise _malformed(method, url, response, 'its "object" has no "_id" or "id"', secret)
     return obj
@@ -352,16 +355,22 @@ def object_list(
     """The objects of a list answer: ``{"objects": [...]}``, or ``{"object_ids": [...]}`` (then
     each becomes ``{"id": ...}``), as the official client accepts both."""
     if isinstance(body, dict):
+        body = cast("dict[str, Any]", body)
         objects = body.get("objects")
         if isinstance(objects, list) and (objects or "object_ids" not in body):
-            if all(isinstance(obj, dict) and object_id(obj) for obj in objects):
-                return objects
+            objects = cast("Sequence[Any]", objects)
+            if all(
+                isinstance(obj, dict) and object_id(cast("dict[str, Any]", obj)) for obj in objects
+            ):
+                return cast("list[dict[str, Any]]", objects)
             raise _malformed(
                 method, url, response, 'an item of "objects" is not an object with an id', secret
             )
         ids = body.get("object_ids")
-        if isinstance(ids, list) and all(isinstance(i, str) and i for i in ids):
-            return [{"id": i} for i in ids]
+        if isinstance(ids, list) and all(
+            isinstance(i, str) and i for i in cast("Sequence[Any]", ids)
+        ):
+            return [{"id": i} for i in cast("list[str]", ids)]
     raise _malformed(method, url, response, 'the body has no "objects" list', secret)
 
 

@@ -78,7 +78,7 @@ def event_type_filter(
         return None
     if isinstance(event_types, (str, SessionEventType)):
         event_types = [event_types]
-    chosen = set()
+    chosen: set[SessionEventType] = set()
     for value in event_types:
         try:
             chosen.add(SessionEventType(value))

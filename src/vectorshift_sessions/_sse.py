@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any, cast
 
 from ._types import EVENT_TYPE_NAMES, SessionEvent, SessionEventType
 
@@ -97,6 +98,7 @@ def event_from_json(value: object) -> SessionEvent:
             f"an event is a JSON object with type, session_id, message_id and data, "
             f"got {type(value).__name__}"
         )
+    value = cast("Mapping[str, Any]", value)
     try:
         kind = SessionEventType(value.get("type"))
     except ValueError:
@@ -111,4 +113,4 @@ def event_from_json(value: object) -> SessionEvent:
         data = {}
     if not isinstance(data, dict):
         raise ValueError(f"the event's data must be an object, got {type(data).__name__}")
-    return SessionEvent(kind, session_id, message_id, data)
+    return SessionEvent(kind, session_id, message_id, cast("dict[str, Any]", data))

@@ -34,21 +34,20 @@ instrumentations' convention, read at the start of each turn.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from . import _codec as codec
 from . import _logs
 from ._types import ParticipantStatus, SessionEvent, SessionEventType
 
-if TYPE_CHECKING:  # opentelemetry-api is optional: mypy sees Any where it is not installed
-    from opentelemetry.metrics import Counter, Histogram, Meter, MeterProvider
-    from opentelemetry.trace import Span, Tracer, TracerProvider
-
-    from . import _codec as codec
+if TYPE_CHECKING:
     from ._core import SessionCore
 
 __all__ = ["CAPTURE_CONTENT_ENV", "SessionTelemetry", "available"]
@@ -78,19 +77,82 @@ _DELTA_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
 
 # --- opentelemetry-api, imported once, at the first turn --------------------------------------
 
+# What this package uses of opentelemetry-api, as protocols: it is optional, so the package's
+# types must not depend on it being installed; its providers, tracers, spans, meters and
+# instruments (the API's and the SDK's) fit them. Values this package only passes back to the
+# API (a span kind, a status, a context) are Any.
+
+
+class Span(Protocol):
+    def is_recording(self) -> bool: ...
+    def set_attribute(self, key: str, value: Any, /) -> None: ...
+    def set_attributes(self, attributes: Mapping[str, Any], /) -> None: ...
+    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None, /) -> None: ...
+    def set_status(self, status: Any, description: str | None = None, /) -> None: ...
+    def record_exception(self, exception: BaseException, /) -> None: ...
+    def end(self) -> None: ...
+
+
+class Tracer(Protocol):
+    def start_span(
+        self,
+        name: str,
+        context: Any = None,
+        kind: Any = ...,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Span: ...
+
+
+class TracerProvider(Protocol):
+    def get_tracer(self, name: str, version: str | None = None, /) -> Tracer: ...
+
+
+class Histogram(Protocol):
+    def record(self, amount: float, attributes: Mapping[str, Any] | None = None, /) -> None: ...
+
+
+class Counter(Protocol):
+    def add(self, amount: float, attributes: Mapping[str, Any] | None = None, /) -> None: ...
+
+
+class Meter(Protocol):
+    def create_histogram(
+        self,
+        name: str,
+        unit: str = "",
+        description: str = "",
+        *,
+        explicit_bucket_boundaries_advisory: Sequence[float] | None = None,
+    ) -> Histogram: ...
+    def create_counter(self, name: str, unit: str = "", description: str = "") -> Counter: ...
+
+
+class MeterProvider(Protocol):
+    def get_meter(self, name: str, version: str | None = None, /) -> Meter: ...
+
+
+class _TraceApi(Protocol):
+    def get_tracer_provider(self) -> TracerProvider: ...
+    def set_span_in_context(self, span: Span, /) -> Any: ...
+
+
+class _MetricsApi(Protocol):
+    def get_meter_provider(self) -> MeterProvider: ...
+
 
 class _Api:
     """opentelemetry-api's modules (importing it costs some 30 ms: paid at the first turn)."""
 
     def __init__(self) -> None:
-        from opentelemetry import metrics, trace
-
-        self.trace = trace
-        self.metrics = metrics
-        self.client = trace.SpanKind.CLIENT
-        self.internal = trace.SpanKind.INTERNAL
-        self.ok = trace.Status(trace.StatusCode.OK)
-        self.error_code = trace.StatusCode.ERROR
+        # By name: typed by the protocols above, whether opentelemetry-api is installed or not.
+        trace: Any = importlib.import_module("opentelemetry.trace")
+        metrics: Any = importlib.import_module("opentelemetry.metrics")
+        self.trace: _TraceApi = trace
+        self.metrics: _MetricsApi = metrics
+        self.client: Any = trace.SpanKind.CLIENT
+        self.internal: Any = trace.SpanKind.INTERNAL
+        self.ok: Any = trace.Status(trace.StatusCode.OK)
+        self.error_code: Any = trace.StatusCode.ERROR
 
 
 _api: _Api | None = None
@@ -157,7 +219,13 @@ def _version() -> str:
     return __version__
 
 
-def _per_provider(cache: weakref.WeakKeyDictionary[Any, Any], provider: Any, make: Any) -> Any:
+_P = TypeVar("_P")
+_T = TypeVar("_T")
+
+
+def _per_provider(
+    cache: weakref.WeakKeyDictionary[Any, _T], provider: _P, make: Callable[[_P], _T]
+) -> _T:
     """``cache[provider]``, made by ``make(provider)`` the first time (a provider that cannot
     be weakly referred to is asked again each time)."""
     with _cache_lock:
@@ -211,9 +279,10 @@ def _input_part(content: Any) -> dict[str, Any]:
     if isinstance(content, str):
         return {"type": "text", "content": content}
     if isinstance(content, dict):
+        content = cast("dict[str, Any]", content)
         kind, value = content.get("type_string"), content.get("value")
         if kind == "file" and isinstance(value, dict):
-            meta = value.get("metadata") or {}
+            meta: dict[str, Any] = cast("dict[str, Any]", value).get("metadata") or {}
             return {"type": "file", "name": meta.get("name"), "mime_type": meta.get("mime_type")}
         if isinstance(value, str):
             return {"type": "text", "content": value, "mime_type": kind}
@@ -343,12 +412,12 @@ class SessionTelemetry:
         if not span.is_recording() and instruments is None:
             return None  # nothing records: the events are left alone
         capture = _capture_content()
-        sent = len(frame.messages) if hasattr(frame, "messages") else 1
+        sent = len(frame.messages) if isinstance(frame, codec.PostMessages) else 1
         turn = _Turn(span, instruments, metric_attributes, sent, capture, answer)
         if answer:
             _approval_answer(span, frame)
         elif capture and span.is_recording():
-            items = frame.messages if hasattr(frame, "messages") else [frame.content]
+            items = frame.messages if isinstance(frame, codec.PostMessages) else [frame.content]
             messages = [{"role": "user", "parts": [_input_part(item) for item in items]}]
             span.set_attribute("gen_ai.input.messages", _json(messages))
         with self._lock:
@@ -604,8 +673,10 @@ def _tool_attributes(data: dict[str, Any], event: SessionEvent) -> dict[str, Any
 def _approval_answer(span: Span, frame: codec.PostMessage | codec.PostMessages) -> None:
     """An approval answer, as a span event: approved or not (the reason is content)."""
     content = getattr(frame, "content", None)
-    value = content.get("value") if isinstance(content, dict) else None
-    answer = value.get("tool_call_approval") if isinstance(value, dict) else None
+    value = cast("dict[str, Any]", content).get("value") if isinstance(content, dict) else None
+    answer = (
+        cast("dict[str, Any]", value).get("tool_call_approval") if isinstance(value, dict) else None
+    )
     approved = isinstance(answer, dict) and "confirm" in answer
     span.add_event(
         "vectorshift.approval_response",

@@ -10,7 +10,7 @@ import enum
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import attrs
 
@@ -141,7 +141,8 @@ def _short(value: Any) -> str:
     if isinstance(value, str) and len(value) > _REPR_TEXT_LIMIT:
         return repr(value[:_REPR_TEXT_LIMIT]) + f"...(+{len(value) - _REPR_TEXT_LIMIT} chars)"
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k!r}: {_short(v)}" for k, v in value.items()) + "}"
+        items = cast("Mapping[object, object]", value).items()
+        return "{" + ", ".join(f"{k!r}: {_short(v)}" for k, v in items) + "}"
     return repr(value)
 
 

@@ -90,7 +90,7 @@ class Connection:
         self.reconnect = reconnect
         self._max_frame_bytes = max_frame_bytes
         self._ssl_context = ssl_context
-        self._proxy = proxy
+        self._proxy: ProxySetting = proxy
         self._lock = backend.StateLock()  # state transitions race with the reader (threads)
         self._transport: backend.Transport | None = None
         self._joining: backend.Transport | None = None  # a recovery's, until it has rejoined

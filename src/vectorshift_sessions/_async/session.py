@@ -59,10 +59,8 @@ from ._listener import AsyncSessionListener
 _PostFor = Callable[[str], "codec.PostMessage | codec.PostMessages"]
 
 if TYPE_CHECKING:  # the cassette module is imported only when a session records
-    from opentelemetry.metrics import MeterProvider
-    from opentelemetry.trace import TracerProvider
-
     from .._cassette import Recorder
+    from .._telemetry import MeterProvider, TracerProvider
 
 __all__ = ["AsyncSession", "AsyncSessionListener"]
 

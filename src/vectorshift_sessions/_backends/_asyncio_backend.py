@@ -19,7 +19,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidState, InvalidStatus
@@ -40,6 +40,9 @@ from ._base import (
     sort_frames,
 )
 from ._proxy import Proxy, ProxySetting, Tunnel, open_tunnel, route
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing's from Python 3.11
 
 __all__ = [
     "ConnectOnAwait",
@@ -81,8 +84,12 @@ class StateLock:
 class ConnectOnAwait:
     """``await obj`` connects it: ``session = await AsyncSession(...)``."""
 
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self.connect().__await__()  # type: ignore[attr-defined,no-any-return]
+    if TYPE_CHECKING:  # what a subclass defines
+
+        async def connect(self) -> Self: ...
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        return self.connect().__await__()
 
 
 async def sleep(seconds: float) -> None:
@@ -132,7 +139,8 @@ class Event:
         finally:
             if timer is not None:
                 timer.cancel()
-            waiters = self._waiters  # set() took the list it woke; a timeout or cancel did not
+            # set() took the list it woke; a timeout or cancel did not
+            waiters = cast("list[asyncio.Future[bool]] | None", self._waiters)
             if waiters is not None and waiter in waiters:
                 waiters.remove(waiter)
 

@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import Protocol
@@ -36,7 +37,13 @@ CHUNK = 64 * 1024
 MAX_BATCH = 256
 
 
-class NoDebugLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+if TYPE_CHECKING:
+    _LoggerAdapter = logging.LoggerAdapter[logging.Logger]
+else:  # not subscriptable at run time before Python 3.11
+    _LoggerAdapter = logging.LoggerAdapter
+
+
+class NoDebugLogger(_LoggerAdapter):
     """A websockets logger without DEBUG: at that level websockets logs every handshake header,
     ``Authorization`` (the API key) included, and this package never logs a key."""
 

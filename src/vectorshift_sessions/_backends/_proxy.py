@@ -285,7 +285,7 @@ def parse_connect_answer(data: bytes | bytearray) -> ProxyAnswer | None:
     match = _STATUS_LINE.fullmatch(status_line)
     if match is None:
         raise ValueError(f"not an HTTP status line: {status_line[:80]!r}")
-    headers = []
+    headers: list[tuple[str, str]] = []
     for line in lines:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():

@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import websocket
 from websocket import ABNF
@@ -315,7 +315,7 @@ def connect(
         sock.close()
         redirect = ws.handshake_response
         if redirect is not None and redirect.status != 101:  # a redirect, not followed
-            location = redirect.headers.get("location")
+            location = cast("dict[str, str]", redirect.headers).get("location")
             raise HandshakeRejected(redirect.status, "", location) from None
         raise TransportError.from_os_error(f"cannot open {url}{through}", exc) from None
     # From here on the reader reads ws.sock itself. Nothing of the stream is lost: websocket-

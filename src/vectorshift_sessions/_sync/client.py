@@ -25,7 +25,13 @@ from .. import _http, _logs
 from .. import _inputs as inputs
 from .._backends import _thread_backend as backend
 from .._backends._base import ProxyRefused
-from .._backends._proxy import Proxy, check_proxy_setting, choose_proxy, parse_proxy
+from .._backends._proxy import (
+    Proxy,
+    ProxySetting,
+    check_proxy_setting,
+    choose_proxy,
+    parse_proxy,
+)
 from .._config import (
     OWNER_AGENT,
     OWNER_CHATBOT,
@@ -43,8 +49,8 @@ from .session import Session
 
 if TYPE_CHECKING:  # httpx costs ~60 ms to import: only the first request pays for it
     import httpx
-    from opentelemetry.metrics import MeterProvider
-    from opentelemetry.trace import TracerProvider
+
+    from .._telemetry import MeterProvider, TracerProvider
 
 __all__ = ["Agent", "Chatbot", "Client", "Handles"]
 
@@ -162,7 +168,7 @@ class Client:
             check_key_present(url, self._api_key)
             check_key_transport(url, self._api_key, allow_insecure_key)
         check_proxy_setting(proxy)
-        self._proxy = proxy
+        self._proxy: ProxySetting = proxy
         if isinstance(proxy, str) and http_client is None:
             _http.proxy_options(parse_proxy(proxy))  # one httpx cannot use: refused now
         self._timeout = timeout

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -113,7 +113,7 @@ def _size(n: int) -> str:
 
 def describe_inputs(turn: Turn) -> str:
     """A sentence naming what the user posted: texts, and files with MIME types and sizes."""
-    parts = []
+    parts: list[str] = []
     for content in turn.inputs:  # the engine accepted them: they decode
         decoded = decode_content(content)
         if decoded.text is not None:
@@ -387,11 +387,13 @@ def build_catalog(
             for bot in config.chatbots
         ]
     if isinstance(agents, Mapping):
-        specs += [AgentSpec(name, handler) for name, handler in agents.items()]
+        named = cast("Mapping[str, AgentFunction]", agents)
+        specs += [AgentSpec(name, handler) for name, handler in named.items()]
     elif agents is not None:
         specs += list(agents)
     if isinstance(chatbots, Mapping):
-        bots += [ChatbotSpec(name, agent) for name, agent in chatbots.items()]
+        backed = cast("Mapping[str, str]", chatbots)
+        bots += [ChatbotSpec(name, agent) for name, agent in backed.items()]
     elif chatbots is not None:
         bots += list(chatbots)
     return Catalog(specs, bots)

@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -171,14 +171,14 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> EngineCon
         raise ValueError(f"{where}: TOML configuration needs Python 3.11+; use a .json file")
     if not isinstance(data, dict):
         raise ValueError(f"{where}: the top level must be an object")
-    return _parse(data, where)
+    return _parse(cast("dict[str, Any]", data), where)
 
 
 def _table(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, Mapping):
         raise ValueError(f"{where}: {key!r} must be an object (a table)")
-    return value
+    return cast("Mapping[str, Any]", value)
 
 
 def _text(data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
@@ -226,11 +226,12 @@ def _parse(data: Mapping[str, Any], where: str) -> EngineConfig:
     openai = None
     if "openai" in data:
         openai = _openai(_table(data, "openai", where), f"{where}: openai", None)
-    agents = []
+    agents: list[AgentConfig] = []
     for name, spec in _table(data, "agents", where).items():
         at = f"{where}: agents.{name}"
         if not isinstance(spec, Mapping):
             raise ValueError(f"{at} must be an object")
+        spec = cast("Mapping[str, Any]", spec)
         kind = _text(spec, "kind", at)
         if kind not in AGENT_KINDS:
             raise ValueError(f"{at}: 'kind' must be one of {', '.join(AGENT_KINDS)}")
@@ -249,11 +250,12 @@ def _parse(data: Mapping[str, Any], where: str) -> EngineConfig:
                 openai=agent_openai,
             )
         )
-    chatbots = []
+    chatbots: list[ChatbotConfig] = []
     for name, spec in _table(data, "chatbots", where).items():
         at = f"{where}: chatbots.{name}"
         if not isinstance(spec, Mapping):
             raise ValueError(f"{at} must be an object")
+        spec = cast("Mapping[str, Any]", spec)
         chatbots.append(
             ChatbotConfig(
                 name=name,

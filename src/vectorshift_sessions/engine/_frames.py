@@ -154,7 +154,7 @@ def encoded_message_deltas(
     head = dumps({"type": "message_delta", "session_id": session_id, "message_id": message_id})
     head = head[:-1] + ',"index":'
     tails: dict[str, str] = {}  # repeated values (e.g. benchmark tokens) are encoded once
-    frames = []
+    frames: list[str] = []
     for index, value in enumerate(values, start_index):
         tail = tails.get(value)
         if tail is None:

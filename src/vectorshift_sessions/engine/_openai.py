@@ -91,7 +91,7 @@ class OpenAIAgent:
             The chat messages, oldest first, each a ``role`` and a ``content``; attached files
             are named in the last one's text.
         """
-        messages = []
+        messages: list[dict[str, str]] = []
         if self.settings.system_prompt:
             messages.append({"role": "system", "content": self.settings.system_prompt})
         for stored in turn.history:
@@ -151,10 +151,10 @@ def _delta_text(data: str) -> str | None:
         chunk: Any = json.loads(data)
         if chunk.get("error"):
             raise _StreamError(f"reported an error: {str(chunk['error'])[:300]}")
-        choices = chunk.get("choices") or []
+        choices: list[Any] = chunk.get("choices") or []
         if not choices:
             return None  # e.g. a final usage-only chunk
-        delta = choices[0].get("delta") or {}
+        delta: dict[str, Any] = choices[0].get("delta") or {}
         content = delta.get("content")
     except (ValueError, AttributeError, TypeError):
         raise _StreamError(f"sent a malformed stream chunk: {data[:200]!r}") from None

@@ -20,7 +20,7 @@ from http import HTTPStatus
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
@@ -789,18 +789,21 @@ class LocalEngine:
             turn_delay=self.turn_delay,
             extensions=self.extensions,
         )
-        server = await serve(
-            engine.handle,
-            self.host,
-            port,
-            process_request=engine.process_request,
-            create_connection=_Conn,
-            max_size=self.max_frame_bytes,
-            compression=None,  # local traffic: deflate would only cost CPU
-            close_timeout=2,
-            server_header=f"vectorshift-sessions-engine/{_version()}",
-            logger=NoDebugLogger("websockets.server"),
-            backlog=1024,
+        server = cast(
+            Server,
+            await serve(
+                engine.handle,
+                self.host,
+                port,
+                process_request=engine.process_request,
+                create_connection=_Conn,
+                max_size=self.max_frame_bytes,
+                compression=None,  # local traffic: deflate would only cost CPU
+                close_timeout=2,
+                server_header=f"vectorshift-sessions-engine/{_version()}",
+                logger=NoDebugLogger("websockets.server"),
+                backlog=1024,
+            ),
         )
         self._engine, self._server = engine, server
         self._port = server.sockets[0].getsockname()[1]

@@ -78,7 +78,7 @@ class ApprovalAnswer:
     """
 
     approved: bool
-    confirm: Mapping[str, Any] = attrs.field(factory=dict)
+    confirm: Mapping[str, Any] = attrs.field(factory=dict[str, Any])
     deny_reason: str | None = None
 
 
@@ -153,6 +153,7 @@ class TurnHost(Protocol):
 
     def expect_approval(self, message_id: str) -> asyncio.Future[ApprovalAnswer]:
         """A future the engine resolves when the user answers ``message_id``."""
+        ...
 
 
 class Turn:

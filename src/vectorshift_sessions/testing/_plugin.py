@@ -16,13 +16,15 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from pluggy import Result
+
     from ._cassette import Cassette
     from ._engine import EngineFixture
     from ._faults import FaultyProxy, RogueEngine
@@ -205,10 +207,12 @@ _OUTCOMES = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Result[pytest.TestReport], None]:
     """Keep each phase's report on the test, for the fixtures' teardown to read."""
     outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    report = outcome.get_result()
     item.stash.setdefault(_OUTCOMES, {})[report.when] = report
 
 

@@ -40,7 +40,7 @@ import asyncio
 import re
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Union, cast
 
 import attrs
 
@@ -62,7 +62,7 @@ def _check_match(match: object) -> None:
     if match is None or isinstance(match, str):
         return
     if isinstance(match, re.Pattern):
-        if not isinstance(match.pattern, str):
+        if not isinstance(cast("re.Pattern[str] | re.Pattern[bytes]", match).pattern, str):
             raise TypeError(f"user(): the pattern must be a str pattern, got {match!r}")
         return
     if not callable(match):
@@ -257,6 +257,7 @@ class Conversation:
         """
         index, version = self._select(turn.text)
         where = self._where(index)
+        step: Step | None = None
         try:
             for step in self.exchanges[index].steps:
                 await step.run(turn)

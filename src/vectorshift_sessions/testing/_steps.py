@@ -13,7 +13,7 @@ import asyncio
 import enum
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
@@ -86,7 +86,7 @@ def _check_mapping(func: str, param: str, value: object) -> dict[str, Any]:
             f"{func}(): {param} must be a mapping (a dict of the tool's arguments) or None, "
             f"got {type(value).__name__} {value!r}"
         )
-    return dict(value)
+    return dict(cast("Mapping[str, Any]", value))
 
 
 # --- what the agent does --------------------------------------------------------------------

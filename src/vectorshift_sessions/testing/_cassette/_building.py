@@ -7,7 +7,7 @@ side, and ``Processing`` after the answer) are no steps: the replay shows them a
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import attrs
 
@@ -142,7 +142,7 @@ Waiting = Union[Building, tuple[Union[Approval, str], Answer], None]
 
 def parse_status(name: str, item: RecordedFrame, frame: dict[str, Any]) -> str:
     message = frame.get("message")
-    status = message.get("status") if type(message) is dict else None
+    status = cast("dict[str, Any]", message).get("status") if type(message) is dict else None
     if type(status) is not str:
         raise corrupt(name, item.line, "a participant_status without message.status")
     return status
@@ -169,8 +169,9 @@ def parse_notification(name: str, item: RecordedFrame, frame: dict[str, Any]) ->
     message = frame.get("message")
     if type(message) is not dict:
         raise corrupt(name, item.line, "a message_notification without a 'message' object")
+    message = cast("dict[str, Any]", message)
     content = message.get("content")
-    if type(content) is not dict or type(content.get("type")) is not str:
+    if type(content) is not dict or type(cast("dict[str, Any]", content).get("type")) is not str:
         raise corrupt(name, item.line, "a message_notification whose message has no content type")
     mid = message.get("id")
     if mid is not None and type(mid) is not str:

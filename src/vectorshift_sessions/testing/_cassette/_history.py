@@ -9,12 +9,15 @@ MIME type and size); an approval answer as a ``response_message``.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ... import _codec as codec
 from ..._content import DecodedContent
 from ..._core import turn_ended_in
 from ..._errors import CodecError
+
+if TYPE_CHECKING:
+    from ..._types import SessionMessage
 
 __all__ = [
     "Post",
@@ -43,7 +46,7 @@ def message_id(message: dict[str, Any]) -> str | None:
 
 def _content(message: dict[str, Any]) -> dict[str, Any]:
     content = message.get("content")
-    return content if type(content) is dict else {}
+    return cast("dict[str, Any]", content) if type(content) is dict else {}
 
 
 def is_complete(message: dict[str, Any]) -> bool:
@@ -136,7 +139,7 @@ def missed(
     the last message the client saw go with index ``-1``."""
     begins = sorted((start, n) for n, start in starts.items())
     known = [i for i, m in enumerate(history) if message_id(m) in seen]
-    found = []
+    found: list[tuple[int, dict[str, Any]]] = []
     for index, message in enumerate(history):
         mid = message_id(message)
         if mid is None or is_user(message) or mid in (completed if is_complete(message) else seen):
@@ -164,7 +167,7 @@ def answered_in(history: Sequence[dict[str, Any]], request_id: str) -> bool:
 
 def ended_in(history: Sequence[dict[str, Any]]) -> bool:
     """Whether the history shows the last turn over (as the client judges it)."""
-    messages = []
+    messages: list[SessionMessage] = []
     for message in history:
         try:
             messages.append(codec.decode_stored_message(message))

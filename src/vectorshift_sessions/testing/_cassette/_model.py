@@ -156,7 +156,7 @@ def _quote(text: str) -> str:
 
 def describe_post(decoded: Sequence[DecodedContent]) -> str:
     """A post in words: ``"hi" + file 'a.pdf' (application/pdf, 1,024 bytes)``."""
-    parts = []
+    parts: list[str] = []
     for item in decoded:
         if item.data is not None:
             parts.append(f"file {item.filename!r} ({item.mime_type}, {len(item.data):,} bytes)")

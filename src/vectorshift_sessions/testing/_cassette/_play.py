@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import attrs
 
@@ -53,7 +53,7 @@ def posted(turn: Turn, redact: Redactor | None) -> tuple[DecodedContent, ...]:
         else:
             frame = {"type": "post_messages", "session_id": session_id, "messages": contents}
             messages = _redact(redact, frame).get("messages")
-            contents = list(messages) if isinstance(messages, list) else []
+            contents = list(cast("Sequence[Any]", messages)) if isinstance(messages, list) else []
     try:
         return tuple(decode_content(content) for content in contents)
     except CodecError as exc:
@@ -123,7 +123,7 @@ async def play(
             await turn.emit(
                 recorded_message["content"],
                 message_id=new(step.message_id),
-                sender=sender if isinstance(sender, dict) else None,
+                sender=cast("dict[str, Any]", sender) if isinstance(sender, dict) else None,
                 fields={k: v for k, v in recorded_message.items() if k not in _OWN_FIELDS},
             )
         elif isinstance(step, Status):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -60,6 +60,7 @@ def read(name: str, data: bytes) -> list[Take]:
             raise corrupt(name, number, f"not valid JSON ({exc})") from None
         if type(obj) is not dict:
             raise corrupt(name, number, f"expected a JSON object, got {type(obj).__name__}")
+        obj = cast("dict[str, Any]", obj)
         if "cassette" in obj:
             take = _header(name, obj, number)
             if take.rec in takes:
@@ -111,6 +112,7 @@ def _header(name: str, obj: dict[str, Any], line: int) -> Take:
     if owner is not None:
         if type(owner) is not dict:
             raise corrupt(name, line, f"'owner' must be an object or null, got {owner!r:.60}")
+        owner = cast("dict[str, Any]", owner)
         take.owner = Owner(
             _required(name, owner, "object_type", line),
             _required(name, owner, "object_id", line),
@@ -143,6 +145,7 @@ def _frame(name: str, takes: dict[str, Take], obj: dict[str, Any], line: int) ->
     frame = obj.get("frame")
     text = obj.get("text")
     if type(frame) is dict:
+        frame = cast("dict[str, Any]", frame)
         if type(frame.get("type")) is not str:
             raise corrupt(name, line, "the frame has no 'type'")
     elif frame is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -298,7 +298,7 @@ class SessionSplitter:
         """A ``get_messages`` answer's history, whole: a part (the engine's paging extension:
         what was stored ``after`` a message) follows what was read before, up to that
         message (the client asks after the last message it read)."""
-        history = [m for m in frame["messages"] if type(m) is dict]
+        history = [cast("dict[str, Any]", m) for m in frame["messages"] if type(m) is dict]
         after = frame.get("after")
         if isinstance(after, str):
             ids = [hist.message_id(m) for m in self.history]
@@ -332,8 +332,9 @@ class SessionSplitter:
 
     def _learn_owner(self, frame: dict[str, Any]) -> None:
         message = frame.get("message")
-        sender = message.get("sender") if type(message) is dict else None
+        sender = cast("dict[str, Any]", message).get("sender") if type(message) is dict else None
         if self.owner is None and type(sender) is dict:
+            sender = cast("dict[str, Any]", sender)
             object_type, object_id = sender.get("object_type"), sender.get("object_id")
             if isinstance(object_type, str) and isinstance(object_id, str) and object_id:
                 self.owner = Owner(object_type, object_id)
