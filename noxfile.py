@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
@@ -50,13 +52,16 @@ def typecheck(session: nox.Session) -> None:
         "fastapi>=0.110",
         "uvicorn>=0.30",
     )
+    # This session's interpreter, named: basedpyright would otherwise pick the project's .venv
+    # (which .ci/run makes, without the examples' frameworks).
+    python = ("--pythonpath", str(Path(session.virtualenv.location) / "bin" / "python"))
     session.run("mypy")
-    session.run("basedpyright")
+    session.run("basedpyright", *python)
     # opentelemetry is optional (the otel extra): src/ must type-check without it too.
     session.run("python", "-m", "pip", "uninstall", "-y", "opentelemetry-sdk", "opentelemetry-api")
     session.run("mypy")
     # All but tests/typing/otel_surface.py, which hands OpenTelemetry's own providers over.
-    session.run("basedpyright", "src", "examples", "tests/typing/public_surface.py")
+    session.run("basedpyright", *python, "src", "examples", "tests/typing/public_surface.py")
 
 
 @nox.session
