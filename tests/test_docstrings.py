@@ -11,7 +11,8 @@ properties are exempt). An enum names its members, an attrs class its public fie
 ``Attributes:``.
 
 Skipped: names that are not classes or functions (constants such as ``SSE_HEARTBEAT`` and type
-aliases such as ``SendManyItem``, which carry ``#:`` comments), members whose names start with
+aliases such as ``SendManyItem``, whose docstrings, strings after the assignment, only griffe
+reads: the documentation build checks them), members whose names start with
 ``_``, members inherited from outside the package (``Exception``, ``str``, ``Enum``), and an
 ``__init__`` a class inherits (the class that defines it documents its parameters).
 
@@ -28,6 +29,7 @@ import inspect
 import io
 import re
 import tokenize
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,7 +124,9 @@ def public_objects() -> Iterator[tuple[str, Any, type | None]]:
         modname, name = spec.split(":")
         roots.append((f"{modname}.{name}", getattr(importlib.import_module(modname), name)))
     for qualname, obj in roots:
-        if id(obj) in seen or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+        # A generic alias (``AgentFunction``) passes inspect.isclass() on Python 3.10.
+        is_alias = typing.get_origin(obj) is not None
+        if id(obj) in seen or is_alias or not (inspect.isclass(obj) or inspect.isfunction(obj)):
             continue
         seen.add(id(obj))
         yield qualname, obj, None
