@@ -22,12 +22,19 @@ _ID = re.compile(r'\bid="(vectorshift_sessions(?:\.\w+)+)"')
 _rendered: set[str] = set()
 
 
-def public_names(src: Path) -> dict[str, list[str]]:
-    """Each module's ``__all__``, read statically."""
+def public_modules(src: Path) -> dict[str, Any]:
+    """The three modules, as griffe reads them from ``src/`` (loaded once)."""
     package = griffe.load(MODULES[0], search_paths=[src], docstring_parser="google")
+    return {
+        path: package if path == MODULES[0] else package[path.removeprefix(MODULES[0] + ".")]
+        for path in MODULES
+    }
+
+
+def public_names(modules: dict[str, Any]) -> dict[str, list[str]]:
+    """Each module's ``__all__``, read statically."""
     names: dict[str, list[str]] = {}
-    for path in MODULES:
-        module = package if path == MODULES[0] else package[path.removeprefix(MODULES[0] + ".")]
+    for path, module in modules.items():
         exports = module.exports
         if not exports:
             raise RuntimeError(f"{path} has no __all__ that griffe can read")
@@ -35,15 +42,13 @@ def public_names(src: Path) -> dict[str, list[str]]:
     return names
 
 
-def undocumented(src: Path) -> list[str]:
+def undocumented(modules: dict[str, Any], names: dict[str, list[str]]) -> list[str]:
     """``module.name`` for every public name whose object has no docstring (or cannot be found)."""
-    package = griffe.load(MODULES[0], search_paths=[src], docstring_parser="google")
     missing: list[str] = []
-    for path, names in public_names(src).items():
-        module = package if path == MODULES[0] else package[path.removeprefix(MODULES[0] + ".")]
-        for name in names:
+    for path, module_names in names.items():
+        for name in module_names:
             try:
-                docstring = module[name].docstring
+                docstring = modules[path][name].docstring
             except (KeyError, griffe.AliasResolutionError, griffe.CyclicAliasError):
                 missing.append(f"{path}.{name} (not found by griffe)")
                 continue
@@ -62,16 +67,17 @@ def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
 
 
 def on_post_build(config: Any) -> None:
-    src = Path(config.config_file_path).resolve().parent / "src"
-    missing = undocumented(src)
+    modules = public_modules(Path(config.config_file_path).resolve().parent / "src")
+    names = public_names(modules)
+    missing = undocumented(modules, names)
     if missing:
         log.warning(
             "%d public name(s) without a docstring:\n  %s", len(missing), "\n  ".join(missing)
         )
     unrendered = [
         f"{path}.{name}"
-        for path, names in public_names(src).items()
-        for name in names
+        for path, module_names in names.items()
+        for name in module_names
         if f"{path}.{name}" not in _rendered
     ]
     if unrendered:

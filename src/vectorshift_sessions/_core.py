@@ -168,6 +168,14 @@ def turn_ended_in(history: Iterable[SessionMessage]) -> bool:
     )
 
 
+def _after(history: list[SessionMessage], message_id: str) -> list[SessionMessage] | None:
+    """What ``history`` holds after the message ``message_id``; ``None`` when it is not in it."""
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].id == message_id:
+            return history[index + 1 :]
+    return None
+
+
 class _Ids:
     """Message ids, in two generations: ``forget_older()`` drops the older one and starts a
     new one. A session that pages its history keeps only what a recovery can still meet."""
@@ -377,12 +385,8 @@ class SessionCore:
     def _unread(self, history: list[SessionMessage]) -> list[SessionMessage]:
         """What of ``history`` was stored after the cursor: all of it when the cursor is not
         in it (the engine paged it, or there is no cursor)."""
-        cursor = self._cursor
-        if cursor is not None:
-            for index in range(len(history) - 1, -1, -1):
-                if history[index].id == cursor:
-                    return history[index + 1 :]
-        return history
+        unread = None if self._cursor is None else _after(history, self._cursor)
+        return history if unread is None else unread
 
     # --- the connection ---------------------------------------------------------------------
 
@@ -580,9 +584,9 @@ class SessionCore:
         messages = list(answer.messages or ())
         if after is None or (asked.after is not None and answer.after == after):
             return messages  # all of it, or the part the engine paged
-        for index in range(len(messages) - 1, -1, -1):
-            if messages[index].id == after:  # the whole history: cut it here
-                return messages[index + 1 :]
+        unread = _after(messages, after)  # the whole history: cut it here
+        if unread is not None:
+            return unread
         raise SessionError(
             f"message {after!r} is not in session {self.session_id!r}'s history; pass the "
             "id of a message of this session (a SessionMessage's id or an event's "

@@ -86,6 +86,56 @@ def first_of_sync(listener: Iterator[SessionEvent], kind: ET) -> SessionEvent:
     raise AssertionError(f"listen() ended before a {kind.value}")
 
 
+async def go_while_cut_off(
+    session: AsyncSession,
+    listener: AsyncIterator[SessionEvent],
+    engine: LocalEngine,
+    proxy: FaultyProxy,
+    gate: threading.Event,
+) -> None:
+    """Post "go" to the gated agent and let its turn end while the session is cut off (a
+    witness on its own connection sees the end); then let the session back in, and read on
+    to the turn's end."""
+    await session.send("go")
+    await first_of(listener, ET.MESSAGE_DELTA)
+    async with AsyncSession(session_id=session.session_id, ws_url=engine.ws_url) as witness:
+        watching = witness.listen()
+        proxy.refuse()
+        assert proxy.cut() == 1
+        gate.set()
+        async for event in watching:
+            if event.is_turn_end:
+                break
+    proxy.refuse(False)
+    async for event in listener:
+        if event.is_turn_end:
+            break
+
+
+def go_while_cut_off_sync(
+    session: Session,
+    listener: Iterator[SessionEvent],
+    engine: LocalEngine,
+    proxy: FaultyProxy,
+    gate: threading.Event,
+) -> None:
+    """As ``go_while_cut_off``, blocking."""
+    session.send("go")
+    first_of_sync(listener, ET.MESSAGE_DELTA)
+    with Session(session_id=session.session_id, ws_url=engine.ws_url) as witness:
+        watching = witness.listen()
+        proxy.refuse()
+        assert proxy.cut() == 1
+        gate.set()
+        for event in watching:
+            if event.is_turn_end:
+                break
+    proxy.refuse(False)
+    for event in listener:
+        if event.is_turn_end:
+            break
+
+
 # --- replaying, by one session without faults -------------------------------------------------
 
 
@@ -279,22 +329,7 @@ async def test_messages_only_the_history_holds_after_a_reconnection_are_replayed
             )
             async with session:
                 listener = session.listen(maxsize=0)
-                await session.send("go")
-                await first_of(listener, ET.MESSAGE_DELTA)
-                # The turn ends while the session is cut off: a witness sees it end.
-                witness = AsyncSession(session_id=session.session_id, ws_url=engine.ws_url)
-                async with witness:
-                    watching = witness.listen()
-                    proxy.refuse()
-                    assert proxy.cut() == 1
-                    gate.set()
-                    async for event in watching:
-                        if event.is_turn_end:
-                            break
-                proxy.refuse(False)
-                async for event in listener:
-                    if event.is_turn_end:
-                        break
+                await go_while_cut_off(session, listener, engine, proxy, gate)
     await asyncio.to_thread(check_backfilled, path)
 
 
@@ -314,20 +349,7 @@ def test_messages_only_the_history_holds_after_a_reconnection_are_replayed_block
         )
         with session:
             listener = session.listen(maxsize=0)
-            session.send("go")
-            first_of_sync(listener, ET.MESSAGE_DELTA)
-            with Session(session_id=session.session_id, ws_url=engine.ws_url) as witness:
-                watching = witness.listen()
-                proxy.refuse()
-                assert proxy.cut() == 1
-                gate.set()
-                for event in watching:
-                    if event.is_turn_end:
-                        break
-            proxy.refuse(False)
-            for event in listener:
-                if event.is_turn_end:
-                    break
+            go_while_cut_off_sync(session, listener, engine, proxy, gate)
     check_backfilled(path)
 
 
@@ -384,21 +406,7 @@ async def test_a_paged_history_after_a_second_reconnection_is_read_whole(
                 assert proxy.cut() == 1
                 while not (await first_of(listener, ET.PARTICIPANT_STATUS)).data.get("recovered"):
                     pass
-                await session.send("go")
-                await first_of(listener, ET.MESSAGE_DELTA)
-                witness = AsyncSession(session_id=session.session_id, ws_url=engine.ws_url)
-                async with witness:
-                    watching = witness.listen()
-                    proxy.refuse()
-                    assert proxy.cut() == 1
-                    gate.set()
-                    async for event in watching:
-                        if event.is_turn_end:
-                            break
-                proxy.refuse(False)
-                async for event in listener:
-                    if event.is_turn_end:
-                        break
+                await go_while_cut_off(session, listener, engine, proxy, gate)
     await asyncio.to_thread(check_paged, path)
 
 
@@ -422,20 +430,7 @@ def test_a_paged_history_after_a_second_reconnection_is_read_whole_blocking(
             assert proxy.cut() == 1
             while not first_of_sync(listener, ET.PARTICIPANT_STATUS).data.get("recovered"):
                 pass
-            session.send("go")
-            first_of_sync(listener, ET.MESSAGE_DELTA)
-            with Session(session_id=session.session_id, ws_url=engine.ws_url) as witness:
-                watching = witness.listen()
-                proxy.refuse()
-                assert proxy.cut() == 1
-                gate.set()
-                for event in watching:
-                    if event.is_turn_end:
-                        break
-            proxy.refuse(False)
-            for event in listener:
-                if event.is_turn_end:
-                    break
+            go_while_cut_off_sync(session, listener, engine, proxy, gate)
     check_paged(path)
 
 
