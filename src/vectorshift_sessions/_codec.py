@@ -112,7 +112,7 @@ def _opt_obj(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") 
     if value is None:
         return {}
     if type(value) is dict:
-        return cast("dict[str, Any]", value)
+        return value  # pyright: ignore[reportUnknownVariableType]  # cast() costs a call
     raise CodecError(
         f"expected an object, got {_json_type(value)}", frame_type=frame_type, field=path + key
     )
@@ -121,7 +121,7 @@ def _opt_obj(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") 
 def _obj(obj: Mapping[str, Any], key: str, frame_type: str, path: str = "") -> dict[str, Any]:
     value = obj.get(key)
     if type(value) is dict:
-        return cast("dict[str, Any]", value)
+        return value  # pyright: ignore[reportUnknownVariableType]  # cast() costs a call
     what = "missing" if value is None else f"expected an object, got {_json_type(value)}"
     raise CodecError(what, frame_type=frame_type, field=path + key)
 
@@ -402,8 +402,8 @@ def decode_stored_message(
             frame_type=frame_type,
             field=path.rstrip(".") or None,
         )
-    message = cast("dict[str, Any]", message)
-    content = _opt_obj(message, "content", frame_type, path)
+    fields: dict[str, Any] = message  # pyright: ignore[reportUnknownVariableType]  # no cast() call
+    content = _opt_obj(fields, "content", frame_type, path)
     content_type = _opt_str(content, "type", frame_type, path + "content.") or ""
     text: str | None = None
     status: SessionMessageStatus | None = None
@@ -422,13 +422,13 @@ def decode_stored_message(
         found = content.get("content") or content.get("tool_name")
         text = str(found) if found else None
     return SessionMessage(
-        id=_opt_str(message, "id", frame_type, path) or "",
-        session_id=_opt_str(message, "session_id", frame_type, path) or "",
-        sender=_sender(_opt_obj(message, "sender", frame_type, path), frame_type, path + "sender."),
+        id=_opt_str(fields, "id", frame_type, path) or "",
+        session_id=_opt_str(fields, "session_id", frame_type, path) or "",
+        sender=_sender(_opt_obj(fields, "sender", frame_type, path), frame_type, path + "sender."),
         content_type=content_type,
         text=text,
         status=status,
-        raw=message,
+        raw=fields,
     )
 
 
@@ -629,7 +629,8 @@ def decode_engine_frames(
             frame = loads(text)
         except Exception:  # said properly by the general path
             frame = None
-        delta = cast("dict[str, Any]", frame) if type(frame) is dict else None
+        # Declared, not cast(): no call per frame on the hot path.
+        delta: dict[str, Any] | None = frame if type(frame) is dict else None  # pyright: ignore[reportUnknownVariableType]
         if delta is not None and delta.get("type") == "message_delta":
             # A well-formed delta, inline. Anything unusual in it takes the general path
             # (``_message_delta``), which decodes it the same way or names the bad field.
@@ -670,8 +671,8 @@ def _load_engine_frame(text: str | bytes | bytearray) -> Any:
 def _decode_engine_object(frame: Any, session_id: str) -> Decoded:
     if type(frame) is not dict:
         raise CodecError(f"engine frame must be a JSON object, got {_json_type(frame)}")
-    frame = cast("dict[str, Any]", frame)
-    frame_type = frame.get("type")
+    fields: dict[str, Any] = frame  # pyright: ignore[reportUnknownVariableType]  # no cast() call
+    frame_type = fields.get("type")
     decoder = _ENGINE_DECODERS.get(frame_type) if type(frame_type) is str else None
     if decoder is None:
         if type(frame_type) is not str:
@@ -688,7 +689,7 @@ def _decode_engine_object(frame: Any, session_id: str) -> Decoded:
             extra={"session_id": session_id or None},
         )
         return None
-    sid = frame.get("session_id", session_id)
+    sid = fields.get("session_id", session_id)
     if type(sid) is not str:
         if sid is not None:
             raise CodecError(
@@ -697,4 +698,4 @@ def _decode_engine_object(frame: Any, session_id: str) -> Decoded:
                 field="session_id",
             )
         sid = session_id
-    return decoder(frame, sid)
+    return decoder(fields, sid)
